@@ -1,0 +1,298 @@
+/*
+ * npipe.h -- the one public header of npipe, a small, fast, non-blocking named-pipe library.
+ *
+ * npipe wraps Windows named pipes (IOCP) and Linux AF_UNIX sockets (epoll) behind one readiness
+ * API in the manner of Rust mio: register a pipe with a poll, wait for NPIPE_READABLE /
+ * NPIPE_WRITABLE, then call npipe_read / npipe_write until they return NPIPE_EAGAIN.
+ *
+ * ABI rules (see SPEC.md section 2):
+ *   - every function returns int32_t status codes (>= 0 success, < 0 an NPIPE_E* code) or int64_t
+ *     byte counts; only fixed-width integers, size_t, intptr_t, pointers and UTF-8 strings appear;
+ *   - no exception crosses this boundary, no callback is ever made, no caller pointer is kept;
+ *   - strings returned by the library are owned by it: copy them, never free them;
+ *   - structs that may grow start with `uint32_t size`; set it with the matching *_init function.
+ *
+ * Thread safety: every function may be called from any thread. One thread may read a pipe while
+ * another writes it. Only one thread may wait on a given poll at a time (NPIPE_EBUSY otherwise).
+ *
+ * C99-clean: usable from C99 and later and from C++.
+ */
+#ifndef NPIPE_H
+#define NPIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Export and calling-convention macros                                                           */
+/* ---------------------------------------------------------------------------------------------- */
+
+#if defined(_WIN32)
+#  define NPIPE_CALL __cdecl
+#  if defined(NPIPE_BUILDING)
+#    define NPIPE_API __declspec(dllexport)
+#  elif defined(NPIPE_STATIC)
+#    define NPIPE_API
+#  else
+#    define NPIPE_API __declspec(dllimport)
+#  endif
+#else
+#  define NPIPE_CALL
+#  if defined(NPIPE_BUILDING) && defined(__GNUC__)
+#    define NPIPE_API __attribute__((visibility("default")))
+#  else
+#    define NPIPE_API
+#  endif
+#endif
+
+#ifdef __cplusplus
+#  define NPIPE_BEGIN_DECLS extern "C" {
+#  define NPIPE_END_DECLS }
+#  if __cplusplus >= 201103L
+#    define NPIPE_NOEXCEPT noexcept
+#  else
+#    define NPIPE_NOEXCEPT
+#  endif
+#else
+#  define NPIPE_BEGIN_DECLS
+#  define NPIPE_END_DECLS
+#  define NPIPE_NOEXCEPT
+#endif
+
+/* Compile-time size checks usable from C99 (no _Static_assert), C11 and C++. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#  define NPIPE_STATIC_ASSERT(cond, tag) static_assert(cond, #tag)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#  define NPIPE_STATIC_ASSERT(cond, tag) _Static_assert(cond, #tag)
+#else
+#  define NPIPE_STATIC_ASSERT(cond, tag) typedef char npipe_static_assert_##tag[(cond) ? 1 : -1]
+#endif
+
+NPIPE_BEGIN_DECLS
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Version                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define NPIPE_VERSION_MAJOR 1
+#define NPIPE_VERSION_MINOR 0
+#define NPIPE_VERSION_PATCH 0
+
+/* Returns NPIPE_VERSION_MAJOR << 16 | MINOR << 8 | PATCH of the loaded library. Bindings require the
+ * same major version as the header they were written against. */
+NPIPE_API uint32_t NPIPE_CALL npipe_version(void) NPIPE_NOEXCEPT;
+/* Returns "MAJOR.MINOR.PATCH" (static storage, never NULL). */
+NPIPE_API const char *NPIPE_CALL npipe_version_string(void) NPIPE_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Status codes (part of the ABI; new codes only arrive in minor versions)                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define NPIPE_OK             0   /* success */
+#define NPIPE_EAGAIN        (-1) /* would block: wait for the matching readiness event */
+#define NPIPE_EINVAL        (-2) /* invalid argument: NULL, unknown flag bits, bad size field, bad name */
+#define NPIPE_EBADF         (-3) /* not a live handle of the expected kind */
+#define NPIPE_ENOENT        (-4) /* no pipe of that name; (re/de)register of an unregistered pipe */
+#define NPIPE_EBUSY         (-5) /* all instances busy; second concurrent npipe_poll_wait; wake set full */
+#define NPIPE_EEXIST        (-6) /* name in use with NPIPE_FIRST_INSTANCE; pipe bound to another poll */
+#define NPIPE_EACCES        (-7) /* access denied: security, current-user check, wrong direction */
+#define NPIPE_EPIPE         (-8) /* the peer is gone */
+#define NPIPE_ENOTCONN      (-9) /* server instance not connected */
+#define NPIPE_ETIMEDOUT    (-10) /* deadline passed */
+#define NPIPE_ENOMEM       (-11) /* out of memory */
+#define NPIPE_ENAMETOOLONG (-12) /* name too long for the platform, or output buffer too small */
+#define NPIPE_EMSGSIZE     (-13) /* message larger than 16 MiB (message mode) */
+#define NPIPE_ENOTSUP      (-14) /* not supported on this platform or in this mode */
+#define NPIPE_ECANCELED    (-15) /* the pipe's poll was closed: no more progress possible */
+#define NPIPE_EIO          (-99) /* any other OS failure: see npipe_last_os_error() */
+
+/* Static English text for a status code; never NULL, also for unknown codes. */
+NPIPE_API const char *NPIPE_CALL npipe_strerror(int status) NPIPE_NOEXCEPT;
+/* The code's name ("NPIPE_EAGAIN"); "NPIPE_EUNKNOWN" for unknown codes. Never NULL. */
+NPIPE_API const char *NPIPE_CALL npipe_err_name(int status) NPIPE_NOEXCEPT;
+/* Thread-local: the raw GetLastError()/errno behind the last failing call on this thread, 0 if none. */
+NPIPE_API uint32_t NPIPE_CALL npipe_last_os_error(void) NPIPE_NOEXCEPT;
+/* Thread-local: a specific message for the last failing call on this thread (e.g. "pipe is not
+ * registered with a poll"). Never NULL ("no error" before any failure). Valid until the next failing
+ * npipe call on this thread. Successful calls and these four query functions leave it alone. */
+NPIPE_API const char *NPIPE_CALL npipe_last_error_message(void) NPIPE_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Handles                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* 0 is never valid; every valid handle has a bit at or above bit 32 set (the generation), so a
+ * binding that truncates handles to 32 bits fails at once. Closed, stale, never-issued or
+ * wrong-kind handles give NPIPE_EBADF, never a crash. */
+typedef uint64_t npipe_t;       /* a pipe end: server instance or client */
+typedef uint64_t npipe_poll_t;  /* a reactor */
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The poll (reactor)                                                                             */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct npipe_event_t {
+    uint64_t token;    /* the token given at (re)registration, or to npipe_poll_wake */
+    uint32_t events;   /* NPIPE_READABLE | NPIPE_WRITABLE | ... : all flags of one pipe in one event */
+    uint32_t reserved; /* 0 */
+} npipe_event_t; /* 16 bytes */
+
+#define NPIPE_READABLE      0x01u  /* interest and event */
+#define NPIPE_WRITABLE      0x02u  /* interest and event */
+#define NPIPE_ERROR         0x04u  /* event: a background operation failed; npipe_take_error() says which */
+#define NPIPE_READ_CLOSED   0x08u  /* event: the peer will send nothing more (EOF is, or will be, readable) */
+#define NPIPE_WRITE_CLOSED  0x10u  /* event: writes can no longer reach the peer */
+#define NPIPE_WAKE          0x20u  /* event: from npipe_poll_wake */
+#define NPIPE_CONNECTED     0x40u  /* event: a server's npipe_connect finished (check npipe_take_error) */
+#define NPIPE_LEVEL         0x100u /* interest modifier: level-triggered instead of edge-triggered */
+
+/* Creates a poll. *out receives the handle. Returns NPIPE_OK, NPIPE_EINVAL (out NULL), NPIPE_ENOMEM
+ * or NPIPE_EIO. Close it with npipe_poll_close. */
+NPIPE_API int32_t NPIPE_CALL npipe_poll_create(npipe_poll_t *out) NPIPE_NOEXCEPT;
+/* Closes a poll. Pipes registered with it make no more progress (their calls return
+ * NPIPE_ECANCELED) and the OS handles of its already-closed pipes are released at once. A thread
+ * blocked in npipe_poll_wait on it returns NPIPE_EBADF or its events. Second close: NPIPE_EBADF. */
+NPIPE_API int32_t NPIPE_CALL npipe_poll_close(npipe_poll_t poll) NPIPE_NOEXCEPT;
+/* Registers a pipe with `interests` (NPIPE_READABLE | NPIPE_WRITABLE, optionally | NPIPE_LEVEL).
+ * Events carry `token`. The current state is re-evaluated: buffered data gives NPIPE_READABLE,
+ * room to write on a connected pipe gives NPIPE_WRITABLE. A pipe is bound for life to the first poll
+ * it was registered with; another poll gives NPIPE_EEXIST, as does registering twice. */
+NPIPE_API int32_t NPIPE_CALL npipe_register(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests) NPIPE_NOEXCEPT;
+/* Changes token and interests of a registered pipe, re-evaluating the current state.
+ * NPIPE_ENOENT if the pipe is not registered, NPIPE_EEXIST if registered with another poll. */
+NPIPE_API int32_t NPIPE_CALL npipe_reregister(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests) NPIPE_NOEXCEPT;
+/* Removes the registration: no npipe_poll_wait that starts after this returns reports its token.
+ * NPIPE_ENOENT if not registered, NPIPE_EEXIST if registered with another poll. */
+NPIPE_API int32_t NPIPE_CALL npipe_deregister(npipe_poll_t poll, npipe_t pipe) NPIPE_NOEXCEPT;
+/* Waits for events and writes up to `capacity` of them to `events`. Returns the count (0 on timeout)
+ * or an error. timeout_ms < 0 waits forever, 0 returns at once; a finite timeout is honoured in full.
+ * Pipes beyond `capacity` are reported by the next wait. NPIPE_EBUSY if another thread is waiting. */
+NPIPE_API int32_t NPIPE_CALL npipe_poll_wait(npipe_poll_t poll, npipe_event_t *events, size_t capacity, int32_t timeout_ms) NPIPE_NOEXCEPT;
+/* Makes the current or next npipe_poll_wait return {token, NPIPE_WAKE}. Thread-safe; wakes with one
+ * token coalesce into one event; at least 64 distinct tokens may be pending (NPIPE_EBUSY beyond). */
+NPIPE_API int32_t NPIPE_CALL npipe_poll_wake(npipe_poll_t poll, uint64_t token) NPIPE_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Pipes                                                                                          */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define NPIPE_FIRST_INSTANCE     0x01u  /* server: fail with NPIPE_EEXIST if the name exists */
+#define NPIPE_MESSAGE            0x02u  /* message mode (server and client) */
+#define NPIPE_INBOUND_ONLY       0x04u  /* server reads only / client opens for reading only */
+#define NPIPE_OUTBOUND_ONLY      0x08u  /* server writes only / client opens for writing only */
+#define NPIPE_ALLOW_REMOTE       0x10u  /* server: accept remote clients (default: rejected) */
+#define NPIPE_CURRENT_USER_ONLY  0x20u  /* server: only the current user may connect; client: refuse a
+                                           server owned by another user */
+#define NPIPE_NONBLOCK_OPEN      0x40u  /* client (phase 2): return at once, connect in the background.
+                                           Not implemented in this release: NPIPE_ENOTSUP. */
+
+typedef struct npipe_server_options_t {
+    uint32_t size;             /* sizeof(npipe_server_options_t) */
+    uint32_t flags;            /* NPIPE_FIRST_INSTANCE | NPIPE_MESSAGE | ... */
+    uint32_t max_instances;    /* 0 = unlimited, else 1..254 */
+    uint32_t in_buffer_size;   /* OS buffer hint in bytes, 0 = 64 KiB */
+    uint32_t out_buffer_size;  /* OS buffer hint in bytes, 0 = 64 KiB */
+    int32_t  linger_ms;        /* how long npipe_close keeps delivering accepted bytes:
+                                  0 = default (1000 ms), > 0 = that long, < 0 = discard at once */
+    const char *sddl;          /* Windows: security descriptor in SDDL, NULL = default; other platforms:
+                                  NULL, or NPIPE_ENOTSUP */
+} npipe_server_options_t;     /* 32 bytes */
+
+typedef struct npipe_client_options_t {
+    uint32_t size;             /* sizeof(npipe_client_options_t) */
+    uint32_t flags;            /* NPIPE_MESSAGE | NPIPE_INBOUND_ONLY | NPIPE_OUTBOUND_ONLY | NPIPE_CURRENT_USER_ONLY */
+    int32_t  timeout_ms;       /* keep retrying while the pipe is busy or does not exist yet:
+                                  0 = fail at once (NPIPE_EBUSY / NPIPE_ENOENT), < 0 = forever,
+                                  else give up with NPIPE_ETIMEDOUT */
+    int32_t  linger_ms;        /* as for servers */
+} npipe_client_options_t;     /* 16 bytes */
+
+/* Fill an options struct with the defaults (size set, everything else 0). NULL is ignored. */
+NPIPE_API void NPIPE_CALL npipe_server_options_init(npipe_server_options_t *opts) NPIPE_NOEXCEPT;
+NPIPE_API void NPIPE_CALL npipe_client_options_init(npipe_client_options_t *opts) NPIPE_NOEXCEPT;
+
+/* Creates one IDLE server instance of `name` ("foo" or "\\.\pipe\foo"). opts may be NULL (defaults:
+ * duplex, byte mode, unlimited instances, 64 KiB buffers, remote clients rejected). More instances of
+ * the same name are more calls without NPIPE_FIRST_INSTANCE. *out receives the handle.
+ * Errors: NPIPE_EINVAL (bad name, flags, options), NPIPE_ENAMETOOLONG, NPIPE_EEXIST, NPIPE_EBUSY
+ * (max_instances reached), NPIPE_EACCES, NPIPE_ENOTSUP, NPIPE_EIO. */
+NPIPE_API int32_t NPIPE_CALL npipe_create(const char *name, const npipe_server_options_t *opts, npipe_t *out) NPIPE_NOEXCEPT;
+/* Starts waiting for a client: NPIPE_EAGAIN while waiting (an NPIPE_CONNECTED event follows, then
+ * call npipe_take_error), NPIPE_OK once connected, or the failure of the last attempt (clearing it).
+ * On a pipe not yet registered it returns NPIPE_EAGAIN and the wait starts at registration.
+ * NPIPE_EINVAL on a client end. */
+NPIPE_API int32_t NPIPE_CALL npipe_connect(npipe_t server) NPIPE_NOEXCEPT;
+/* Drops the client of a server instance (unread data is discarded), cancels pending operations and
+ * resets all per-connection state; the instance is IDLE and npipe_connect may be called again. */
+NPIPE_API int32_t NPIPE_CALL npipe_disconnect(npipe_t server) NPIPE_NOEXCEPT;
+/* Returns the first background failure once and clears it (NPIPE_OK if none). After NPIPE_CONNECTED:
+ * NPIPE_OK if a client is connected, else why the connect failed. */
+NPIPE_API int32_t NPIPE_CALL npipe_take_error(npipe_t pipe) NPIPE_NOEXCEPT;
+/* Opens a client end. opts may be NULL (duplex, byte mode, fail at once). Busy or absent servers are
+ * retried until timeout_ms without spinning. Errors: NPIPE_ENOENT, NPIPE_EBUSY, NPIPE_ETIMEDOUT,
+ * NPIPE_EACCES, NPIPE_EINVAL, NPIPE_ENAMETOOLONG, NPIPE_ENOTSUP, NPIPE_EIO. */
+NPIPE_API int32_t NPIPE_CALL npipe_open(const char *name, const npipe_client_options_t *opts, npipe_t *out) NPIPE_NOEXCEPT;
+/* Adopts an OS handle (Windows: a pipe handle opened for overlapped I/O; Linux: a connected AF_UNIX
+ * stream socket). On success the library owns it; on failure the caller keeps it.
+ * flags: 0 or NPIPE_MESSAGE (read in message mode); other bits give NPIPE_EINVAL. */
+NPIPE_API int32_t NPIPE_CALL npipe_from_raw_handle(intptr_t raw, uint32_t flags, npipe_t *out) NPIPE_NOEXCEPT;
+/* Lends the OS handle; ownership stays with the library (do not close it). */
+NPIPE_API int32_t NPIPE_CALL npipe_raw_handle(npipe_t pipe, intptr_t *out) NPIPE_NOEXCEPT;
+/* Writes the OS name `name` maps to (NUL-terminated) into buf and returns its length (without the
+ * NUL), or NPIPE_ENAMETOOLONG when len is too small. buf may be NULL with len 0 to ask the length. */
+NPIPE_API int32_t NPIPE_CALL npipe_resolve_name(const char *name, char *buf, size_t len) NPIPE_NOEXCEPT;
+
+/* Copies up to len buffered bytes: > 0 the count, NPIPE_EAGAIN when nothing is there yet, 0 at the
+ * end of the connection (sticky), or 0 for len == 0. On a message pipe it returns at most one
+ * message's bytes and skips empty messages. */
+NPIPE_API int64_t NPIPE_CALL npipe_read(npipe_t pipe, void *buf, size_t len) NPIPE_NOEXCEPT;
+/* Copies bytes into the internal write buffer and returns how many it took (> 0, maybe fewer than
+ * len; message mode: all or NPIPE_EAGAIN); NPIPE_EAGAIN when full; NPIPE_EPIPE once the peer left.
+ * len == 0 returns 0 (message mode: sends an empty message). */
+NPIPE_API int64_t NPIPE_CALL npipe_write(npipe_t pipe, const void *buf, size_t len) NPIPE_NOEXCEPT;
+typedef struct npipe_iovec_t { void *base; size_t len; } npipe_iovec_t;
+/* npipe_read / npipe_write over all the buffers in order (npipe_writev sends one message in message
+ * mode). iovcnt 0 returns 0; iov NULL with iovcnt > 0 is NPIPE_EINVAL. */
+NPIPE_API int64_t NPIPE_CALL npipe_readv(npipe_t pipe, const npipe_iovec_t *iov, size_t iovcnt) NPIPE_NOEXCEPT;
+NPIPE_API int64_t NPIPE_CALL npipe_writev(npipe_t pipe, const npipe_iovec_t *iov, size_t iovcnt) NPIPE_NOEXCEPT;
+/* Reads at most one message: *msg_flags gets NPIPE_MSG_PARTIAL when the rest of the same message
+ * follows, NPIPE_MSG_EMPTY for a zero-length message (returns 0); 0 without flags is EOF. In byte
+ * mode it behaves like npipe_read with flags 0. msg_flags may be NULL. */
+NPIPE_API int64_t NPIPE_CALL npipe_read_msg(npipe_t pipe, void *buf, size_t len, uint32_t *msg_flags) NPIPE_NOEXCEPT;
+#define NPIPE_MSG_PARTIAL 0x1u     /* more of this message follows */
+#define NPIPE_MSG_EMPTY   0x2u     /* a zero-length message was read (not EOF) */
+/* NPIPE_OK when every accepted byte has been handed to the OS and completed; NPIPE_EAGAIN otherwise
+ * (an NPIPE_WRITABLE event follows when done). */
+NPIPE_API int32_t NPIPE_CALL npipe_flush(npipe_t pipe) NPIPE_NOEXCEPT;
+/* Invalidates the handle at once and never blocks. Accepted bytes keep draining in the background
+ * for at most linger_ms while the owning poll is waited on; then the OS handle is closed. */
+NPIPE_API int32_t NPIPE_CALL npipe_close(npipe_t pipe) NPIPE_NOEXCEPT;
+
+#define NPIPE_INFO_SERVER     0x10000u
+#define NPIPE_INFO_CONNECTED  0x20000u
+typedef struct npipe_info_t {
+    uint32_t size;             /* in: sizeof(npipe_info_t); out: bytes written */
+    uint32_t flags;            /* NPIPE_INFO_SERVER, NPIPE_INFO_CONNECTED, plus the creation flags
+                                  (NPIPE_MESSAGE, NPIPE_INBOUND_ONLY, NPIPE_OUTBOUND_ONLY, ...) */
+    uint32_t in_buffer_size;
+    uint32_t out_buffer_size;
+    uint32_t max_instances;    /* 0 = unlimited */
+    uint32_t reserved;
+    uint64_t peer_pid;         /* 0 only if the platform cannot tell */
+    uint64_t bytes_read;       /* delivered to the caller, lifetime of the handle */
+    uint64_t bytes_written;    /* accepted from the caller, lifetime of the handle */
+    uint64_t write_pending;    /* accepted but not yet completed by the OS */
+    uint64_t read_available;   /* bytes that npipe_read could return now (library buffer + OS) */
+    uint64_t peer_unread;      /* bytes written that the peer has not read yet (OS outbound queue) */
+} npipe_info_t;               /* 72 bytes */
+/* Fills *info up to min(info->size, sizeof) and sets info->size to the count written. */
+NPIPE_API int32_t NPIPE_CALL npipe_get_info(npipe_t pipe, npipe_info_t *info) NPIPE_NOEXCEPT;
+
+NPIPE_STATIC_ASSERT(sizeof(npipe_event_t) == 16, npipe_event_t_is_16_bytes);
+NPIPE_STATIC_ASSERT(sizeof(npipe_client_options_t) == 16, npipe_client_options_t_is_16_bytes);
+NPIPE_STATIC_ASSERT(sizeof(npipe_server_options_t) == 32, npipe_server_options_t_is_32_bytes);
+NPIPE_STATIC_ASSERT(sizeof(npipe_info_t) == 72, npipe_info_t_is_72_bytes);
+
+NPIPE_END_DECLS
+
+#endif /* NPIPE_H */

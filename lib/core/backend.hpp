@@ -1,0 +1,51 @@
+// The seam between the portable layers (capi/, lib/core) and a platform backend (lib/win or
+// lib/posix). capi/ validates arguments and resolves handles, then calls these; a backend
+// implements the two abstract classes and the factory functions below. Every failure goes
+// through fail()/failf() (error_detail.hpp) so the caller gets a specific message.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "object.hpp"
+#include "ready_poll.hpp"
+#include "types.hpp"
+
+namespace npipe {
+
+using Poll = ReadyPoll;
+
+class Pipe : public Object {
+public:
+    Pipe() : Object(ObjectKind::pipe) {}
+
+    // npipe_register / npipe_reregister / npipe_deregister. The poll is alive and not closed.
+    virtual int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) = 0;
+    virtual int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) = 0;
+    virtual int32_t deregister(const std::shared_ptr<Poll> &poll) = 0;
+
+    virtual int32_t connect() = 0;
+    virtual int32_t disconnect() = 0;
+    virtual int32_t take_error() = 0;
+
+    // npipe_read / npipe_readv (msg_flags == nullptr: on a message pipe, skip empty messages) and
+    // npipe_read_msg (msg_flags != nullptr: set to mf::partial / mf::empty). iovcnt >= 1, and the
+    // iovecs are valid (capi checked them); total length may be 0.
+    virtual int64_t read(const IoVec *iov, size_t iovcnt, uint32_t *msg_flags) = 0;
+    // npipe_write / npipe_writev (one message in message mode).
+    virtual int64_t write(const IoVec *iov, size_t iovcnt) = 0;
+    virtual int32_t flush() = 0;
+    // npipe_close: the handle is already gone from the table. Never blocks; starts the linger.
+    virtual void close() = 0;
+    virtual int32_t get_info(PipeInfo &info) = 0;
+    virtual int32_t raw_handle(intptr_t &out) = 0;
+};
+
+// Factories, implemented by the platform backend.
+int32_t create_poll(std::shared_ptr<Poll> &out);
+int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out);
+int32_t open_client(const char *name, const ClientConfig &config, std::shared_ptr<Pipe> &out);
+int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &out);
+
+}  // namespace npipe

@@ -1,0 +1,152 @@
+#include "ready_poll.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "error_detail.hpp"
+#include "status.hpp"
+
+namespace npipe {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Releases the single-waiter flag on every return path.
+class WaiterGuard {
+public:
+    explicit WaiterGuard(std::atomic<bool> &flag) : flag_(flag) {}
+    ~WaiterGuard() { flag_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> &flag_;
+};
+
+}  // namespace
+
+int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
+    if (waiting_.exchange(true, std::memory_order_acq_rel))
+        return fail(st::busy, "another thread is already waiting on this poll");
+    WaiterGuard guard(waiting_);
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        waiter_ = std::this_thread::get_id();
+    }
+    const bool forever = timeout_ms < 0;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(forever ? 0 : timeout_ms);
+    for (;;) {
+        if (is_closed()) return fail(st::badf, "the poll was closed while waiting");
+        const size_t n = harvest(events, capacity);
+        if (n > 0) return static_cast<int32_t>(n);
+
+        int32_t remaining = -1;
+        if (!forever) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            remaining = static_cast<int32_t>(std::max<decltype(left)>(left, 0));
+        }
+        // Always look at the OS once, also for a zero timeout: completions may already be queued.
+        int32_t rc = st::ok;
+        if (enter_blocking()) {
+            rc = process_os_events(remaining);
+            leave_blocking();
+        } else if (remaining == 0) {
+            continue;  // something was queued meanwhile: harvest it
+        }
+        if (rc < 0) return rc;
+        if (remaining == 0) return static_cast<int32_t>(harvest(events, capacity));
+    }
+}
+
+bool ReadyPoll::enter_blocking() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ready_.empty() || !wakes_.empty()) return false;
+    blocked_ = true;
+    return true;
+}
+
+void ReadyPoll::leave_blocking() {
+    std::lock_guard<std::mutex> lock(mu_);
+    blocked_ = false;
+}
+
+size_t ReadyPoll::harvest(Event *events, size_t capacity) {
+    size_t n = 0;
+    std::vector<std::shared_ptr<ReadySource>> keep;
+    size_t budget;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        // Wake events first, never merged with pipe events.
+        while (n < capacity && !wakes_.empty()) {
+            events[n++] = Event{wakes_.front(), ev::wake, 0};
+            wakes_.erase(wakes_.begin());
+        }
+        budget = ready_.size();  // level sources re-queue; ask each at most once per harvest
+    }
+    while (n < capacity && budget-- > 0) {
+        std::shared_ptr<ReadySource> source;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (ready_.empty()) break;
+            source = std::move(ready_.front());
+            ready_.pop_front();
+            source->queued_ = false;
+        }
+        bool keep_queued = false;
+        Event event{0, 0, 0};
+        if (source->collect(event, keep_queued) && event.events != 0) events[n++] = event;
+        if (keep_queued) keep.push_back(std::move(source));
+    }
+    if (!keep.empty()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto &source : keep) {
+            if (!source->queued_) {
+                source->queued_ = true;
+                ready_.push_back(std::move(source));
+            }
+        }
+    }
+    return n;
+}
+
+void ReadyPoll::notify(const std::shared_ptr<ReadySource> &source) {
+    bool must_interrupt = false;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!source->queued_) {
+            source->queued_ = true;
+            ready_.push_back(source);
+        }
+        must_interrupt = blocked_ && waiter_ != std::this_thread::get_id();
+    }
+    if (must_interrupt) interrupt();
+}
+
+int32_t ReadyPoll::wake(uint64_t token) {
+    if (is_closed()) return fail(st::badf, "the poll is closed");
+    bool must_interrupt = false;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (std::find(wakes_.begin(), wakes_.end(), token) == wakes_.end()) {
+            if (wakes_.size() >= kMaxPendingWakes)
+                return failf(st::busy, 0, "%u distinct wake tokens are already pending",
+                             static_cast<unsigned>(kMaxPendingWakes));
+            wakes_.push_back(token);
+        }
+        must_interrupt = blocked_ && waiter_ != std::this_thread::get_id();
+    }
+    if (must_interrupt) interrupt();
+    return st::ok;
+}
+
+void ReadyPoll::close() {
+    if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+    on_close();
+    std::deque<std::shared_ptr<ReadySource>> dropped;  // released outside the lock
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        dropped.swap(ready_);
+        wakes_.clear();
+    }
+    interrupt();
+}
+
+}  // namespace npipe

@@ -1,0 +1,77 @@
+// The portable half of a poll: the ready list, the coalescing wake set, the single-waiter guard
+// and the wait loop with honoured timeouts. A backend derives from it and supplies only the OS
+// part: block for OS events and process them (IOCP completions on Windows, epoll on Linux),
+// interrupt a blocked waiter, and tear down at close.
+//
+// Pipes are ReadySources: when a pipe's state changes it raises bits in its EventState and calls
+// notify(); the waiter later calls collect() on it to get one merged event. Lock order: a pipe's
+// own mutex may be held while calling notify() (which takes the poll's mutex); the poll never
+// holds its mutex while calling into a pipe.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "object.hpp"
+#include "types.hpp"
+
+namespace npipe {
+
+class ReadySource {
+public:
+    virtual ~ReadySource() = default;
+    // Fills `event` with what the source has to report now; returns false if nothing. Sets
+    // `keep_queued` when the source must be asked again at the next wait (level mode).
+    virtual bool collect(Event &event, bool &keep_queued) = 0;
+
+private:
+    friend class ReadyPoll;
+    bool queued_ = false;  // guarded by the poll's mutex
+};
+
+class ReadyPoll : public Object {
+public:
+    ReadyPoll() : Object(ObjectKind::poll) {}
+
+    // npipe_poll_wait: count of events, 0 on timeout, or a failure (st::busy, st::badf, ...).
+    int32_t wait(Event *events, size_t capacity, int32_t timeout_ms);
+    // npipe_poll_wake: coalescing, thread-safe.
+    int32_t wake(uint64_t token);
+    // npipe_poll_close: idempotent; wakes a blocked waiter, which then returns st::badf.
+    void close();
+    bool is_closed() const { return closed_.load(std::memory_order_acquire); }
+
+    // Queues `source` for the next harvest (no-op if already queued) and interrupts a waiter
+    // blocked in the OS on another thread.
+    void notify(const std::shared_ptr<ReadySource> &source);
+
+protected:
+    // Blocks for at most timeout_ms (< 0: no limit) for OS events and processes what arrived.
+    // Must return early after interrupt(). Returns st::ok or a failure to hand to the caller.
+    virtual int32_t process_os_events(int32_t timeout_ms) = 0;
+    // Makes a blocked (or the next) process_os_events return soon. Thread-safe.
+    virtual void interrupt() = 0;
+    // Called once by close(), before a blocked waiter is interrupted.
+    virtual void on_close() = 0;
+
+private:
+    size_t harvest(Event *events, size_t capacity);
+    // True if the waiter may block: nothing queued. Marks the waiter as blocked.
+    bool enter_blocking();
+    void leave_blocking();
+
+    std::mutex mu_;
+    std::deque<std::shared_ptr<ReadySource>> ready_;
+    std::vector<uint64_t> wakes_;
+    bool blocked_ = false;  // the waiter is (about to be) blocked in process_os_events
+    std::thread::id waiter_;
+    std::atomic<bool> waiting_{false};
+    std::atomic<bool> closed_{false};
+};
+
+}  // namespace npipe
