@@ -1,13 +1,35 @@
 #!/usr/bin/env python3
 """Adds up the results of several Meson build directories' test runs and prints one closing
-line, "npipe: N passed, N failed". doctest suites count their test cases; any other Meson test
-counts as one. A suite that crashed or timed out counts as failed even if its cases passed."""
+line, "npipe: N passed, N failed". Suites run by doctest, Python's unittest and xunit (dotnet
+test) count their test cases; any other Meson test counts as one. A suite that crashed or timed
+out counts as failed even if its cases passed."""
 import json
 import os
 import re
 import sys
 
 DOCTEST = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed\s*\|\s*(\d+) skipped")
+XUNIT = re.compile(r"Failed:\s*(\d+),\s*Passed:\s*(\d+),\s*Skipped:\s*(\d+)")
+UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in", re.M)
+UNITTEST_END = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$", re.M)
+
+
+def case_counts(out):
+    """(passed, failed, skipped) of the test cases a runner reported in `out`, or None."""
+    m = DOCTEST.search(out)
+    if m:
+        _, p, f, s = map(int, m.groups())
+        return p, f, s
+    runs = XUNIT.findall(out)
+    if runs:
+        return tuple(sum(int(r[i]) for r in runs) for i in (1, 0, 2))
+    ran, end = UNITTEST_RAN.search(out), UNITTEST_END.findall(out)
+    if ran and end:
+        detail = dict(kv.split("=") for kv in end[-1][1].split(", ") if "=" in kv)
+        f = int(detail.get("failures", 0)) + int(detail.get("errors", 0))
+        s = int(detail.get("skipped", 0))
+        return int(ran.group(1)) - f - s, f, s
+    return None
 
 
 def summarize(build):
@@ -19,9 +41,9 @@ def summarize(build):
     for line in open(log, encoding="utf-8", errors="replace"):
         t = json.loads(line)
         ok = t.get("result") in ("OK", "EXPECTEDFAIL")
-        m = DOCTEST.search(t.get("stdout") or "")
-        if m:
-            _, p, f, s = map(int, m.groups())
+        counts = case_counts(t.get("stdout") or "")
+        if counts:
+            p, f, s = counts
             passed, failed, skipped = passed + p, failed + f, skipped + s
             if not ok and f == 0:
                 failed += 1  # crashed, hung or leaked after its cases passed
@@ -35,9 +57,14 @@ def summarize(build):
     return passed, failed, skipped
 
 
-total = [0, 0, 0]
-for build in sys.argv[1:]:
-    for i, v in enumerate(summarize(build)):
-        total[i] += v
-print(f"npipe: {total[0]} passed, {total[1]} failed, {total[2]} skipped")
-sys.exit(1 if total[1] else 0)
+def main():
+    total = [0, 0, 0]
+    for build in sys.argv[1:]:
+        for i, v in enumerate(summarize(build)):
+            total[i] += v
+    print(f"npipe: {total[0]} passed, {total[1]} failed, {total[2]} skipped")
+    return 1 if total[1] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
