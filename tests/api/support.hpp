@@ -5,12 +5,15 @@
 #include <doctest.h>
 #include <npipe.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if defined(_WIN32)
@@ -69,12 +72,59 @@ struct Poller {
     }
     operator npipe_poll_t() const { return h; }
 
+    // Union of the bits seen per token over every wait since the last forget()/expect() took them.
+    std::map<uint64_t, uint32_t> seen;
+    // Number of events seen per token since the last forget().
+    std::map<uint64_t, size_t> counts;
+
     // One npipe_poll_wait; returns its result and keeps the events in `last`.
     int32_t wait(int32_t timeout_ms, size_t capacity = 64) {
         last.assign(capacity, npipe_event_t{0, 0, 0});
         int32_t n = npipe_poll_wait(h, last.data(), capacity, timeout_ms);
         last.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        for (const auto &e : last) {
+            seen[e.token] |= e.events;
+            counts[e.token] += 1;
+        }
         return n;
+    }
+
+    void forget() {
+        seen.clear();
+        counts.clear();
+    }
+
+    // Waits (bounded) until the bits seen for `token` (over all waits, also earlier ones) include
+    // any bit of `mask`; returns them all and clears that token's record, or 0 on timeout.
+    uint32_t expect(uint64_t token, uint32_t mask, int32_t bound_ms = kWaitMs) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(bound_ms);
+        for (;;) {
+            auto it = seen.find(token);
+            if (it != seen.end() && (it->second & mask)) {
+                const uint32_t bits = it->second;
+                seen.erase(it);
+                return bits;
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) return 0;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+            if (wait(static_cast<int32_t>(left.count()) + 1) < 0) return 0;
+        }
+    }
+
+    // Keeps waiting for `ms` in total and returns the union of bits seen for `token` in that time
+    // (also recorded in `seen`/`counts`). For "nothing happens" checks.
+    uint32_t gather(uint64_t token, int32_t ms) {
+        uint32_t bits = 0;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        for (;;) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) return bits;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+            if (wait(static_cast<int32_t>(left.count()) + 1) < 0) return bits;
+            for (const auto &e : last)
+                if (e.token == token) bits |= e.events;
+        }
     }
 
     // Waits (bounded) until an event for `token` with any bit of `mask` arrives; returns the
@@ -166,6 +216,124 @@ inline size_t write_all(Poller &poll, npipe_t pipe, const std::string &data, int
         },
         bound_ms);
     return done;
+}
+
+// Milliseconds since construction (steady clock).
+struct Stopwatch {
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    int64_t ms() const {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+            .count();
+    }
+};
+
+inline void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// Deterministic, non-repeating-looking bytes (xorshift), so reordering or loss shows up.
+inline std::string pattern(size_t n, uint32_t seed = 1) {
+    std::string s(n, '\0');
+    uint32_t x = seed * 2654435761u + 0x9E3779B9u;
+    if (x == 0) x = 1;
+    for (size_t i = 0; i < n; ++i) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s[i] = static_cast<char>(x & 0xFF);
+    }
+    return s;
+}
+
+// FNV-1a, chainable.
+inline uint64_t fnv1a(const void *data, size_t n, uint64_t h = 14695981039346656037ull) {
+    const auto *p = static_cast<const unsigned char *>(data);
+    for (size_t i = 0; i < n; ++i) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+inline npipe_info_t info_of(npipe_t pipe) {
+    npipe_info_t info;
+    std::memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    const int32_t rc = npipe_get_info(pipe, &info);
+    INFO("npipe_get_info: ", npipe_err_name(rc), " ", npipe_last_error_message());
+    CHECK(rc == NPIPE_OK);
+    return info;
+}
+
+// Drives npipe_connect on a registered server until it returns NPIPE_OK (bounded). Returns the
+// last result (NPIPE_OK on success).
+inline int32_t connect_server(Poller &poll, npipe_t server, int32_t bound_ms = kWaitMs) {
+    int32_t rc = NPIPE_EAGAIN;
+    poll.pump_until(
+        [&] {
+            rc = npipe_connect(server);
+            return rc != NPIPE_EAGAIN;
+        },
+        bound_ms);
+    return rc;
+}
+
+// A connected server/client pair of a fresh name, both registered with `poll`.
+struct Pair {
+    std::string name;
+    PipeGuard server;
+    PipeGuard client;
+};
+
+inline void make_pair(Poller &poll, Pair &p, uint32_t server_flags = 0, uint32_t client_flags = 0,
+                      uint64_t server_token = 1, uint64_t client_token = 2,
+                      uint32_t interests = NPIPE_READABLE | NPIPE_WRITABLE, const char *tag = "pair") {
+    p.name = unique_name(tag);
+    p.server.reset(create_server(p.name, server_flags));
+    REQUIRE(npipe_register(poll, p.server, server_token, interests) == NPIPE_OK);
+    const int32_t first = npipe_connect(p.server);
+    REQUIRE((first == NPIPE_EAGAIN || first == NPIPE_OK));
+    p.client.reset(open_client(p.name, client_flags));
+    REQUIRE(npipe_register(poll, p.client, client_token, interests) == NPIPE_OK);
+    const int32_t rc = connect_server(poll, p.server);
+    INFO("npipe_connect: ", npipe_err_name(rc), " ", npipe_last_error_message());
+    REQUIRE(rc == NPIPE_OK);
+}
+
+// Reads until EOF (0) or an error other than NPIPE_EAGAIN, bounded. Returns the bytes read and
+// stores the final result in *last.
+inline std::string read_to_end(Poller &poll, npipe_t pipe, int64_t *last = nullptr, int32_t bound_ms = kWaitMs) {
+    std::string got;
+    std::vector<char> buf(65536);
+    int64_t n = NPIPE_EAGAIN;
+    poll.pump_until(
+        [&] {
+            for (;;) {
+                n = npipe_read(pipe, buf.data(), buf.size());
+                if (n > 0) {
+                    got.append(buf.data(), static_cast<size_t>(n));
+                    continue;
+                }
+                return n != NPIPE_EAGAIN;
+            }
+        },
+        bound_ms);
+    if (last) *last = n;
+    return got;
+}
+
+// Retries npipe_flush until it is NPIPE_OK (bounded); returns the last result.
+inline int32_t flush_all(Poller &poll, npipe_t pipe, int32_t bound_ms = kWaitMs) {
+    int32_t rc = NPIPE_EAGAIN;
+    poll.pump_until(
+        [&] {
+            rc = npipe_flush(pipe);
+            return rc != NPIPE_EAGAIN;
+        },
+        bound_ms);
+    return rc;
+}
+
+inline bool contains(const char *haystack, const char *needle) {
+    return haystack && std::strstr(haystack, needle) != nullptr;
 }
 
 }  // namespace test
