@@ -82,7 +82,17 @@ struct Poller {
         last.assign(capacity, npipe_event_t{0, 0, 0});
         int32_t n = npipe_poll_wait(h, last.data(), capacity, timeout_ms);
         last.resize(n > 0 ? static_cast<size_t>(n) : 0);
-        for (const auto &e : last) {
+        CHECK(n <= static_cast<int32_t>(capacity));
+        for (size_t i = 0; i < last.size(); ++i) {
+            const auto &e = last[i];
+            CHECK(e.events != 0);
+            CHECK(e.reserved == 0);
+            // Wake events are never merged with pipe events; all the flags of one pipe come in one
+            // event, so a token appears at most once among the pipe events of a batch.
+            if (e.events & NPIPE_WAKE) CHECK(e.events == NPIPE_WAKE);
+            for (size_t j = 0; j < i; ++j) {
+                if (!(e.events & NPIPE_WAKE) && !(last[j].events & NPIPE_WAKE)) CHECK(last[j].token != e.token);
+            }
             seen[e.token] |= e.events;
             counts[e.token] += 1;
         }

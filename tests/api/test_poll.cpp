@@ -1,0 +1,419 @@
+// The poll (SPEC section 5): timeouts, wake, batching, the single waiter, interests, edge and
+// level triggering, re-evaluation at registration, and stale tokens after deregister / close.
+#include "support.hpp"
+
+#include <set>
+#include <thread>
+
+using namespace test;
+
+namespace {
+
+size_t count_bits(const std::vector<npipe_event_t> &batch, uint64_t token, uint32_t bit) {
+    size_t n = 0;
+    for (const auto &e : batch)
+        if (e.token == token && (e.events & bit)) ++n;
+    return n;
+}
+
+// Reads everything available now (until EAGAIN); returns it. Fails on errors and EOF.
+std::string drain(npipe_t pipe) {
+    std::string got;
+    char buf[4096];
+    for (;;) {
+        const int64_t n = npipe_read(pipe, buf, sizeof buf);
+        if (n > 0) {
+            got.append(buf, static_cast<size_t>(n));
+            continue;
+        }
+        CHECK(n == NPIPE_EAGAIN);
+        return got;
+    }
+}
+
+}  // namespace
+
+TEST_SUITE("poll") {
+    TEST_CASE("timeout 0 returns at once with 0") {
+        Poller poll;
+        Stopwatch sw;
+        CHECK(poll.wait(0) == 0);
+        const std::string name = unique_name("t0");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        for (int i = 0; i < 20; ++i) CHECK(poll.wait(0) == 0);
+        CHECK(sw.ms() < 500);
+    }
+
+    TEST_CASE("a finite timeout is honoured in full, also with internal completions" * doctest::timeout(30)) {
+        Poller poll;
+        {
+            const Stopwatch sw;
+            CHECK(poll.wait(200) == 0);
+            CHECK(sw.ms() >= 190);
+            CHECK(sw.ms() < 2000);
+        }
+        // The server is registered for WRITABLE only and never writes: the reads the library
+        // completes for the client's data are internal and must not end the wait early. The client
+        // lives on another poll, so nothing else can legitimately produce an event here.
+        Poller client_poll;
+        const std::string name = unique_name("honour");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard client(open_client(name));
+        REQUIRE(npipe_register(client_poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(connect_server(poll, server) == NPIPE_OK);
+        poll.gather(1, 100);
+        std::atomic<bool> stop{false};
+        std::thread feeder([&] {
+            while (!stop) {
+                npipe_write(client, "0123456789", 10);
+                sleep_ms(10);
+            }
+        });
+        for (int round = 0; round < 3; ++round) {
+            const Stopwatch sw;
+            npipe_event_t ev[8];
+            const int32_t n = npipe_poll_wait(poll, ev, 8, 300);
+            CHECK(n == 0);
+            CHECK(sw.ms() >= 290);
+        }
+        stop = true;
+        feeder.join();
+        // The data did arrive: the server reads it once it asks.
+        CHECK(npipe_reregister(poll, server, 1, NPIPE_READABLE) == NPIPE_OK);
+        CHECK((poll.expect(1, NPIPE_READABLE) & NPIPE_READABLE) != 0);
+        CHECK(drain(server).size() >= 10);
+    }
+
+    TEST_CASE("wake interrupts an infinite wait from another thread" * doctest::timeout(30)) {
+        npipe_poll_t p = 0;
+        REQUIRE(npipe_poll_create(&p) == NPIPE_OK);
+        std::atomic<bool> returned{false};
+        std::thread waker([&] {
+            sleep_ms(100);
+            CHECK(npipe_poll_wake(p, 77) == NPIPE_OK);
+            // Watchdog: a broken wake must fail the test, not hang it.
+            for (int i = 0; i < 100 && !returned; ++i) sleep_ms(50);
+            if (!returned) npipe_poll_close(p);
+        });
+        npipe_event_t ev[4];
+        const Stopwatch sw;
+        const int32_t n = npipe_poll_wait(p, ev, 4, -1);
+        returned = true;
+        waker.join();
+        REQUIRE(n == 1);
+        CHECK(ev[0].token == 77);
+        CHECK(ev[0].events == NPIPE_WAKE);
+        CHECK(sw.ms() >= 90);
+        npipe_poll_close(p);
+    }
+
+    TEST_CASE("wakes coalesce; 64 distinct tokens fit; wake events are separate") {
+        Poller poll;
+        for (int i = 0; i < 1000; ++i) REQUIRE(npipe_poll_wake(poll, 5) == NPIPE_OK);
+        REQUIRE(poll.wait(100) == 1);
+        CHECK(poll.last[0].token == 5);
+        CHECK(poll.last[0].events == NPIPE_WAKE);
+        CHECK(poll.wait(0) == 0);
+
+        for (uint64_t t = 0; t < 64; ++t) REQUIRE(npipe_poll_wake(poll, t * 1000003ull + (1ull << 40)) == NPIPE_OK);
+        CHECK(npipe_poll_wake(poll, 1ull << 40) == NPIPE_OK);  // already pending: coalesces
+        std::set<uint64_t> tokens;
+        npipe_event_t ev[128];
+        const int32_t n = npipe_poll_wait(poll, ev, 128, 100);
+        CHECK(n == 64);
+        for (int32_t i = 0; i < n; ++i) {
+            CHECK(ev[i].events == NPIPE_WAKE);
+            tokens.insert(ev[i].token);
+        }
+        CHECK(tokens.size() == 64);
+        for (uint64_t t = 0; t < 64; ++t) CHECK(tokens.count(t * 1000003ull + (1ull << 40)) == 1);
+        CHECK(poll.wait(0) == 0);
+
+        // A wake with a pipe's token: two events, never merged.
+        Pair p;
+        make_pair(poll, p, 0, 0, 1, 2);
+        poll.gather(1, 50);
+        CHECK(npipe_write(p.client, "x", 1) == 1);
+        CHECK(flush_all(poll, p.client) == NPIPE_OK);
+        sleep_ms(50);
+        CHECK(npipe_poll_wake(poll, 1) == NPIPE_OK);
+        poll.forget();
+        uint32_t pipe_bits = 0, wake_events = 0;
+        const Stopwatch sw;
+        while ((!(pipe_bits & NPIPE_READABLE) || wake_events == 0) && sw.ms() < kWaitMs) {
+            poll.wait(100);
+            for (const auto &e : poll.last) {
+                if (e.token != 1) continue;
+                if (e.events & NPIPE_WAKE) {
+                    CHECK(e.events == NPIPE_WAKE);
+                    ++wake_events;
+                } else {
+                    pipe_bits |= e.events;
+                }
+            }
+        }
+        CHECK(wake_events == 1);
+        CHECK((pipe_bits & NPIPE_READABLE) != 0);
+        CHECK(drain(p.server) == "x");
+    }
+
+    TEST_CASE("capacity smaller than the ready pipes: the rest come next, nothing lost" * doctest::timeout(30)) {
+        Poller poll;
+        constexpr int N = 6;
+        Pair pairs[N];
+        for (int i = 0; i < N; ++i) make_pair(poll, pairs[i], 0, 0, 100 + i, 200 + i, NPIPE_READABLE | NPIPE_WRITABLE);
+        poll.gather(0, 100);  // settle the connect-time events
+        for (int i = 0; i < N; ++i) {
+            CHECK(npipe_write(pairs[i].client, "abc", 3) == 3);
+            CHECK(flush_all(poll, pairs[i].client) == NPIPE_OK);
+        }
+        std::set<uint64_t> readable;
+        const Stopwatch sw;
+        while (readable.size() < N && sw.ms() < kWaitMs) {
+            npipe_event_t ev[2];
+            const int32_t n = npipe_poll_wait(poll, ev, 2, 200);
+            REQUIRE(n >= 0);
+            CHECK(n <= 2);
+            for (int32_t i = 0; i < n; ++i)
+                if (ev[i].token >= 100 && ev[i].token < 100 + N && (ev[i].events & NPIPE_READABLE))
+                    readable.insert(ev[i].token);
+        }
+        CHECK(readable.size() == N);
+        for (int i = 0; i < N; ++i) CHECK(drain(pairs[i].server) == "abc");
+    }
+
+    TEST_CASE("a second concurrent waiter gets EBUSY" * doctest::timeout(30)) {
+        Poller poll;
+        std::atomic<int32_t> first{1};
+        std::atomic<bool> started{false};
+        std::thread waiter([&] {
+            npipe_event_t ev[4];
+            started = true;
+            first = npipe_poll_wait(poll, ev, 4, 3000);
+        });
+        while (!started) std::this_thread::yield();
+        sleep_ms(100);
+        npipe_event_t ev[4];
+        CHECK(npipe_poll_wait(poll, ev, 4, 0) == NPIPE_EBUSY);
+        CHECK(npipe_poll_wait(poll, ev, 4, 100) == NPIPE_EBUSY);
+        CHECK(npipe_poll_wake(poll, 9) == NPIPE_OK);
+        waiter.join();
+        CHECK(first == 1);
+        CHECK(poll.wait(0) == 0);  // free again
+    }
+
+    TEST_CASE("all flags of one pipe in one event; reregister re-evaluates") {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        poll.gather(1, 50);
+        CHECK(npipe_write(p.client, "data", 4) == 4);
+        CHECK((poll.expect(1, NPIPE_READABLE) & NPIPE_READABLE) != 0);
+        poll.forget();
+        // Buffered data + room to write: one event with both bits.
+        REQUIRE(npipe_reregister(poll, p.server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        poll.gather(1, 200);
+        CHECK(poll.counts[1] == 1);
+        CHECK((poll.seen[1] & (NPIPE_READABLE | NPIPE_WRITABLE)) == (NPIPE_READABLE | NPIPE_WRITABLE));
+        CHECK(drain(p.server) == "data");
+    }
+
+    TEST_CASE("interests are honoured; closed flags come regardless" * doctest::timeout(30)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p, 0, 0, 1, 2, NPIPE_WRITABLE);  // server: WRITABLE only
+        CHECK(write_all(poll, p.client, "hello") == 5);
+        CHECK(flush_all(poll, p.client) == NPIPE_OK);
+        CHECK((poll.gather(1, 300) & NPIPE_READABLE) == 0);
+        CHECK(npipe_reregister(poll, p.server, 1, NPIPE_READABLE) == NPIPE_OK);
+        CHECK((poll.expect(1, NPIPE_READABLE) & NPIPE_READABLE) != 0);
+        // READABLE only: never WRITABLE, also after writes complete.
+        CHECK(write_all(poll, p.server, "world") == 5);
+        CHECK(flush_all(poll, p.server) == NPIPE_OK);
+        CHECK((poll.gather(1, 300) & NPIPE_WRITABLE) == 0);
+        CHECK(drain(p.server) == "hello");
+        CHECK(read_exactly(poll, p.client, 5) == "world");
+        // Back to WRITABLE only: READ_CLOSED still arrives when the client goes.
+        CHECK(npipe_reregister(poll, p.server, 1, NPIPE_WRITABLE) == NPIPE_OK);
+        poll.forget();
+        p.client.reset();
+        const uint32_t bits = poll.expect(1, NPIPE_READ_CLOSED);
+        CHECK((bits & NPIPE_READ_CLOSED) != 0);
+        CHECK((bits & NPIPE_READABLE) == 0);
+    }
+
+    TEST_CASE("edge mode: no repeat without a new change; READABLE again after EAGAIN + new data" *
+              doctest::timeout(30)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        poll.gather(1, 50);
+        for (int round = 0; round < 3; ++round) {
+            CAPTURE(round);
+            poll.forget();
+            const std::string piece = "piece" + std::to_string(round);
+            CHECK(npipe_write(p.client, piece.data(), piece.size()) == static_cast<int64_t>(piece.size()));
+            CHECK((poll.expect(1, NPIPE_READABLE) & NPIPE_READABLE) != 0);
+            std::string got = drain(p.server);
+            if (got.size() < piece.size()) got += read_exactly(poll, p.server, piece.size() - got.size());
+            CHECK(got == piece);
+            CHECK(npipe_read(p.server, &got[0], 1) == NPIPE_EAGAIN);
+            // Drained, nothing new: no further READABLE.
+            CHECK((poll.gather(1, 200) & NPIPE_READABLE) == 0);
+        }
+        // WRITABLE is an edge too: it does not repeat while idle.
+        poll.forget();
+        CHECK((poll.gather(2, 200) & NPIPE_WRITABLE) == 0);
+    }
+
+    TEST_CASE("level mode repeats while data is unread and stops after draining" * doctest::timeout(30)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p, 0, 0, 1, 2, NPIPE_READABLE | NPIPE_LEVEL);
+        poll.gather(1, 50);
+        CHECK(npipe_write(p.client, "abcdef", 6) == 6);
+        CHECK(flush_all(poll, p.client) == NPIPE_OK);
+        CHECK((poll.expect(1, NPIPE_READABLE) & NPIPE_READABLE) != 0);
+        for (int i = 0; i < 3; ++i) {
+            CHECK(poll.wait(1000) >= 1);
+            CHECK(count_bits(poll.last, 1, NPIPE_READABLE) == 1);
+        }
+        char buf[3];
+        CHECK(npipe_read(p.server, buf, 3) == 3);
+        CHECK(poll.wait(1000) >= 1);
+        CHECK(count_bits(poll.last, 1, NPIPE_READABLE) == 1);
+        std::string rest = drain(p.server);
+        if (rest.size() < 3) rest += read_exactly(poll, p.server, 3 - rest.size());
+        CHECK(rest == "def");
+        CHECK(npipe_read(p.server, buf, 1) == NPIPE_EAGAIN);
+        // The client side is level WRITABLE: it repeats while there is room.
+        CHECK(npipe_reregister(poll, p.client, 2, NPIPE_WRITABLE | NPIPE_LEVEL) == NPIPE_OK);
+        for (int i = 0; i < 3; ++i) {
+            CHECK(poll.wait(1000) >= 1);
+            CHECK(count_bits(poll.last, 2, NPIPE_WRITABLE) == 1);
+            CHECK(count_bits(poll.last, 1, NPIPE_READABLE) == 0);  // drained: level stops
+        }
+        CHECK(npipe_deregister(poll, p.client) == NPIPE_OK);
+        poll.forget();
+        CHECK((poll.gather(1, 200) & NPIPE_READABLE) == 0);
+    }
+
+    TEST_CASE("register re-evaluates: data buffered before registration gives READABLE" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("reeval");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard client(open_client(name));  // not registered yet
+        CHECK(connect_server(poll, server) == NPIPE_OK);
+        CHECK(write_all(poll, server, "early") == 5);
+        CHECK(flush_all(poll, server) == NPIPE_OK);
+        sleep_ms(50);
+        poll.forget();
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        const uint32_t bits = poll.expect(2, NPIPE_READABLE);
+        CHECK((bits & NPIPE_READABLE) != 0);
+        CHECK(read_exactly(poll, client, 5) == "early");
+
+        // Deregister, data arrives, register again with a new token: READABLE with the new token.
+        CHECK(npipe_deregister(poll, client) == NPIPE_OK);
+        CHECK(write_all(poll, server, "later") == 5);
+        CHECK(flush_all(poll, server) == NPIPE_OK);
+        sleep_ms(50);
+        poll.forget();
+        REQUIRE(npipe_register(poll, client, 3, NPIPE_READABLE) == NPIPE_OK);
+        CHECK((poll.expect(3, NPIPE_READABLE) & NPIPE_READABLE) != 0);
+        CHECK(poll.seen.count(2) == 0);
+        CHECK(read_exactly(poll, client, 5) == "later");
+    }
+
+    TEST_CASE("deregister then register with a new token: the old token never comes back" *
+              doctest::timeout(60)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p, 0, 0, 1000, 2);
+        poll.gather(1000, 50);
+        uint64_t token = 1000;
+        size_t total = 0;
+        for (int round = 0; round < 30; ++round) {
+            // Data in flight towards the server while its registration changes.
+            const std::string piece = pattern(100 + round, round);
+            CHECK(write_all(poll, p.client, piece) == piece.size());
+            CHECK(npipe_deregister(poll, p.server) == NPIPE_OK);
+            const uint64_t old_token = token++;
+            REQUIRE(npipe_register(poll, p.server, token, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            std::string got;
+            const Stopwatch sw;
+            while (got.size() < piece.size() && sw.ms() < kWaitMs) {
+                poll.wait(50);
+                for (const auto &e : poll.last) {
+                    CHECK(e.token != old_token);
+                    CHECK((e.token == token || e.token == 2));
+                }
+                got += drain(p.server);
+            }
+            CHECK(got == piece);
+            total += got.size();
+        }
+        CHECK(total > 0);
+    }
+
+    TEST_CASE("close without deregister: the token is never reported" * doctest::timeout(60)) {
+        Poller poll;
+        for (int round = 0; round < 20; ++round) {
+            Pair p;
+            make_pair(poll, p, 0, 0, 5000 + round, 6000 + round);
+            CHECK(write_all(poll, p.client, pattern(3000, round)) == 3000);
+            CHECK(write_all(poll, p.server, pattern(3000, round + 1)) == 3000);
+            // Close both with completions and events pending.
+            p.server.reset();
+            p.client.reset();
+            for (int i = 0; i < 3; ++i) {
+                poll.wait(i == 0 ? 0 : 20);
+                for (const auto &e : poll.last) {
+                    CHECK(e.token != uint64_t(5000 + round));
+                    CHECK(e.token != uint64_t(6000 + round));
+                }
+            }
+        }
+    }
+
+    TEST_CASE("poll_close while another thread waits with events pending" * doctest::timeout(30)) {
+        for (int round = 0; round < 5; ++round) {
+            Pair p;
+            npipe_poll_t h = 0;
+            {
+                auto *poll = new Poller;
+                make_pair(*poll, p);
+                h = poll->h;
+                poll->h = 0;  // closed below by hand
+                delete poll;
+            }
+            std::atomic<int32_t> rc{1};
+            std::atomic<int64_t> took{-1};
+            std::thread waiter([&] {
+                npipe_event_t ev[4];
+                const Stopwatch sw;
+                for (;;) {
+                    const int32_t n = npipe_poll_wait(h, ev, 4, 3000);
+                    if (n <= 0) {
+                        rc = n;
+                        break;
+                    }
+                    if (sw.ms() > 3000) break;
+                }
+                took = sw.ms();
+            });
+            npipe_write(p.client, "x", 1);
+            sleep_ms(30);
+            CHECK(npipe_poll_close(h) == NPIPE_OK);
+            waiter.join();
+            CHECK(rc == NPIPE_EBADF);
+            CHECK(took < 2500);
+        }
+    }
+}
