@@ -1,0 +1,82 @@
+using System;
+using System.Threading;
+using Npipe.Interop;
+
+namespace Npipe;
+
+/// <summary>Options of a server instance (SPEC §6, <c>npipe_server_options_t</c>). Defaults: duplex,
+/// byte mode, unlimited instances, 64 KiB buffers, remote clients rejected.</summary>
+public sealed record NpipeServerOptions
+{
+    /// <summary>NPIPE_FIRST_INSTANCE: fail with <see cref="NpipeErrorCode.AlreadyExists"/> if the name exists.</summary>
+    public bool FirstInstance { get; init; }
+    /// <summary>NPIPE_MESSAGE: message mode (both ends must use it).</summary>
+    public bool MessageMode { get; init; }
+    /// <summary>NPIPE_INBOUND_ONLY: the server only reads.</summary>
+    public bool InboundOnly { get; init; }
+    /// <summary>NPIPE_OUTBOUND_ONLY: the server only writes.</summary>
+    public bool OutboundOnly { get; init; }
+    /// <summary>NPIPE_ALLOW_REMOTE: accept remote clients (Windows; NotSupported on Linux).</summary>
+    public bool AllowRemote { get; init; }
+    /// <summary>NPIPE_CURRENT_USER_ONLY: only the current user may connect.</summary>
+    public bool CurrentUserOnly { get; init; }
+    /// <summary>0 = unlimited, else 1..254.</summary>
+    public int MaxInstances { get; init; }
+    /// <summary>OS buffer hint in bytes, 0 = 64 KiB.</summary>
+    public int InBufferSize { get; init; }
+    /// <summary>OS buffer hint in bytes, 0 = 64 KiB.</summary>
+    public int OutBufferSize { get; init; }
+    /// <summary>How long closing keeps delivering accepted bytes: 0 = default (1000 ms), &gt; 0 that long,
+    /// &lt; 0 discard at once.</summary>
+    public int LingerMilliseconds { get; init; }
+    /// <summary>Windows: security descriptor in SDDL (null = default). Elsewhere it must be null.</summary>
+    public string? Sddl { get; init; }
+
+    internal uint Flags =>
+        (FirstInstance ? NativeFlags.FirstInstance : 0) | (MessageMode ? NativeFlags.Message : 0)
+        | (InboundOnly ? NativeFlags.InboundOnly : 0) | (OutboundOnly ? NativeFlags.OutboundOnly : 0)
+        | (AllowRemote ? NativeFlags.AllowRemote : 0) | (CurrentUserOnly ? NativeFlags.CurrentUserOnly : 0);
+}
+
+/// <summary>Options of a client end (SPEC §6, <c>npipe_client_options_t</c>). Defaults: duplex, byte mode,
+/// fail at once when the server is absent or busy.</summary>
+public sealed record NpipeClientOptions
+{
+    /// <summary>NPIPE_MESSAGE: read in message mode.</summary>
+    public bool MessageMode { get; init; }
+    /// <summary>NPIPE_INBOUND_ONLY: the client only reads.</summary>
+    public bool InboundOnly { get; init; }
+    /// <summary>NPIPE_OUTBOUND_ONLY: the client only writes.</summary>
+    public bool OutboundOnly { get; init; }
+    /// <summary>NPIPE_CURRENT_USER_ONLY: refuse a server owned by another user.</summary>
+    public bool CurrentUserOnly { get; init; }
+    /// <summary>Keep retrying while the pipe is busy or absent: <see cref="TimeSpan.Zero"/> = fail at once,
+    /// <see cref="Timeout.InfiniteTimeSpan"/> = forever, else <see cref="TimeoutException"/> when it passes.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.Zero;
+    /// <summary>As <see cref="NpipeServerOptions.LingerMilliseconds"/>.</summary>
+    public int LingerMilliseconds { get; init; }
+
+    internal uint Flags =>
+        (MessageMode ? NativeFlags.Message : 0) | (InboundOnly ? NativeFlags.InboundOnly : 0)
+        | (OutboundOnly ? NativeFlags.OutboundOnly : 0) | (CurrentUserOnly ? NativeFlags.CurrentUserOnly : 0);
+
+    internal int TimeoutMs => Timeout == System.Threading.Timeout.InfiniteTimeSpan ? -1 : NpipePoll.ToMilliseconds(Timeout);
+}
+
+/// <summary>Message-read flags (<c>NPIPE_MSG_*</c>).</summary>
+[Flags]
+public enum NpipeMessageFlags : uint
+{
+    /// <summary>A whole message (or the end of one), or EOF when the count is 0.</summary>
+    None = 0,
+    /// <summary>NPIPE_MSG_PARTIAL: more of this message follows.</summary>
+    Partial = NativeFlags.MsgPartial,
+    /// <summary>NPIPE_MSG_EMPTY: a zero-length message was read (not EOF).</summary>
+    Empty = NativeFlags.MsgEmpty,
+}
+
+/// <summary>A snapshot of <c>npipe_get_info</c>.</summary>
+public readonly record struct NpipeInfo(
+    bool IsServer, bool IsConnected, bool MessageMode, bool InboundOnly, bool OutboundOnly, uint RawFlags,
+    uint InBufferSize, uint OutBufferSize, uint MaxInstances, ulong PeerProcessId,
+    ulong BytesRead, ulong BytesWritten, ulong WritePending, ulong ReadAvailable, ulong PeerUnread);

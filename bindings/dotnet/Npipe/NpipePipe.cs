@@ -1,0 +1,295 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using Npipe.Interop;
+
+namespace Npipe;
+
+/// <summary>
+/// One pipe end (<c>npipe_t</c>): a server instance (<see cref="NpipeServer"/>), a client
+/// (<see cref="NpipeClient"/>) or an adopted OS handle. All I/O is non-blocking: the <c>Try*</c>
+/// methods return false when the call would block; wait for the matching event of the
+/// <see cref="NpipePoll"/> the pipe is registered with (a pipe makes no progress before it is
+/// registered). For async/await use <see cref="NpipeStream"/>.
+/// </summary>
+public class NpipePipe : IDisposable
+{
+    private readonly NpipePipeHandle _handle;
+
+    internal NpipePipe(NpipePipeHandle handle) => _handle = handle;
+
+    /// <summary>Adopts an OS handle (Windows: an overlapped pipe handle; Linux: a connected AF_UNIX
+    /// stream socket). On success the library owns it; on failure the caller keeps it.</summary>
+    public static NpipePipe FromRawHandle(nint raw, bool messageMode = false)
+    {
+        int rc = NativeMethods.FromRawHandle(raw, messageMode ? NativeFlags.Message : 0, out NpipePipeHandle h);
+        if (rc < 0)
+        {
+            var ex = Check.Exception(rc, "npipe_from_raw_handle");
+            h.Dispose();
+            throw ex;
+        }
+        return new NpipePipe(h);
+    }
+
+    /// <summary>The owned native handle.</summary>
+    public NpipePipeHandle SafeHandle => _handle;
+
+    /// <summary>True once disposed.</summary>
+    public bool IsDisposed => _handle.IsClosed;
+
+    /// <summary>The OS handle, lent (ownership stays with the library; do not close it).</summary>
+    public nint RawHandle
+    {
+        get
+        {
+            Check.Status(NativeMethods.RawHandle(Handle, out nint raw), "npipe_raw_handle");
+            return raw;
+        }
+    }
+
+    /// <summary>Copies buffered bytes into <paramref name="buffer"/>. Returns false when nothing is there
+    /// yet (NPIPE_EAGAIN); true with <paramref name="bytesRead"/> 0 at the end of the connection (or for an
+    /// empty buffer). Message pipes return at most one message and skip empty messages.</summary>
+    public unsafe bool TryRead(Span<byte> buffer, out int bytesRead)
+    {
+        long rc;
+        fixed (byte* p = buffer)
+            rc = NativeMethods.Read(Handle, p, (nuint)buffer.Length);
+        return Result(rc, "npipe_read", out bytesRead);
+    }
+
+    /// <summary>Reads at most one message (or up to <paramref name="buffer"/>'s length of it).
+    /// <paramref name="flags"/> tells whether more of it follows or it was empty; 0 bytes without flags is EOF.</summary>
+    public unsafe bool TryReadMessage(Span<byte> buffer, out int bytesRead, out NpipeMessageFlags flags)
+    {
+        long rc;
+        uint f = 0;
+        fixed (byte* p = buffer)
+            rc = NativeMethods.ReadMsg(Handle, p, (nuint)buffer.Length, &f);
+        flags = (NpipeMessageFlags)f;
+        return Result(rc, "npipe_read_msg", out bytesRead);
+    }
+
+    /// <summary>Copies bytes into the internal write buffer. Returns false when it is full (NPIPE_EAGAIN);
+    /// else <paramref name="bytesWritten"/> may be fewer than asked (byte mode). Message mode takes all
+    /// or nothing; an empty span sends an empty message. A gone peer throws (<see cref="NpipeErrorCode.BrokenPipe"/>).</summary>
+    public unsafe bool TryWrite(ReadOnlySpan<byte> buffer, out int bytesWritten)
+    {
+        long rc;
+        fixed (byte* p = buffer)
+            rc = NativeMethods.Write(Handle, p, (nuint)buffer.Length);
+        return Result(rc, "npipe_write", out bytesWritten);
+    }
+
+    /// <summary><c>npipe_readv</c>: reads into all <paramref name="buffers"/> in order.</summary>
+    public bool TryRead(IReadOnlyList<Memory<byte>> buffers, out long bytesRead) =>
+        Vector(buffers, write: false, out bytesRead);
+
+    /// <summary><c>npipe_writev</c>: writes all <paramref name="buffers"/> in order (one message in message mode).</summary>
+    public bool TryWrite(IReadOnlyList<ReadOnlyMemory<byte>> buffers, out long bytesWritten)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        var list = new Memory<byte>[buffers.Count];
+        for (int i = 0; i < list.Length; i++)
+            list[i] = MemoryMarshal.AsMemory(buffers[i]);
+        return Vector(list, write: true, out bytesWritten);
+    }
+
+    /// <summary>True when every accepted byte has been handed to the OS and completed; false otherwise
+    /// (a Writable event follows when done).</summary>
+    public bool TryFlush()
+    {
+        int rc = NativeMethods.Flush(Handle);
+        if (rc == NativeFlags.EAGAIN)
+            return false;
+        Check.Status(rc, "npipe_flush");
+        return true;
+    }
+
+    /// <summary>Returns the first background failure once and clears it (<see cref="NpipeErrorCode.Ok"/> if none).</summary>
+    public NpipeErrorCode TakeError()
+    {
+        int rc = NativeMethods.TakeError(Handle);
+        return rc == NativeFlags.EAGAIN ? NpipeErrorCode.WouldBlock : Check.ToCode(rc);
+    }
+
+    /// <summary>A snapshot of the pipe's state and counters (<c>npipe_get_info</c>).</summary>
+    public unsafe NpipeInfo GetInfo()
+    {
+        NativeInfo info = default;
+        info.Size = (uint)sizeof(NativeInfo);
+        Check.Status(NativeMethods.GetInfo(Handle, &info), "npipe_get_info");
+        uint f = info.Flags;
+        return new NpipeInfo(
+            (f & NativeFlags.InfoServer) != 0, (f & NativeFlags.InfoConnected) != 0, (f & NativeFlags.Message) != 0,
+            (f & NativeFlags.InboundOnly) != 0, (f & NativeFlags.OutboundOnly) != 0, f,
+            info.InBufferSize, info.OutBufferSize, info.MaxInstances, info.PeerPid,
+            info.BytesRead, info.BytesWritten, info.WritePending, info.ReadAvailable, info.PeerUnread);
+    }
+
+    /// <summary>Closes the pipe (<c>npipe_close</c>): the handle is invalid at once, accepted bytes keep
+    /// draining for at most the linger time while the owning poll is waited on.</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the handle.</summary>
+    protected virtual void Dispose(bool disposing) => _handle.Dispose();
+
+    internal NpipePipeHandle Handle
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+            return _handle;
+        }
+    }
+
+    private static bool Result(long rc, string op, out int count)
+    {
+        if (rc == NativeFlags.EAGAIN)
+        {
+            count = 0;
+            return false;
+        }
+        count = (int)Check.Status(rc, op);
+        return true;
+    }
+
+    private unsafe bool Vector(IReadOnlyList<Memory<byte>> buffers, bool write, out long count)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        var pins = new MemoryHandle[buffers.Count];
+        var iov = new NativeIoVec[buffers.Count];
+        try
+        {
+            for (int i = 0; i < iov.Length; i++)
+            {
+                pins[i] = buffers[i].Pin();
+                iov[i].Base = pins[i].Pointer;
+                iov[i].Len = (nuint)buffers[i].Length;
+            }
+            long rc;
+            fixed (NativeIoVec* v = iov)
+                rc = write ? NativeMethods.WriteV(Handle, v, (nuint)iov.Length) : NativeMethods.ReadV(Handle, v, (nuint)iov.Length);
+            if (rc == NativeFlags.EAGAIN)
+            {
+                count = 0;
+                return false;
+            }
+            count = Check.Status(rc, write ? "npipe_writev" : "npipe_readv");
+            return true;
+        }
+        finally
+        {
+            foreach (var pin in pins)
+                pin.Dispose();
+        }
+    }
+}
+
+/// <summary>A server instance (<c>npipe_create</c>). More instances of a name are more instances of this
+/// class (without <see cref="NpipeServerOptions.FirstInstance"/>).</summary>
+public sealed class NpipeServer : NpipePipe
+{
+    /// <summary>Creates one idle server instance of <paramref name="name"/> ("foo" or <c>\\.\pipe\foo</c>).</summary>
+    public NpipeServer(string name, NpipeServerOptions? options = null) : base(CreateHandle(name, options))
+    {
+        Name = name;
+    }
+
+    /// <summary>The name given at creation.</summary>
+    public string Name { get; }
+
+    /// <summary>Starts (or checks) waiting for a client: true once connected, false while waiting (a
+    /// Connected event follows, then call again or <see cref="NpipePipe.TakeError"/>). Throws the failure of
+    /// the last attempt.</summary>
+    public bool TryConnect()
+    {
+        int rc = NativeMethods.Connect(Handle);
+        if (rc == NativeFlags.EAGAIN)
+            return false;
+        Check.Status(rc, "npipe_connect");
+        return true;
+    }
+
+    /// <summary>Drops the client (unread data is discarded); the instance can connect again.</summary>
+    public void Disconnect() => Check.Status(NativeMethods.Disconnect(Handle), "npipe_disconnect");
+
+    private static unsafe NpipePipeHandle CreateHandle(string name, NpipeServerOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        options ??= new NpipeServerOptions();
+        NativeServerOptions o;
+        NativeMethods.ServerOptionsInit(&o);
+        o.Flags = options.Flags;
+        o.MaxInstances = checked((uint)options.MaxInstances);
+        o.InBufferSize = checked((uint)options.InBufferSize);
+        o.OutBufferSize = checked((uint)options.OutBufferSize);
+        o.LingerMs = options.LingerMilliseconds;
+        IntPtr sddl = options.Sddl is null ? IntPtr.Zero : Marshal.StringToCoTaskMemUTF8(options.Sddl);
+        try
+        {
+            o.Sddl = sddl;
+            int rc = NativeMethods.Create(name, &o, out NpipePipeHandle h);
+            if (rc < 0)
+            {
+                var ex = Check.Exception(rc, name);
+                h.Dispose();
+                throw ex;
+            }
+            return h;
+        }
+        finally
+        {
+            if (sddl != IntPtr.Zero)
+                Marshal.FreeCoTaskMem(sddl);
+        }
+    }
+}
+
+/// <summary>A client end (<c>npipe_open</c>).</summary>
+public sealed class NpipeClient : NpipePipe
+{
+    private NpipeClient(NpipePipeHandle handle, string name) : base(handle) => Name = name;
+
+    /// <summary>The name given at opening.</summary>
+    public string Name { get; }
+
+    /// <summary>Opens a client end, retrying a busy or absent server until the options' timeout (this
+    /// blocks the calling thread for at most that long; see <see cref="NpipeStream.ConnectAsync"/> for
+    /// the asynchronous form).</summary>
+    public static NpipeClient Open(string name, NpipeClientOptions? options = null)
+    {
+        options ??= new NpipeClientOptions();
+        int rc = TryOpen(name, options, options.TimeoutMs, out NpipeClient? client);
+        if (rc < 0)
+            throw Check.Exception(rc, name);
+        return client!;
+    }
+
+    // Returns the status; on failure the caller reads the error detail at once (same thread).
+    internal static unsafe int TryOpen(string name, NpipeClientOptions options, int timeoutMs, out NpipeClient? client)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        NativeClientOptions o;
+        NativeMethods.ClientOptionsInit(&o);
+        o.Flags = options.Flags;
+        o.TimeoutMs = timeoutMs;
+        o.LingerMs = options.LingerMilliseconds;
+        int rc = NativeMethods.Open(name, &o, out NpipePipeHandle h);
+        if (rc < 0)
+        {
+            client = null;
+            // Disposing an invalid SafeHandle makes no native call, so the error detail survives.
+            h.Dispose();
+            return rc;
+        }
+        client = new NpipeClient(h, name);
+        return rc;
+    }
+}
