@@ -1,0 +1,218 @@
+#include "lib/win/iocp_poll.hpp"
+
+#include <algorithm>
+
+#include "lib/core/backend.hpp"
+#include "lib/core/error_detail.hpp"
+#include "lib/core/status.hpp"
+#include "lib/win/win_error.hpp"
+
+namespace npipe {
+
+int32_t create_poll(std::shared_ptr<Poll> &out) {
+    // One concurrent thread: only one thread may wait on a poll (ReadyPoll enforces it).
+    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    if (!port) return win::fail_win32(GetLastError(), "CreateIoCompletionPort (new port)");
+    try {
+        out = std::make_shared<win::IocpPoll>(port);
+    } catch (...) {
+        CloseHandle(port);
+        throw;
+    }
+    return st::ok;
+}
+
+}  // namespace npipe
+
+namespace npipe::win {
+namespace {
+
+constexpr ULONG kBatch = 64;             // packets dequeued per GetQueuedCompletionStatusEx
+constexpr DWORD kReapBudgetMs = 2000;    // how long closing waits for cancelled ops' packets
+constexpr DWORD kReapSliceMs = 50;
+
+}  // namespace
+
+IocpPoll::~IocpPoll() {
+    // close() normally released the port; this covers a poll that never got a handle.
+    if (port_) CloseHandle(port_);
+}
+
+int32_t IocpPoll::associate(HANDLE handle, const std::weak_ptr<OpTarget> &target) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_ || !port_) return fail(st::badf, "the poll is closed");
+    if (!CreateIoCompletionPort(handle, port_, kPipeOpKey, 0)) {
+        const DWORD err = GetLastError();
+        // A handle joins one port for life; the second association fails with this code.
+        if (err == ERROR_INVALID_PARAMETER)
+            return fail_win32_as(st::exist, err, "CreateIoCompletionPort (the handle already belongs to another completion port)");
+        return fail_win32(err, "CreateIoCompletionPort (joining the pipe to the poll)");
+    }
+    if (targets_.size() >= targets_prune_at_) {
+        targets_.erase(std::remove_if(targets_.begin(), targets_.end(),
+                                      [](const std::weak_ptr<OpTarget> &t) { return t.expired(); }),
+                       targets_.end());
+        targets_prune_at_ = std::max<size_t>(64, targets_.size() * 2);
+    }
+    targets_.push_back(target);
+    return st::ok;
+}
+
+void IocpPoll::add_lingering(std::shared_ptr<OpTarget> target, Clock::time_point deadline) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!closing_) {
+            lingering_.push_back(Lingering{deadline, std::move(target)});
+            return;
+        }
+    }
+    target->linger_expired();  // the poll is going away: nothing will drive the linger
+}
+
+void IocpPoll::remove_lingering(const OpTarget *target) {
+    std::shared_ptr<OpTarget> keep;  // released after the lock (it may be the last reference)
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = lingering_.begin(); it != lingering_.end(); ++it) {
+        if (it->target.get() == target) {
+            keep = std::move(it->target);
+            lingering_.erase(it);
+            break;
+        }
+    }
+}
+
+DWORD IocpPoll::bound_by_linger(DWORD wait_ms) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lingering_.empty()) return wait_ms;
+    auto nearest = lingering_.front().deadline;
+    for (const auto &l : lingering_) nearest = std::min(nearest, l.deadline);
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now()).count();
+    const DWORD bound = left <= 0 ? 0 : static_cast<DWORD>(std::min<long long>(left, INFINITE - 1));
+    return std::min(wait_ms, bound);
+}
+
+void IocpPoll::expire_lingering() {
+    std::vector<std::shared_ptr<OpTarget>> due;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (lingering_.empty()) return;
+        const auto now = Clock::now();
+        for (auto it = lingering_.begin(); it != lingering_.end();) {
+            if (it->deadline <= now) {
+                due.push_back(std::move(it->target));
+                it = lingering_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (auto &t : due) t->linger_expired();
+}
+
+void IocpPoll::dispatch(const OVERLAPPED_ENTRY &entry) {
+    if (entry.lpCompletionKey == kInterruptKey) {
+        interrupt_posted_.store(false, std::memory_order_release);
+        return;
+    }
+    if (entry.lpCompletionKey != kPipeOpKey || !entry.lpOverlapped) return;  // not ours: ignore
+    // The packet gives the op back to us: exactly one packet per issued op, so ownership returns here.
+    std::unique_ptr<OverlappedOp> op(CONTAINING_RECORD(entry.lpOverlapped, OverlappedOp, ov));
+    const DWORD error = win32_from_ntstatus(entry.lpOverlapped->Internal);
+    std::shared_ptr<OpTarget> target = std::move(op->target);
+    if (target) {
+        try {
+            target->complete(*op, entry.dwNumberOfBytesTransferred, error);
+        } catch (...) {
+            // Out of memory while re-issuing: the pipe has recorded what it could; never let one
+            // packet take the others down with it.
+        }
+    }
+    op.reset();
+    op_finished();
+    // `target` (maybe the pipe's last reference) goes here, after the pipe released its lock.
+}
+
+int32_t IocpPoll::process_os_events(int32_t timeout_ms) {
+    HANDLE port;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!port_ || port_close_pending_) return fail(st::badf, "the poll was closed");
+        port = port_;
+        in_wait_ = true;
+    }
+    DWORD wait_ms = timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms);
+    wait_ms = bound_by_linger(wait_ms);
+
+    OVERLAPPED_ENTRY entries[kBatch];
+    ULONG count = 0;
+    const BOOL ok = GetQueuedCompletionStatusEx(port, entries, kBatch, &count, wait_ms, FALSE);
+    const DWORD err = ok ? 0 : GetLastError();
+    // Wine 8 returns FALSE with count == 1 on a timeout: the count is only meaningful on TRUE.
+    if (!ok) count = 0;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        in_wait_ = false;
+        if (port_close_pending_) release_port_locked();
+    }
+    for (ULONG i = 0; i < count; ++i) dispatch(entries[i]);
+    expire_lingering();
+    if (!ok && err != WAIT_TIMEOUT && !is_closed()) return fail_win32(err, "GetQueuedCompletionStatusEx");
+    return st::ok;
+}
+
+void IocpPoll::interrupt() {
+    if (interrupt_posted_.exchange(true, std::memory_order_acq_rel)) return;  // one is already queued
+    std::lock_guard<std::mutex> lock(mu_);
+    if (port_ && !PostQueuedCompletionStatus(port_, 0, kInterruptKey, nullptr))
+        interrupt_posted_.store(false, std::memory_order_release);
+}
+
+void IocpPoll::release_port_locked() {
+    if (port_) CloseHandle(port_);
+    port_ = nullptr;
+    port_close_pending_ = false;
+}
+
+void IocpPoll::on_close() {
+    std::vector<std::weak_ptr<OpTarget>> targets;
+    std::vector<Lingering> lingering;
+    HANDLE port;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        closing_ = true;
+        targets.swap(targets_);
+        lingering.swap(lingering_);
+        port = port_;
+    }
+    // Stop every pipe of this poll: each cancels its ops and closes its OS handle at once, so the
+    // names are free and the peers see EOF now, not when some op finally completes.
+    for (auto &weak : targets)
+        if (auto t = weak.lock()) t->poll_closed();
+    lingering.clear();
+
+    // Reap the cancelled ops' packets (bounded): they own memory and pipe references. A waiter on
+    // another thread may dequeue some of them too; both sides dispatch safely.
+    if (port) {
+        const auto deadline = Clock::now() + std::chrono::milliseconds(kReapBudgetMs);
+        while (outstanding_.load(std::memory_order_relaxed) > 0 && Clock::now() < deadline) {
+            OVERLAPPED_ENTRY entries[kBatch];
+            ULONG count = 0;
+            if (!GetQueuedCompletionStatusEx(port, entries, kBatch, &count, kReapSliceMs, FALSE)) continue;
+            for (ULONG i = 0; i < count; ++i) dispatch(entries[i]);
+        }
+        // Ops that never came back (none are expected once the handles are closed) leak only their
+        // own memory; the OS handles are already released.
+    }
+
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_wait_) {
+        // A waiter is blocked in the port: wake it; it closes the port on its way out, so no thread
+        // ever uses a closed (and possibly reused) port handle.
+        port_close_pending_ = true;
+        if (port_) PostQueuedCompletionStatus(port_, 0, kInterruptKey, nullptr);
+    } else {
+        release_port_locked();
+    }
+}
+
+}  // namespace npipe::win

@@ -1,0 +1,31 @@
+// The few ntdll queries Win32 has no equivalent for, loaded at run time (ntdll is in every process,
+// so npipe.dll keeps importing only kernel32/advapi32 and needs no extra import library).
+#pragma once
+#include <windows.h>
+
+#include <cstdint>
+
+namespace npipe::win {
+
+// What NtQueryInformationFile(FilePipeLocalInformation) says about a pipe end.
+struct PipeLocalInfo {
+    ULONG configuration = 2;  // FILE_PIPE_INBOUND 0 / OUTBOUND 1 / FULL_DUPLEX 2 (server's view)
+    ULONG end = 0;            // FILE_PIPE_CLIENT_END 0 / FILE_PIPE_SERVER_END 1
+    ULONG inbound_quota = 0;
+    ULONG outbound_quota = 0;
+    ULONG write_quota_available = 0;
+};
+
+// False if the query is unavailable or fails.
+bool query_pipe_local_info(HANDLE pipe, PipeLocalInfo &info) noexcept;
+
+// Bytes this end wrote that the peer has not read yet: the write quota minus the free write quota
+// of this end's outbound queue. 0 when the system cannot tell. Best effort: a pending read on the
+// peer's side is counted by NPFS as free quota, so the value can be lower than the truth.
+uint64_t query_peer_unread(HANDLE pipe) noexcept;
+
+// True if the handle was opened for overlapped I/O (no FILE_SYNCHRONOUS_IO_* mode). When the
+// system cannot tell, answers true and lets the first operation report the problem.
+bool is_overlapped_handle(HANDLE handle) noexcept;
+
+}  // namespace npipe::win

@@ -1,0 +1,48 @@
+// One heap object per kernel operation (ConnectNamedPipe, ReadFile, WriteFile). The OVERLAPPED is
+// the first member, so the poll maps a completion packet back to its op with CONTAINING_RECORD and
+// never needs per-pipe offsets. The op owns its I/O buffer and a strong reference to its pipe: both
+// stay valid for the kernel until the packet has been dequeued, whatever the pipe does meanwhile
+// (disconnect, close, poll close). The pipe's OS HANDLE is NOT owned here: closing it never waits
+// for ops (mio bug F).
+#pragma once
+#include <windows.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace npipe::win {
+
+enum class OpKind : uint8_t { connect, read, write };
+
+struct OverlappedOp;
+
+// The receiver of completions: a pipe. All calls come from the poll's dispatch, without poll locks.
+class OpTarget {
+public:
+    virtual ~OpTarget() = default;
+    // The packet of `op` arrived: `bytes` transferred, `error` the Win32 result (0 = success).
+    virtual void complete(OverlappedOp &op, DWORD bytes, DWORD error) = 0;
+    // The poll is closing: stop all progress, release the OS handle now.
+    virtual void poll_closed() = 0;
+    // A closed pipe's linger time ran out: cancel what is left and release the OS handle.
+    virtual void linger_expired() = 0;
+};
+
+struct OverlappedOp {
+    OVERLAPPED ov{};  // must stay first (CONTAINING_RECORD)
+    OpKind kind = OpKind::read;
+    uint64_t generation = 0;         // the pipe's connection generation when issued (bug E)
+    std::shared_ptr<OpTarget> target;
+    std::vector<uint8_t> buffer;     // read: where the kernel writes; write: the bytes to send
+    size_t offset = 0;               // write: bytes of `buffer` already completed
+};
+
+static_assert(offsetof(OverlappedOp, ov) == 0, "the OVERLAPPED must be the first member");
+
+// Completion keys: what kind of packet a key announces.
+constexpr ULONG_PTR kInterruptKey = 1;  // PostQueuedCompletionStatus from interrupt(), NULL overlapped
+constexpr ULONG_PTR kPipeOpKey = 2;     // a pipe handle's packet: the OVERLAPPED is an OverlappedOp
+
+}  // namespace npipe::win
