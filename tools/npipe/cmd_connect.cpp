@@ -1,0 +1,96 @@
+// npipe connect NAME: relay stdin -> pipe -> stdout with a server.
+#include <cstdio>
+
+#include "commands.hpp"
+#include "relay.hpp"
+
+namespace tool {
+namespace {
+
+const char *const kHelp =
+    "usage: npipe connect NAME [options]\n"
+    "\n"
+    "Opens the client end of pipe NAME and relays: stdin to the server, the server's data to\n"
+    "stdout.\n"
+    "\n"
+    "options:\n"
+    "  --timeout MS       wait up to MS milliseconds for a busy or absent server (default 0:\n"
+    "                     fail at once; -1: wait forever)\n"
+    "  --message          message mode (the server must use it too): each stdin read is one\n"
+    "                     message; stdin EOF sends a zero-length message, the end-of-stream marker\n"
+    "  --lines            with --message: one message per stdin line\n"
+    "  --current-user-only  refuse a server owned by another user (exit 6)\n"
+    "  --exit-on=MODE     when to finish (default pipe):\n"
+    "                       pipe    after stdin EOF, keep copying the server's data to stdout\n"
+    "                               until the server closes (message mode: until the server's\n"
+    "                               end-of-stream marker arrives, or it closes)\n"
+    "                       stdin   at stdin EOF: flush, wait until the server has read\n"
+    "                               everything, then close\n"
+    "                       echoed  at stdin EOF: flush, then close once as many bytes came back\n"
+    "                               as were sent (for `npipe listen --echo`)\n"
+    "                     The server closing always ends the relay.\n"
+    "  -v, --verbose      a line on stderr when connected and when done\n"
+    "  -h, --help         this text\n";
+
+}  // namespace
+
+int cmd_connect(const std::vector<std::string> &argv) {
+    auto args = parse_args("connect", argv,
+                           {{"help", false, 'h'},
+                            {"timeout", true},
+                            {"message", false},
+                            {"lines", false},
+                            {"current-user-only", false},
+                            {"exit-on", true},
+                            {"verbose", false, 'v'}});
+    if (!args) return exit_usage;
+    if (args->has("help")) {
+        std::printf("%s\n%s", kHelp, kExitCodeHelp);
+        return exit_ok;
+    }
+    if (args->positional.size() != 1) return usage_error("connect", "expected exactly one pipe NAME");
+    const std::string &name = args->positional[0];
+    int64_t timeout = 0;
+    if (!int_option("connect", *args, "timeout", -1, INT32_MAX, timeout)) return exit_usage;
+    RelayOptions ropts;
+    ropts.message = args->has("message");
+    ropts.lines = args->has("lines");
+    if (ropts.lines && !ropts.message) return usage_error("connect", "--lines needs --message");
+    if (auto e = args->value("exit-on"); e && !parse_exit_on(*e, ropts.exit_on))
+        return usage_error("connect", "--exit-on takes pipe, stdin or echoed");
+    bool verbose = args->has("verbose");
+
+    npipe_client_options_t o;
+    npipe_client_options_init(&o);
+    o.timeout_ms = static_cast<int32_t>(timeout);
+    if (ropts.message) o.flags |= NPIPE_MESSAGE;
+    if (args->has("current-user-only")) o.flags |= NPIPE_CURRENT_USER_ONLY;
+    npipe_t pipe = 0;
+    int32_t rc = npipe_open(name.c_str(), &o, &pipe);
+    if (rc < 0) return capture(rc, "cannot connect to pipe \"" + name + "\"", true).report();
+
+    npipe_poll_t poll = 0;
+    rc = npipe_poll_create(&poll);
+    if (rc < 0) return capture(rc, "cannot create a poll").report();
+    rc = npipe_register(poll, pipe, kPipeToken, NPIPE_READABLE | NPIPE_WRITABLE);
+    if (rc < 0) return capture(rc, "cannot register the pipe").report();
+    if (verbose) {
+        npipe_info_t info{};
+        info.size = sizeof info;
+        npipe_get_info(pipe, &info);
+        std::fprintf(stderr, "npipe: connected to %s (server pid %llu)\n", os_name_of(name).c_str(),
+                     static_cast<unsigned long long>(info.peer_pid));
+    }
+
+    Relay relay(poll, StdinPump::start(poll, kStdinToken), ropts);
+    SessionResult s = relay.session(pipe);
+    if (!s.peer_closed && !s.failure.failed()) drain_before_close(poll, pipe, 5000);
+    if (verbose)
+        std::fprintf(stderr, "npipe: done: %llu bytes sent, %llu received%s\n", static_cast<unsigned long long>(s.sent),
+                     static_cast<unsigned long long>(s.received), s.peer_closed ? " (server closed)" : "");
+    npipe_close(pipe);
+    npipe_poll_close(poll);
+    return s.failure.failed() ? s.failure.report() : exit_ok;
+}
+
+}  // namespace tool

@@ -1,0 +1,163 @@
+#include "relay.hpp"
+
+#include <vector>
+
+namespace tool {
+
+bool parse_exit_on(std::string_view text, ExitOn &out) {
+    if (text == "pipe") out = ExitOn::pipe;
+    else if (text == "stdin") out = ExitOn::stdin_eof;
+    else if (text == "echoed") out = ExitOn::echoed;
+    else return false;
+    return true;
+}
+
+bool Relay::pull_stdin() {
+    constexpr size_t kMaxPending = 256 * 1024;
+    std::string chunk;
+    while (!stdin_eof_ && out_bytes_ < kMaxPending) {
+        StdinPump::Take t = in_ ? in_->take(chunk) : StdinPump::Take::eof;
+        if (t == StdinPump::Take::none) break;
+        if (t == StdinPump::Take::eof || t == StdinPump::Take::error) {
+            stdin_eof_ = true;
+            if (!line_tail_.empty()) {
+                out_bytes_ += line_tail_.size();
+                out_.push_back(std::move(line_tail_));
+                line_tail_.clear();
+            }
+            if (t == StdinPump::Take::error) return false;
+            break;
+        }
+        if (opts_.message && opts_.lines) {
+            line_tail_ += chunk;
+            size_t start = 0;
+            for (size_t nl; (nl = line_tail_.find('\n', start)) != std::string::npos; start = nl + 1) {
+                out_.push_back(line_tail_.substr(start, nl + 1 - start));
+                out_bytes_ += nl + 1 - start;
+            }
+            line_tail_.erase(0, start);
+        } else {
+            out_bytes_ += chunk.size();
+            out_.push_back(std::move(chunk));
+        }
+    }
+    return true;
+}
+
+SessionResult Relay::session(npipe_t pipe) {
+    SessionResult r;
+    std::vector<char> buf(64 * 1024);
+    bool marker_sent = false;  // message mode: our zero-length end-of-stream message went out
+    bool peer_done = false;    // message mode: the peer's marker arrived
+    npipe_event_t events[16];
+    for (;;) {
+        if (!pull_stdin()) {
+            r.failure = plain_failure("cannot read stdin", "read failed");
+            return r;
+        }
+        // pipe <- stdin
+        while (!out_.empty()) {
+            const std::string &m = out_.front();
+            size_t off = opts_.message ? 0 : out_off_;
+            int64_t w = npipe_write(pipe, m.data() + off, m.size() - off);
+            if (w == NPIPE_EAGAIN) break;
+            if (w == NPIPE_EPIPE) {
+                r.peer_closed = true;
+                break;
+            }
+            if (w < 0) {
+                r.failure = capture(static_cast<int>(w), "cannot write to the pipe");
+                return r;
+            }
+            r.sent += static_cast<uint64_t>(w);
+            if (opts_.message || off + static_cast<size_t>(w) == m.size()) {
+                out_bytes_ -= m.size();
+                out_off_ = 0;
+                out_.pop_front();
+            } else {
+                out_off_ = off + static_cast<size_t>(w);
+            }
+        }
+        if (!r.peer_closed && opts_.message && stdin_eof_ && out_.empty() && !marker_sent) {
+            int64_t w = npipe_write(pipe, "", 0);
+            if (w == 0) marker_sent = true;
+            else if (w == NPIPE_EPIPE) r.peer_closed = true;
+            else if (w != NPIPE_EAGAIN) {
+                r.failure = capture(static_cast<int>(w), "cannot write the end-of-stream message");
+                return r;
+            }
+        }
+        // stdout <- pipe
+        while (!r.peer_closed) {
+            uint32_t mf = 0;
+            int64_t n = npipe_read_msg(pipe, buf.data(), buf.size(), &mf);
+            if (n == NPIPE_EAGAIN) break;
+            if (n < 0) {
+                if (n == NPIPE_EPIPE) {
+                    r.peer_closed = true;
+                    break;
+                }
+                r.failure = capture(static_cast<int>(n), "cannot read from the pipe");
+                return r;
+            }
+            if (n == 0) {
+                if (mf & NPIPE_MSG_EMPTY) {
+                    peer_done = true;
+                    continue;
+                }
+                r.peer_closed = true;
+                break;
+            }
+            if (!write_stdout(buf.data(), static_cast<size_t>(n))) {
+                r.failure = plain_failure("cannot write stdout", "the reader went away");
+                return r;
+            }
+            r.received += static_cast<uint64_t>(n);
+        }
+        if (r.peer_closed) return r;
+
+        bool input_done = stdin_eof_ && out_.empty() && (!opts_.message || marker_sent);
+        bool end = false;
+        if (input_done) {
+            switch (opts_.exit_on) {
+            case ExitOn::stdin_eof: end = true; break;
+            case ExitOn::echoed: end = r.received >= r.sent; break;
+            case ExitOn::pipe: end = opts_.message && peer_done; break;
+            }
+        }
+        if (end) {
+            int32_t f = npipe_flush(pipe);
+            if (f == NPIPE_OK) return r;
+            if (f == NPIPE_EPIPE) {
+                r.peer_closed = true;
+                return r;
+            }
+            if (f != NPIPE_EAGAIN) {
+                r.failure = capture(f, "cannot flush the pipe");
+                return r;
+            }
+        }
+        int32_t n = npipe_poll_wait(poll_, events, 16, -1);
+        if (n < 0) {
+            r.failure = capture(n, "cannot wait for the pipe");
+            return r;
+        }
+    }
+}
+
+void drain_before_close(npipe_poll_t poll, npipe_t pipe, int max_ms) {
+    double deadline = now_seconds() + max_ms / 1000.0;
+    npipe_event_t events[16];
+    while (now_seconds() < deadline) {
+        int32_t f = npipe_flush(pipe);
+        if (f < 0 && f != NPIPE_EAGAIN) return;  // peer gone or broken: nothing left to wait for
+        if (f == NPIPE_OK) {
+            npipe_info_t info{};
+            info.size = sizeof info;
+            if (npipe_get_info(pipe, &info) < 0 || info.peer_unread == 0) return;
+        }
+        npipe_poll_wait(poll, events, 16, 10);
+    }
+}
+
+}  // namespace tool

@@ -1,0 +1,73 @@
+// The stdin/stdout <-> pipe relay used by `listen` and `connect`: one poll, the pipe under
+// kPipeToken, stdin chunks arriving as wakes under kStdinToken.
+//
+// Ends of a session (documented in the --help of both commands):
+//   byte mode: there is no half-close on a pipe, so stdin EOF can only be signalled by closing.
+//     exit_on=pipe   (default) stdin EOF: flush, keep copying the pipe to stdout until the peer closes.
+//     exit_on=stdin  stdin EOF: flush, wait until the peer has read everything, then close.
+//     exit_on=echoed stdin EOF: flush, then close once as many bytes came back as were sent
+//                    (for --echo servers).
+//   message mode: stdin EOF sends a zero-length message, the end-of-stream marker; a zero-length
+//     message from the peer means the peer's input ended. exit_on=pipe then ends the session once
+//     both markers have passed (a clean, lossless two-way close); the other modes act as above.
+//   The peer closing always ends the session.
+#pragma once
+#include <npipe.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "common.hpp"
+#include "stdio_pump.hpp"
+
+namespace tool {
+
+constexpr uint64_t kPipeToken = 1;
+constexpr uint64_t kStdinToken = 2;
+
+enum class ExitOn { pipe, stdin_eof, echoed };
+
+struct RelayOptions {
+    bool message = false;
+    bool lines = false;  // message mode: one message per stdin line (else one per stdin read)
+    ExitOn exit_on = ExitOn::pipe;
+};
+
+struct SessionResult {
+    Failure failure;          // failed() when the session broke
+    bool peer_closed = false; // the peer closed (as opposed to our side ending the session)
+    uint64_t sent = 0;        // payload bytes written to the pipe
+    uint64_t received = 0;    // payload bytes copied to stdout
+};
+
+// Parses "pipe" / "stdin" / "echoed".
+bool parse_exit_on(std::string_view text, ExitOn &out);
+
+class Relay {
+public:
+    Relay(npipe_poll_t poll, std::shared_ptr<StdinPump> in, RelayOptions opts)
+        : poll_(poll), in_(std::move(in)), opts_(opts) {}
+
+    // Relays over a connected, registered pipe until the session ends. Data taken from stdin but
+    // not yet sent when a peer leaves is kept for the next session.
+    SessionResult session(npipe_t pipe);
+
+private:
+    bool pull_stdin();  // moves stdin chunks into out_ (bounded); false on stdin read error
+    npipe_poll_t poll_;
+    std::shared_ptr<StdinPump> in_;
+    RelayOptions opts_;
+    std::deque<std::string> out_;   // chunks / messages waiting for the pipe
+    size_t out_off_ = 0;            // byte mode: bytes of out_.front() already written
+    size_t out_bytes_ = 0;
+    std::string line_tail_;         // --lines: an incomplete last line
+    bool stdin_eof_ = false;
+};
+
+// After our side decided to end a session: wait (bounded) until every accepted byte reached the
+// OS and the peer has read it, so a disconnect/close loses nothing. Returns early if the peer left.
+void drain_before_close(npipe_poll_t poll, npipe_t pipe, int max_ms);
+
+}  // namespace tool
