@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Tests of the `npipe` command-line tool, driving the binary as a user would.
+
+Standard library only (no pytest). Every subprocess has a timeout, every pipe name includes this
+process's pid. Under a cross build the binary runs through a wrapper (e.g. `--wrapper wine`);
+Wine processes of one prefix share pipe names, so listen/connect across two processes works.
+
+usage: test_tool.py --npipe PATH [--wrapper CMD] [-k SUBSTRING] [-v]
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ARGS = None
+WRAPPER = []
+TIMEOUT = 30
+TMP = None
+COUNTER = [0]
+
+ERROR_LINE = re.compile(r"^npipe: .+: .+ \(NPIPE_E[A-Z]+\)$")
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failed(msg)
+
+
+def name(tag):
+    COUNTER[0] += 1
+    return "npipe-tooltest-%d-%d-%s" % (os.getpid(), COUNTER[0], tag)
+
+
+def cmd(*args):
+    return WRAPPER + [ARGS.npipe] + [str(a) for a in args]
+
+
+def run(*args, stdin=None, input_bytes=None, timeout=None):
+    """Runs the tool to completion; returns (rc, stdout bytes, stderr text)."""
+    timeout = timeout or TIMEOUT
+    if ARGS.verbose:
+        print("  $ " + " ".join(shlex.quote(a) for a in cmd(*args)), flush=True)
+    p = subprocess.run(cmd(*args), stdin=stdin if input_bytes is None else None, input=input_bytes,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def start(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE):
+    if ARGS.verbose:
+        print("  $ " + " ".join(shlex.quote(a) for a in cmd(*args)) + " &", flush=True)
+    return subprocess.Popen(cmd(*args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+
+
+def finish(proc, timeout=None):
+    """Waits for a background tool; returns (rc, stdout, stderr) or kills it and fails."""
+    try:
+        out, err = proc.communicate(timeout=timeout or TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        raise Failed("%s did not finish within %ss" % (proc.args, timeout or TIMEOUT))
+    return proc.returncode, out or b"", (err or b"").decode("utf-8", "replace")
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.communicate(timeout=10)
+    except Exception:
+        pass
+
+
+def random_file(size, seed):
+    rnd = random.Random(seed)
+    data = rnd.randbytes(size)
+    COUNTER[0] += 1
+    path = os.path.join(TMP, "data-%d-%d.bin" % (COUNTER[0], seed))
+    with open(path, "wb") as f:
+        f.write(data)
+    return path, data
+
+
+def wait_for_server(pipe):
+    """Blocks until an echo server answers on `pipe` (a connect with empty stdin)."""
+    rc, out, err = run("connect", pipe, "--timeout", 10000, "--exit-on=echoed", input_bytes=b"")
+    check(rc == 0, "echo server %s did not come up: rc %d, %s" % (pipe, rc, err))
+
+
+def expect_error(rc, err, code, what):
+    check(rc == code, "%s: exit code %d, expected %d; stderr: %r" % (what, rc, code, err))
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(len(lines) == 1, "%s: expected one stderr line, got %r" % (what, err))
+    check(ERROR_LINE.match(lines[0]), "%s: stderr line %r is not 'npipe: <what>: <detail> (<code>)'" % (what, lines[0]))
+    return lines[0]
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+def test_help_and_version():
+    rc, out, _ = run("--help")
+    check(rc == 0 and b"listen" in out and b"exit codes" in out, "npipe --help: rc %d, %r" % (rc, out[:200]))
+    for sub in ("listen", "connect", "demo", "bench"):
+        rc, out, _ = run(sub, "--help")
+        check(rc == 0, "npipe %s --help: rc %d" % (sub, rc))
+        check(b"usage: npipe " + sub.encode() in out and b"exit codes" in out, "npipe %s --help text: %r" % (sub, out[:200]))
+    rc, out, _ = run("version")
+    check(rc == 0 and b"1." in out, "npipe version: rc %d, %r" % (rc, out))
+
+
+def test_usage_errors():
+    for args in (["listen", "x", "--no-such-option"], ["connect"], ["frobnicate"], ["connect", "x", "--timeout", "soon"],
+                 ["bench", "--bytes", "lots"], ["listen", "x", "--max-instances", "999"], []):
+        rc, _, err = run(*args)
+        check(rc == 2, "npipe %s: exit code %d, expected 2 (usage); stderr %r" % (" ".join(args), rc, err))
+        check(err.strip(), "npipe %s: no usage message" % " ".join(args))
+
+
+def test_bad_name():
+    for bad in ("bad/name", "x" * 1000):
+        rc, _, err = run("connect", bad, "--timeout", 0)
+        expect_error(rc, err, 3, "connect to bad name %r" % bad[:20])
+        rc, _, err = run("listen", bad, "--once")
+        expect_error(rc, err, 3, "listen on bad name %r" % bad[:20])
+
+
+def test_missing_server():
+    rc, _, err = run("connect", name("missing"), "--timeout", 0)
+    line = expect_error(rc, err, 4, "connect to a missing server")
+    check("NPIPE_ENOENT" in line, "expected NPIPE_ENOENT in %r" % line)
+    # A bounded wait for a server that never comes: ETIMEDOUT, busy/timeout code.
+    t0 = time.monotonic()
+    rc, _, err = run("connect", name("missing"), "--timeout", 300)
+    expect_error(rc, err, 5, "connect --timeout 300 to a missing server")
+    check(time.monotonic() - t0 < 15, "connect --timeout 300 took too long")
+
+
+def test_first_instance_taken():
+    pipe = name("taken")
+    server = start("listen", pipe, "--echo")
+    try:
+        wait_for_server(pipe)
+        rc, _, err = run("listen", pipe, "--first-instance", "--once")
+        line = expect_error(rc, err, 7, "listen --first-instance on a taken name")
+        check("NPIPE_EEXIST" in line, "expected NPIPE_EEXIST in %r" % line)
+    finally:
+        stop(server)
+
+
+def test_busy_single_instance():
+    """--max-instances 1 with a client holding it: a second client sees 'busy' (Windows only: on
+    Linux the kernel queues the connection, so the second open succeeds)."""
+    if not WRAPPER and sys.platform != "win32":
+        return "skipped on Linux (the kernel queues connections; EBUSY only when the backlog is full)"
+    pipe = name("busy")
+    server = start("listen", pipe, "--max-instances", 1, "--once")
+    holder = start("connect", pipe, "--timeout", 10000, stdin=subprocess.PIPE)
+    try:
+        time.sleep(3 if WRAPPER else 0.5)
+        check(holder.poll() is None, "the first client ended early: %r" % (finish(holder),))
+        rc, _, err = run("connect", pipe, "--timeout", 0)
+        line = expect_error(rc, err, 5, "connect to a busy pipe")
+        check("NPIPE_EBUSY" in line, "expected NPIPE_EBUSY in %r" % line)
+    finally:
+        stop(holder)
+        stop(server)
+
+
+def test_relay_client_to_server():
+    path, data = random_file(1 << 20, 1)
+    pipe = name("c2s")
+    server = start("listen", pipe, "--once")
+    try:
+        with open(path, "rb") as f:
+            rc, out, err = run("connect", pipe, "--timeout", 10000, "--exit-on=stdin", stdin=f)
+        check(rc == 0, "connect: rc %d, %s" % (rc, err))
+        rc, out, err = finish(server)
+        check(rc == 0, "listen --once: rc %d, %s" % (rc, err))
+        check(out == data, "listen got %d bytes, expected %d identical bytes" % (len(out), len(data)))
+    finally:
+        stop(server)
+
+
+def test_relay_server_to_client():
+    path, data = random_file(1 << 20, 2)
+    pipe = name("s2c")
+    with open(path, "rb") as f:
+        server = start("listen", pipe, "--once", "--exit-on=stdin", stdin=f)
+    try:
+        rc, out, err = run("connect", pipe, "--timeout", 10000, stdin=subprocess.DEVNULL)
+        check(rc == 0, "connect: rc %d, %s" % (rc, err))
+        check(out == data, "connect got %d bytes, expected %d identical bytes" % (len(out), len(data)))
+        rc, _, err = finish(server)
+        check(rc == 0, "listen --once --exit-on=stdin: rc %d, %s" % (rc, err))
+    finally:
+        stop(server)
+
+
+def test_message_both_directions():
+    """Message mode: both sides send a file at once; the end-of-stream markers end the session."""
+    path_a, data_a = random_file(300 * 1024, 3)
+    path_b, data_b = random_file(200 * 1024 + 7, 4)
+    pipe = name("msg")
+    with open(path_a, "rb") as fa:
+        server = start("listen", pipe, "--message", "--once", stdin=fa)
+    try:
+        with open(path_b, "rb") as fb:
+            rc, out, err = run("connect", pipe, "--message", "--timeout", 10000, stdin=fb)
+        check(rc == 0, "connect --message: rc %d, %s" % (rc, err))
+        check(out == data_a, "client got %d bytes, expected the server's %d" % (len(out), len(data_a)))
+        rc, out, err = finish(server)
+        check(rc == 0, "listen --message --once: rc %d, %s" % (rc, err))
+        check(out == data_b, "server got %d bytes, expected the client's %d" % (len(out), len(data_b)))
+    finally:
+        stop(server)
+
+
+def test_echo_concurrent_clients():
+    pipe = name("echo")
+    server = start("listen", pipe, "--echo")
+    try:
+        wait_for_server(pipe)
+        clients = []
+        for i in range(4):
+            path, data = random_file(256 * 1024 + i, 10 + i)
+            with open(path, "rb") as f:
+                clients.append((start("connect", pipe, "--timeout", 10000, "--exit-on=echoed", stdin=f), data))
+        for i, (proc, data) in enumerate(clients):
+            rc, out, err = finish(proc)
+            check(rc == 0, "echo client %d: rc %d, %s" % (i, rc, err))
+            check(out == data, "echo client %d got %d bytes back, expected %d identical" % (i, len(out), len(data)))
+        check(server.poll() is None, "the echo server exited")
+    finally:
+        stop(server)
+
+
+def test_echo_message_lines():
+    pipe = name("echomsg")
+    server = start("listen", pipe, "--echo", "--message", "--once")
+    try:
+        text = b"first line\nsecond\n\nlast without newline"
+        rc, out, err = run("connect", pipe, "--message", "--lines", "--timeout", 10000, input_bytes=text)
+        check(rc == 0, "connect --message --lines: rc %d, %s" % (rc, err))
+        check(out == text, "echoed %r, expected %r" % (out, text))
+        rc, _, err = finish(server)
+        check(rc == 0, "listen --echo --message --once: rc %d, %s" % (rc, err))
+    finally:
+        stop(server)
+
+
+def test_demo():
+    rc, out, err = run("demo", timeout=TIMEOUT * 2)
+    text = out.decode("utf-8", "replace")
+    check(rc == 0, "demo: rc %d\n%s\n%s" % (rc, text, err))
+    check(re.search(r"totals .*4 clients, 128 messages, .*checksums 4/4 OK, elapsed", text),
+          "demo totals line missing:\n" + text)
+
+
+def test_bench_json():
+    rc, out, err = run("bench", "--json", "--bytes", "4MiB", "--round-trips", 200, "--clients", 4,
+                       "--client-bytes", "256KiB", timeout=TIMEOUT * 3)
+    check(rc == 0, "bench --json: rc %d, %s" % (rc, err))
+    try:
+        doc = json.loads(out)
+    except ValueError as e:
+        raise Failed("bench --json is not JSON (%s): %r" % (e, out[:500]))
+    tests = {r["test"]: r for r in doc["results"]}
+    check(set(tests) == {"throughput", "pingpong", "fanout"}, "bench tests: %r" % sorted(tests))
+    for r in doc["results"]:
+        for key in ("npipe", "raw", "ratio", "npipe_seconds", "raw_seconds"):
+            check(isinstance(r[key], (int, float)) and r[key] > 0, "%s.%s = %r, expected > 0" % (r["test"], key, r[key]))
+    check(doc["platform"] in ("linux", "windows"), "platform %r" % doc.get("platform"))
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+
+
+def main():
+    global ARGS, WRAPPER, TIMEOUT, TMP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--npipe", required=True)
+    ap.add_argument("--wrapper", default="")
+    ap.add_argument("-k", default="")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ARGS = ap.parse_args()
+    if ARGS.wrapper:
+        WRAPPER = shlex.split(ARGS.wrapper)
+        TIMEOUT = 60
+        if os.path.basename(WRAPPER[0]).startswith("wine"):
+            os.environ.setdefault("WINEDEBUG", "-all")
+            os.environ.setdefault("WINEPREFIX", os.path.join(os.path.expanduser("~"), ".wine-npipe"))
+    failed = 0
+    t_all = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="npipe-tooltest-") as tmp:
+        TMP = tmp
+        for t in TESTS:
+            if ARGS.k not in t.__name__:
+                continue
+            t0 = time.monotonic()
+            try:
+                note = t()
+                print("ok    %-32s %5.1fs%s" % (t.__name__, time.monotonic() - t0, "  (" + note + ")" if note else ""),
+                      flush=True)
+            except Failed as e:
+                failed += 1
+                print("FAIL  %-32s %5.1fs  %s" % (t.__name__, time.monotonic() - t0, e), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL  %-32s %5.1fs\n%s" % (t.__name__, time.monotonic() - t0, traceback.format_exc()), flush=True)
+    print("%d failed, %.1fs" % (failed, time.monotonic() - t_all))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
