@@ -454,13 +454,15 @@ int64_t WinPipe::read_message(const IoVec *iov, size_t iovcnt, uint32_t *msg_fla
 // Writing
 
 void WinPipe::maybe_issue_write() {
-    if (write_inflight_ || write_queue_.empty() || canceled_ || !poll_ || handle_ == INVALID_HANDLE_VALUE) return;
-    auto op = make_op(OpKind::write);
-    op->buffer = std::move(write_queue_.front());
-    write_queue_.pop_front();
-    write_queued_ -= op->buffer.size();
-    write_inflight_bytes_ = op->buffer.size();
-    issue_write(std::move(op));
+    // A loop, not recursion: writes that complete at once let the next queued message go at once.
+    while (!write_inflight_ && !write_queue_.empty() && !canceled_ && poll_ && handle_ != INVALID_HANDLE_VALUE) {
+        auto op = make_op(OpKind::write);
+        op->buffer = std::move(write_queue_.front());
+        write_queue_.pop_front();
+        write_queued_ -= op->buffer.size();
+        write_inflight_bytes_ = op->buffer.size();
+        issue_write(std::move(op));
+    }
 }
 
 void WinPipe::issue_write(std::unique_ptr<OverlappedOp> op) {
@@ -468,6 +470,15 @@ void WinPipe::issue_write(std::unique_ptr<OverlappedOp> op) {
     poll_->op_started();
     const BOOL ok = WriteFile(handle_, op->buffer.data() + op->offset, len, nullptr, &op->ov);
     const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
+    if (ok && op->ov.InternalHigh == len) {
+        // Completed at once: the bytes are in the pipe now, so flush() may already say so and the
+        // next write may go out. The packet still comes (no skip-on-success mode); it only frees
+        // the op. The op is alive here: its packet cannot be handled before we drop the pipe lock.
+        op->settled = true;
+        op.release();
+        write_inflight_bytes_ = 0;
+        return;
+    }
     if (ok || err == ERROR_IO_PENDING) {
         op.release();
         write_inflight_ = true;
@@ -480,29 +491,29 @@ void WinPipe::issue_write(std::unique_ptr<OverlappedOp> op) {
 
 void WinPipe::on_write_done(OverlappedOp &op, DWORD bytes, DWORD error) {
     write_inflight_ = false;
-    if (error == ERROR_SUCCESS) {
-        op.offset += std::min<size_t>(bytes, op.buffer.size() - op.offset);
-        if (op.offset < op.buffer.size() && bytes > 0) {
-            // Partial completion: re-issue the rest as one new op (exactly one packet per op: bug H).
-            auto rest = make_op(OpKind::write);
-            rest->buffer = std::move(op.buffer);
-            rest->offset = op.offset;
-            write_inflight_bytes_ = rest->buffer.size() - rest->offset;
-            issue_write(std::move(rest));
-            return;
-        }
+    if (error != ERROR_SUCCESS) {
         write_inflight_bytes_ = 0;
-        maybe_issue_write();
-        if (closed_) {
-            if (!write_inflight_ && write_queue_.empty()) finish_linger();
-            return;
-        }
-        // Room freed (and maybe everything flushed): the WRITABLE edge after an EAGAIN or a flush.
-        if (setup_.can_write) raise(ev::writable);
+        on_write_failure(error);
         return;
     }
-    write_inflight_bytes_ = 0;
-    on_write_failure(error);
+    op.offset += std::min<size_t>(bytes, op.buffer.size() - op.offset);
+    if (op.offset < op.buffer.size() && bytes > 0) {
+        // Partial completion: re-issue the rest as one new op (exactly one packet per op: bug H).
+        auto rest = make_op(OpKind::write);
+        rest->buffer = std::move(op.buffer);
+        rest->offset = op.offset;
+        write_inflight_bytes_ = rest->buffer.size() - rest->offset;
+        issue_write(std::move(rest));
+    } else {
+        write_inflight_bytes_ = 0;
+    }
+    maybe_issue_write();
+    if (closed_) {
+        if (!write_inflight_ && write_queue_.empty()) finish_linger();  // everything delivered
+        return;
+    }
+    // Room freed (and maybe everything flushed): the WRITABLE edge after an EAGAIN or a flush.
+    if (setup_.can_write) raise(ev::writable);
 }
 
 void WinPipe::on_write_failure(DWORD error) {
@@ -576,7 +587,7 @@ void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
     std::lock_guard<std::mutex> lock(mu_);
     // Late packets of an earlier connection (before npipe_disconnect) or of a stopped pipe carry
     // nothing for anyone: no data, EOF, error or event leaks into the next connection (bug E).
-    if (op.generation != generation_ || canceled_) return;
+    if (op.generation != generation_ || canceled_ || op.settled) return;
     switch (op.kind) {
     case OpKind::connect:
         if (!closed_) on_connect_done(error);
