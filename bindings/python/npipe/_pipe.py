@@ -1,0 +1,751 @@
+"""Pipe ends: :class:`Server` instances and :class:`Client` s, non-blocking I/O plus blocking helpers."""
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
+
+from . import _errors, _native
+from ._poll import _SLICE_S, timeout_ms
+
+if TYPE_CHECKING:
+    from ._poll import Poll
+
+__all__ = ["Pipe", "Server", "Client", "PipeInfo", "MsgRead", "create", "open", "from_raw_handle",
+           "resolve_name", "MSG_PARTIAL", "MSG_EMPTY"]
+
+#: ``read_msg`` flag: more of the same message follows.
+MSG_PARTIAL = _native.MSG_PARTIAL
+#: ``read_msg`` flag: a zero-length message was read (not EOF).
+MSG_EMPTY = _native.MSG_EMPTY
+
+Name = Union[str, bytes, "os.PathLike[str]"]
+Buffer = Union[bytes, bytearray, memoryview]
+WritableBuffer = Union[bytearray, memoryview]
+
+_DEFAULT_READ = 64 * 1024
+_DEFAULT_LINGER_S = 1.0  # the library's default linger_ms
+_INT32_MAX = 2**31 - 1
+_T = TypeVar("_T")
+_P = TypeVar("_P", bound="Pipe")
+
+
+def _encode_name(name: Name) -> bytes:
+    if isinstance(name, bytes):
+        raw = name
+    else:
+        raw = os.fspath(name).encode("utf-8", "surrogateescape")  # invalid UTF-8 reaches the library's check
+    if b"\0" in raw:
+        raise _errors.InvalidArgumentError(_errors.EINVAL, "pipe name contains a NUL character")
+    return raw
+
+
+def _linger_ms(linger: Optional[float]) -> int:
+    # Python: None = library default (1 s), <= 0 = discard at once, > 0 = seconds.
+    if linger is None:
+        return 0
+    if linger <= 0:
+        return -1
+    return min(_INT32_MAX, math.ceil(linger * 1000))
+
+
+def _in_buffer(data: Any) -> Tuple[Any, int]:
+    """(a ctypes-passable pointer source, byte count) for any bytes-like object, zero-copy where possible."""
+    if isinstance(data, bytes):
+        return data, len(data)
+    view = memoryview(data)
+    if not view.c_contiguous:
+        copy = view.tobytes()
+        return copy, len(copy)
+    view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+    if view.readonly:
+        copy = view.tobytes()
+        return copy, len(copy)
+    if view.nbytes == 0:
+        return None, 0
+    return (ctypes.c_char * view.nbytes).from_buffer(view), view.nbytes
+
+
+def _out_buffer(buf: Any) -> Tuple[Any, int]:
+    """(a ctypes array over the caller's writable buffer, byte count), zero-copy."""
+    view = memoryview(buf)
+    if view.readonly:
+        raise TypeError("readinto() needs a writable buffer (bytearray, memoryview, array, ...)")
+    if not view.c_contiguous:
+        raise ValueError("readinto() needs a C-contiguous buffer")
+    view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+    if view.nbytes == 0:
+        return None, 0
+    return (ctypes.c_char * view.nbytes).from_buffer(view), view.nbytes
+
+
+def _timeout_error(what: str, timeout: Optional[float]) -> _errors.PipeTimeoutError:
+    return _errors.PipeTimeoutError(_errors.ETIMEDOUT, f"{what} did not complete within {timeout} s")
+
+
+@dataclass(frozen=True)
+class PipeInfo:
+    """A snapshot of a pipe's state (``npipe_info_t``)."""
+
+    flags: int  #: INFO_SERVER / INFO_CONNECTED plus the creation flags (MESSAGE, INBOUND_ONLY, ...)
+    in_buffer_size: int
+    out_buffer_size: int
+    max_instances: int  #: 0 = unlimited
+    peer_pid: int  #: 0 only if the platform cannot tell
+    bytes_read: int  #: delivered to the caller over the handle's lifetime
+    bytes_written: int  #: accepted from the caller over the handle's lifetime
+    write_pending: int  #: accepted but not yet completed by the OS
+    read_available: int  #: bytes a read could return now
+    peer_unread: int  #: written bytes the peer has not read yet
+
+    @property
+    def is_server(self) -> bool:
+        """This end is a server instance."""
+        return bool(self.flags & _native.INFO_SERVER)
+
+    @property
+    def connected(self) -> bool:
+        """A peer is connected."""
+        return bool(self.flags & _native.INFO_CONNECTED)
+
+    @property
+    def message(self) -> bool:
+        """The pipe is in message mode."""
+        return bool(self.flags & _native.MESSAGE)
+
+
+class MsgRead(NamedTuple):
+    """What :meth:`Pipe.read_msg` returns: the bytes and the ``MSG_*`` flags."""
+
+    data: bytes
+    flags: int
+
+    @property
+    def partial(self) -> bool:
+        """More of the same message follows in the next read."""
+        return bool(self.flags & MSG_PARTIAL)
+
+    @property
+    def empty(self) -> bool:
+        """A zero-length message was read (not EOF)."""
+        return bool(self.flags & MSG_EMPTY)
+
+    @property
+    def eof(self) -> bool:
+        """The end of the connection: no bytes and not an empty message."""
+        return not self.data and not self.flags & MSG_EMPTY
+
+
+class _State:
+    """What the finalizer needs: kept apart from the Pipe so the finalizer holds no reference to it."""
+
+    __slots__ = ("handle", "private_poll")
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+        self.private_poll = 0
+
+
+def _release(lib: ctypes.CDLL, state: _State) -> None:
+    handle, poll = state.handle, state.private_poll
+    state.handle = state.private_poll = 0
+    if handle:
+        lib.npipe_close(handle)
+    if poll:
+        lib.npipe_poll_close(poll)
+
+
+class Pipe:
+    """One end of a named pipe: the base of :class:`Server` and :class:`Client`.
+
+    **Non-blocking API** (for use with a :class:`~npipe.Poll`): :meth:`read`, :meth:`readinto`,
+    :meth:`read_msg`, :meth:`readv`, :meth:`write`, :meth:`writev`, :meth:`flush`. They raise
+    :class:`WouldBlockError` (a :class:`BlockingIOError`) when they would block; a pipe makes no
+    progress until it is registered with a poll.
+
+    **Blocking helpers** (for scripts): :meth:`recv`, :meth:`sendall`, :meth:`recv_msg` and
+    :meth:`Server.connect`. They work on a pipe you never registered: on first use they create a
+    private poll behind the scenes and register the pipe with it. A pipe is bound for life to the
+    first poll it is registered with, so a pipe used with the blocking helpers cannot be registered
+    with your own :class:`~npipe.Poll` afterwards, and a pipe registered with your poll cannot use
+    the blocking helpers (both raise :class:`PipeExistsError`). Several threads may use the
+    blocking helpers of one pipe at once (e.g. one receives while another sends).
+
+    Close a pipe with :meth:`close`, a ``with`` block, or let the garbage collector do it; methods
+    of a closed pipe raise :class:`ValueError`, like a closed file.
+    """
+
+    _kind = "Pipe"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("create pipes with npipe.Server(...), npipe.Client(...) or npipe.from_raw_handle(...)")
+
+    def _init(self, lib: ctypes.CDLL, handle: int, name: Optional[str], message: bool, linger: Optional[float]) -> None:
+        self._lib = lib
+        self._state = _State(handle)
+        self._finalizer = weakref.finalize(self, _release, lib, self._state)
+        self._name = name
+        self._message = message
+        self._drain_s = _DEFAULT_LINGER_S if linger is None else max(0.0, linger)
+        self._poll: Optional["Poll"] = None  # the user Poll this pipe is bound to
+        self._private_lock = threading.Lock()  # creating the private poll
+        self._wait_lock = threading.Lock()  # one waiter on the private poll at a time
+
+    @classmethod
+    def _adopt(cls: type, lib: ctypes.CDLL, handle: int, name: Optional[str], message: bool,
+               linger: Optional[float]) -> Any:
+        self = object.__new__(cls)
+        Pipe._init(self, lib, handle, name, message, linger)
+        return self
+
+    # -- lifetime -------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once the pipe is closed."""
+        return not self._finalizer.alive
+
+    @property
+    def handle(self) -> int:
+        """The raw ``npipe_t`` handle (for calling the C API directly)."""
+        handle = self._state.handle
+        if not handle or not self._finalizer.alive:
+            raise ValueError(f"I/O operation on closed {self._kind}")
+        return handle
+
+    @property
+    def name(self) -> Optional[str]:
+        """The name the pipe was created or opened with (None for adopted handles)."""
+        return self._name
+
+    @property
+    def message_mode(self) -> bool:
+        """True for a message-mode pipe."""
+        return self._message
+
+    @property
+    def poll(self) -> Optional["Poll"]:
+        """The :class:`~npipe.Poll` this pipe is bound to, if it was registered with one."""
+        return self._poll
+
+    def close(self) -> None:
+        """Close the pipe. Idempotent; never raises for a pipe that is already closed.
+
+        Bytes accepted by :meth:`write` keep draining in the background while the pipe's poll is
+        waited on, for at most ``linger``. A pipe used with the blocking helpers has no event loop
+        behind it, so ``close`` itself drains such bytes for at most ``linger`` (default 1 s).
+        """
+        state = self._state
+        if not self._finalizer.alive:
+            return
+        if state.private_poll and state.handle and self._drain_s > 0:
+            try:
+                self._drain(time.monotonic() + self._drain_s)
+            except (_errors.NpipeError, ValueError):
+                pass
+        self._finalizer()
+
+    def __enter__(self: _P) -> _P:
+        self.handle  # raises ValueError when closed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"handle={self._state.handle:#x}"
+        name = f" name={self._name!r}" if self._name is not None else ""
+        return f"<npipe.{self._kind}{name} {state}>"
+
+    def _fail(self, rc: int) -> BaseException:
+        err = _native.last_error(rc)  # read the thread-local detail first
+        if rc == _errors.EBADF and self.closed:
+            return ValueError(f"I/O operation on closed {self._kind}")
+        return err
+
+    # -- non-blocking I/O -----------------------------------------------------------------------
+    def read(self, n: int = _DEFAULT_READ) -> bytes:
+        """Read up to ``n`` buffered bytes; ``b""`` at the end of the connection.
+
+        On a message pipe it returns at most one message's bytes and skips empty messages.
+
+        Raises:
+            WouldBlockError: nothing is buffered yet (wait for ``READABLE``).
+        """
+        handle = self.handle
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        if n == 0:
+            return b""
+        buf = ctypes.create_string_buffer(n)
+        rc = self._lib.npipe_read(handle, buf, n)
+        if rc < 0:
+            raise self._fail(rc)
+        return ctypes.string_at(buf, rc)
+
+    def readinto(self, buf: WritableBuffer) -> int:
+        """Read into ``buf`` (a bytearray, memoryview, array, ...) without copying; returns the
+        count, 0 at the end of the connection.
+
+        Raises:
+            WouldBlockError: nothing is buffered yet.
+        """
+        handle = self.handle
+        cbuf, n = _out_buffer(buf)
+        rc = self._lib.npipe_read(handle, cbuf, n)
+        del cbuf  # release the buffer export so a bytearray can be resized again
+        if rc < 0:
+            raise self._fail(rc)
+        return rc
+
+    def readv(self, buffers: Sequence[WritableBuffer]) -> int:
+        """Read into several buffers in order; returns the total count (0 at EOF).
+
+        Raises:
+            WouldBlockError: nothing is buffered yet.
+        """
+        handle = self.handle
+        outs = [_out_buffer(b) for b in buffers]
+        iov = (_native.IoVec * max(1, len(outs)))()
+        for i, (cbuf, n) in enumerate(outs):
+            iov[i].base = ctypes.addressof(cbuf) if cbuf is not None else None
+            iov[i].len = n
+        rc = self._lib.npipe_readv(handle, iov, len(outs))
+        del outs
+        if rc < 0:
+            raise self._fail(rc)
+        return rc
+
+    def read_msg(self, n: int = _DEFAULT_READ) -> MsgRead:
+        """Read at most one message (or up to ``n`` bytes of it): returns ``MsgRead(data, flags)``.
+
+        ``flags`` has ``MSG_PARTIAL`` when the rest of the message follows, ``MSG_EMPTY`` for an
+        empty message; ``b""`` without flags is EOF. In byte mode it reads like :meth:`read`.
+
+        Raises:
+            WouldBlockError: nothing is buffered yet.
+        """
+        handle = self.handle
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        buf = ctypes.create_string_buffer(max(1, n))
+        flags = ctypes.c_uint32(0)
+        rc = self._lib.npipe_read_msg(handle, buf, n, ctypes.byref(flags))
+        if rc < 0:
+            raise self._fail(rc)
+        return MsgRead(ctypes.string_at(buf, rc), flags.value)
+
+    def write(self, data: Buffer) -> int:
+        """Copy bytes into the pipe's write buffer and return how many it took (maybe fewer than
+        ``len(data)``). They are handed to the OS at once. On a message pipe ``data`` is one
+        message, taken whole or not at all. bytearray and writable memoryviews are not copied.
+
+        Raises:
+            WouldBlockError: the write buffer is full (wait for ``WRITABLE``).
+            PipeBrokenError: the peer is gone.
+        """
+        handle = self.handle
+        cbuf, n = _in_buffer(data)
+        rc = self._lib.npipe_write(handle, cbuf, n)
+        del cbuf
+        if rc < 0:
+            raise self._fail(rc)
+        return rc
+
+    def writev(self, buffers: Sequence[Buffer]) -> int:
+        """Write several buffers in order (one message on a message pipe); returns the count taken.
+
+        Raises:
+            WouldBlockError: the write buffer is full.
+        """
+        handle = self.handle
+        ins = [_in_buffer(b) for b in buffers]
+        iov = (_native.IoVec * max(1, len(ins)))()
+        for i, (cbuf, n) in enumerate(ins):
+            iov[i].base = ctypes.cast(cbuf, ctypes.c_void_p).value if cbuf is not None else None
+            iov[i].len = n
+        rc = self._lib.npipe_writev(handle, iov, len(ins))
+        del ins
+        if rc < 0:
+            raise self._fail(rc)
+        return rc
+
+    def flush(self) -> bool:
+        """True when every accepted byte has been handed to the OS and completed; False while some
+        are pending (a ``WRITABLE`` event follows when they are done)."""
+        handle = self.handle
+        rc = self._lib.npipe_flush(handle)
+        if rc == _errors.EAGAIN:
+            return False
+        if rc < 0:
+            raise self._fail(rc)
+        return True
+
+    def take_error(self) -> Optional[_errors.NpipeError]:
+        """Return (not raise) the first background failure once and clear it; None if there is none.
+
+        After a ``CONNECTED`` event it is None if a client is connected, else why the connect failed.
+        """
+        handle = self.handle
+        rc = self._lib.npipe_take_error(handle)
+        if rc >= 0:
+            return None
+        if rc == _errors.EBADF:
+            raise self._fail(rc)
+        return _errors.error_for(rc, _native.strerror(rc))
+
+    def info(self) -> PipeInfo:
+        """A snapshot of the pipe's state and counters."""
+        handle = self.handle
+        info = _native.InfoStruct()
+        info.size = ctypes.sizeof(info)
+        rc = self._lib.npipe_get_info(handle, ctypes.byref(info))
+        if rc < 0:
+            raise self._fail(rc)
+        return PipeInfo(info.flags, info.in_buffer_size, info.out_buffer_size, info.max_instances, info.peer_pid,
+                        info.bytes_read, info.bytes_written, info.write_pending, info.read_available,
+                        info.peer_unread)
+
+    def raw_handle(self) -> int:
+        """The OS handle (a socket descriptor on Linux, a HANDLE on Windows), lent: the library
+        keeps owning it, so do not close it."""
+        handle = self.handle
+        out = _native.intptr_t()
+        rc = self._lib.npipe_raw_handle(handle, ctypes.byref(out))
+        if rc < 0:
+            raise self._fail(rc)
+        return out.value
+
+    # -- blocking helpers -----------------------------------------------------------------------
+    def _private_poll(self) -> int:
+        """The private poll behind the blocking helpers, created and registered on first use."""
+        state = self._state
+        if state.private_poll:
+            return state.private_poll
+        with self._private_lock:
+            if state.private_poll:
+                return state.private_poll
+            handle = self.handle
+            if self._poll is not None:
+                raise _errors.PipeExistsError(
+                    _errors.EEXIST,
+                    "the pipe is registered with a Poll (it is bound to it for life), so the blocking helpers "
+                    "(connect/recv/sendall/recv_msg) cannot wait on it: wait for events on that Poll and use "
+                    "the non-blocking calls (read/write/connect(blocking=False)) instead",
+                )
+            out = _native.npipe_poll_t()
+            _native.check(self._lib.npipe_poll_create(ctypes.byref(out)))
+            rc = self._lib.npipe_register(out.value, handle, 0, _native.READABLE | _native.WRITABLE)
+            if rc < 0:
+                err = self._fail(rc)
+                self._lib.npipe_poll_close(out.value)
+                raise err
+            state.private_poll = out.value
+            return out.value
+
+    def _wait_once(self, deadline: Optional[float]) -> None:
+        """Wait for any event on the private poll, at most one slice or until the deadline."""
+        poll = self._private_poll()
+        remaining = _SLICE_S if deadline is None else min(_SLICE_S, deadline - time.monotonic())
+        if remaining <= 0:
+            return
+        events = (_native.EventStruct * 4)()
+        rc = self._lib.npipe_poll_wait(poll, events, 4, timeout_ms(remaining))
+        if rc < 0:
+            err = self._fail(rc)
+            if self.closed:
+                raise ValueError(f"I/O operation on closed {self._kind}")
+            raise err
+
+    def _until(self, attempt: Callable[[], Optional[_T]], timeout: Optional[float], what: str) -> _T:
+        """Call ``attempt`` (None = would block) until it succeeds, waiting on the private poll."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        self._private_poll()
+        while True:
+            result = attempt()
+            if result is not None:
+                return result
+            # Several threads may block on one pipe; only one may wait on the poll at a time. The
+            # attempt is repeated under the lock: an event another waiter consumed is then not missed.
+            if deadline is None:
+                self._wait_lock.acquire()
+            elif not self._wait_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise _timeout_error(what, timeout)
+            try:
+                result = attempt()
+                if result is not None:
+                    return result
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _timeout_error(what, timeout)
+                self._wait_once(deadline)
+            finally:
+                self._wait_lock.release()
+
+    def _drain(self, deadline: float) -> None:
+        def flushed() -> Optional[bool]:
+            return True if self.flush() else None
+        try:
+            self._until(flushed, max(0.0, deadline - time.monotonic()), "flush")
+        except _errors.PipeTimeoutError:
+            pass
+
+    def recv(self, n: int = _DEFAULT_READ, timeout: Optional[float] = None) -> bytes:
+        """Block until data arrives, then return up to ``n`` bytes; ``b""`` at the end of the connection.
+
+        Raises:
+            PipeTimeoutError: nothing arrived within ``timeout`` seconds (None = wait forever).
+            PipeExistsError: the pipe is registered with a user :class:`~npipe.Poll`.
+        """
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        handle = self.handle
+        buf = ctypes.create_string_buffer(max(1, n))
+
+        def attempt() -> Optional[bytes]:
+            rc = self._lib.npipe_read(handle, buf, n)
+            if rc == _errors.EAGAIN:
+                return None
+            if rc < 0:
+                raise self._fail(rc)
+            return ctypes.string_at(buf, rc)
+
+        return self._until(attempt, timeout, "recv")
+
+    def sendall(self, data: Buffer, timeout: Optional[float] = None) -> None:
+        """Block until all of ``data`` has been written and handed to the OS (so closing the pipe
+        right after loses nothing). On a message pipe ``data`` is sent as one message.
+
+        Raises:
+            PipeTimeoutError: not done within ``timeout`` seconds (some bytes may have been sent).
+            PipeBrokenError: the peer is gone.
+            PipeExistsError: the pipe is registered with a user :class:`~npipe.Poll`.
+        """
+        handle = self.handle
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        cbuf, total = _in_buffer(data)
+        base = ctypes.cast(cbuf, ctypes.c_void_p).value if cbuf is not None else None
+        sent = 0
+
+        def attempt() -> Optional[bool]:
+            nonlocal sent
+            while True:
+                ptr = None if base is None else base + sent
+                rc = self._lib.npipe_write(handle, ptr, total - sent)
+                if rc == _errors.EAGAIN:
+                    return None
+                if rc < 0:
+                    raise self._fail(rc)
+                sent += rc
+                if sent >= total:
+                    return True
+
+        try:
+            self._until(attempt, timeout, "sendall")
+            rest = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self._until(lambda: True if self.flush() else None, rest, "sendall (flush)")
+        finally:
+            del cbuf
+
+    def send_msg(self, data: Buffer, timeout: Optional[float] = None) -> None:
+        """Send ``data`` as one message and wait until it is handed to the OS (= :meth:`sendall`)."""
+        self.sendall(data, timeout)
+
+    def recv_msg(self, timeout: Optional[float] = None, max_size: int = 16 * 1024 * 1024) -> bytes:
+        """Block until one whole message has arrived and return it (``b""`` for an empty message).
+        In byte mode it returns whatever bytes arrived, like :meth:`recv`.
+
+        Raises:
+            EOFError: the connection ended (no partial message is dropped silently: one cut short by
+                the end of the connection raises EOFError too).
+            PipeTimeoutError: no whole message within ``timeout`` seconds.
+        """
+        handle = self.handle
+        chunk = 64 * 1024
+        buf = ctypes.create_string_buffer(chunk)
+        flags = ctypes.c_uint32(0)
+        parts: List[bytes] = []
+        size = 0
+
+        def attempt() -> Optional[bytes]:
+            nonlocal size
+            while True:
+                rc = self._lib.npipe_read_msg(handle, buf, chunk, ctypes.byref(flags))
+                if rc == _errors.EAGAIN:
+                    return None
+                if rc < 0:
+                    raise self._fail(rc)
+                if rc == 0 and not flags.value & MSG_EMPTY:
+                    if parts:
+                        raise EOFError(f"the connection ended inside a message after {size} bytes")
+                    raise EOFError("the connection ended")
+                parts.append(ctypes.string_at(buf, rc))
+                size += rc
+                if size > max_size:
+                    raise _errors.MessageTooLargeError(_errors.EMSGSIZE, f"message larger than {max_size} bytes")
+                if not flags.value & MSG_PARTIAL:
+                    return b"".join(parts)
+
+        return self._until(attempt, timeout, "recv_msg")
+
+
+class Server(Pipe):
+    """One server instance of a named pipe (``npipe_create``), IDLE until :meth:`connect`.
+
+    More instances of the same name are more ``Server(name)`` objects (without ``first_instance``).
+
+    Args:
+        name: ``"foo"`` (Linux: the socket ``$TMPDIR/CoreFxPipe_foo``; Windows: ``\\\\.\\pipe\\foo``),
+            a full ``\\\\.\\pipe\\foo``, or on Linux an absolute socket path.
+        message: message mode (the client must open with ``message=True`` too).
+        first_instance: fail with :class:`PipeExistsError` if the name exists.
+        max_instances: 0 = unlimited, else 1..254 (:class:`PipeBusyError` beyond).
+        inbound_only / outbound_only: the server only reads / only writes.
+        current_user_only: only the current user may connect.
+        allow_remote: accept remote clients (Windows only).
+        in_buffer_size / out_buffer_size: OS buffer hints in bytes, 0 = 64 KiB.
+        linger: seconds :meth:`close` keeps delivering accepted bytes (None = 1 s, 0 = discard).
+        sddl: Windows security descriptor string.
+    """
+
+    _kind = "Server"
+
+    def __init__(self, name: Name, *, message: bool = False, first_instance: bool = False,
+                 max_instances: int = 0, inbound_only: bool = False, outbound_only: bool = False,
+                 current_user_only: bool = False, allow_remote: bool = False, in_buffer_size: int = 0,
+                 out_buffer_size: int = 0, linger: Optional[float] = None, sddl: Optional[str] = None) -> None:
+        lib = _native.library()
+        raw = _encode_name(name)
+        opts = _native.ServerOptions()
+        lib.npipe_server_options_init(ctypes.byref(opts))
+        opts.flags = ((_native.MESSAGE if message else 0) | (_native.FIRST_INSTANCE if first_instance else 0)
+                      | (_native.INBOUND_ONLY if inbound_only else 0) | (_native.OUTBOUND_ONLY if outbound_only else 0)
+                      | (_native.CURRENT_USER_ONLY if current_user_only else 0)
+                      | (_native.ALLOW_REMOTE if allow_remote else 0))
+        for field, value in (("max_instances", max_instances), ("in_buffer_size", in_buffer_size),
+                             ("out_buffer_size", out_buffer_size)):
+            if not isinstance(value, int) or not 0 <= value < 2**32:
+                raise _errors.InvalidArgumentError(_errors.EINVAL, f"{field} must be an int in 0..2**32-1")
+            setattr(opts, field, value)
+        opts.linger_ms = _linger_ms(linger)
+        if sddl is not None:
+            sddl_raw = sddl.encode("utf-8")
+            if b"\0" in sddl_raw:
+                raise _errors.InvalidArgumentError(_errors.EINVAL, "sddl contains a NUL character")
+            opts.sddl = sddl_raw
+        out = _native.npipe_t()
+        _native.check(lib.npipe_create(raw, ctypes.byref(opts), ctypes.byref(out)))
+        self._init(lib, out.value, raw.decode("utf-8", "surrogateescape"), message, linger)
+
+    def connect(self, timeout: Optional[float] = None, *, blocking: bool = True) -> bool:
+        """Wait for a client.
+
+        Blocking (the default): wait up to ``timeout`` seconds (None = forever) and return True
+        once a client is connected; uses the private poll of the blocking helpers.
+
+        ``blocking=False`` (for pipes registered with a :class:`~npipe.Poll`): return True if a
+        client is connected, False while waiting (a ``CONNECTED`` event follows; then call
+        ``connect(blocking=False)`` again, which raises the failure if the attempt failed).
+
+        Raises:
+            PipeTimeoutError: no client within ``timeout``.
+            PipeExistsError: blocking connect on a pipe registered with a user Poll.
+        """
+        handle = self.handle
+
+        def attempt() -> Optional[bool]:
+            rc = self._lib.npipe_connect(handle)
+            if rc == _errors.EAGAIN:
+                return None
+            if rc < 0:
+                raise self._fail(rc)
+            return True
+
+        if not blocking:
+            return bool(attempt())
+        return self._until(attempt, timeout, "connect")
+
+    def disconnect(self) -> None:
+        """Drop the client (unread data is discarded) and make the instance IDLE again; call
+        :meth:`connect` to wait for the next client."""
+        rc = self._lib.npipe_disconnect(self.handle)
+        if rc < 0:
+            raise self._fail(rc)
+
+
+class Client(Pipe):
+    """A client end (``npipe_open``), connected when the constructor returns.
+
+    Args:
+        name: as for :class:`Server`.
+        timeout: keep retrying while the server is busy or does not exist yet: 0 = fail at once
+            (:class:`PipeBusyError` / :class:`PipeNotFoundError`), None = forever, else seconds
+            (then :class:`PipeTimeoutError`).
+        message: read in message mode.
+        inbound_only / outbound_only: open for reading only / writing only.
+        current_user_only: refuse a server owned by another user (:class:`PipeAccessError`).
+        linger: as for :class:`Server`.
+    """
+
+    _kind = "Client"
+
+    def __init__(self, name: Name, *, timeout: Optional[float] = 0.0, message: bool = False,
+                 inbound_only: bool = False, outbound_only: bool = False, current_user_only: bool = False,
+                 linger: Optional[float] = None) -> None:
+        lib = _native.library()
+        raw = _encode_name(name)
+        opts = _native.ClientOptions()
+        lib.npipe_client_options_init(ctypes.byref(opts))
+        opts.flags = ((_native.MESSAGE if message else 0) | (_native.INBOUND_ONLY if inbound_only else 0)
+                      | (_native.OUTBOUND_ONLY if outbound_only else 0)
+                      | (_native.CURRENT_USER_ONLY if current_user_only else 0))
+        opts.timeout_ms = timeout_ms(timeout)
+        opts.linger_ms = _linger_ms(linger)
+        out = _native.npipe_t()
+        _native.check(lib.npipe_open(raw, ctypes.byref(opts), ctypes.byref(out)))
+        self._init(lib, out.value, raw.decode("utf-8", "surrogateescape"), message, linger)
+
+
+def create(name: Name, **options: Any) -> Server:
+    """Create a server instance: ``npipe.create(name, **options)`` is ``npipe.Server(name, **options)``."""
+    return Server(name, **options)
+
+
+def open(name: Name, timeout: Optional[float] = 0.0, **options: Any) -> Client:  # noqa: A001 (like io.open)
+    """Open a client end: ``npipe.open(name, timeout=...)`` is ``npipe.Client(name, timeout=...)``."""
+    return Client(name, timeout=timeout, **options)
+
+
+def from_raw_handle(raw: Any, *, message: bool = False) -> Pipe:
+    """Adopt an OS handle: a connected ``AF_UNIX`` stream socket on Linux (an int descriptor or a
+    :class:`socket.socket`, which is detached on success), a pipe handle opened for overlapped I/O
+    on Windows. On success the pipe owns it; on failure the caller keeps it."""
+    lib = _native.library()
+    sock = raw if hasattr(raw, "detach") and hasattr(raw, "fileno") else None
+    fd = sock.fileno() if sock is not None else raw
+    if not isinstance(fd, int):
+        raise TypeError(f"expected an int OS handle or a socket, not {type(raw).__name__}")
+    out = _native.npipe_t()
+    _native.check(lib.npipe_from_raw_handle(fd, _native.MESSAGE if message else 0, ctypes.byref(out)))
+    if sock is not None:
+        sock.detach()
+    return Pipe._adopt(lib, out.value, None, message, None)
+
+
+def resolve_name(name: Name) -> str:
+    """The OS name ``name`` maps to: on Linux the socket path (``$TMPDIR/CoreFxPipe_<name>``), on
+    Windows ``\\\\.\\pipe\\<name>``. Shows why two processes with different ``TMPDIR`` s miss each other."""
+    lib = _native.library()
+    raw = _encode_name(name)
+    for _ in range(3):
+        n = _native.check(lib.npipe_resolve_name(raw, None, 0))
+        buf = ctypes.create_string_buffer(n + 1)
+        rc = lib.npipe_resolve_name(raw, buf, n + 1)
+        if rc == _errors.ENAMETOOLONG:
+            continue  # TMPDIR changed between the calls
+        _native.check(rc)
+        return buf.value.decode("utf-8", "surrogateescape")
+    raise _native.last_error(_errors.ENAMETOOLONG)
