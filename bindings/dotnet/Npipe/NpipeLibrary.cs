@@ -33,12 +33,23 @@ public static class NpipeLibrary
     public static unsafe string ResolveName(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        int len = (int)Check.Status(NativeMethods.ResolveName(name, null, 0), name);
-        byte[] buf = new byte[len + 1];
-        fixed (byte* p = buf)
+        // The header allows (NULL, 0) to ask the length; some library builds answer ENAMETOOLONG
+        // instead, so fall back to growing buffers (an OS name is at most a few KiB).
+        int asked = NativeMethods.ResolveName(name, null, 0);
+        if (asked < 0 && asked != (int)NpipeErrorCode.NameTooLong)
+            Check.Status(asked, name);
+        int size = asked >= 0 ? asked + 1 : 1024;
+        while (true)
         {
-            int written = (int)Check.Status(NativeMethods.ResolveName(name, p, (nuint)buf.Length), name);
-            return Encoding.UTF8.GetString(buf, 0, written);
+            byte[] buf = new byte[size];
+            int rc;
+            fixed (byte* p = buf)
+                rc = NativeMethods.ResolveName(name, p, (nuint)buf.Length);
+            if (rc >= 0)
+                return Encoding.UTF8.GetString(buf, 0, rc);
+            if (rc != (int)NpipeErrorCode.NameTooLong || size >= 1 << 16)
+                Check.Status(rc, name);
+            size *= 8;
         }
     }
 }

@@ -1,0 +1,543 @@
+// The test scenarios, framework-free: each public static method returning Task is one case. xunit
+// runs them through Tests.cs; Npipe.SelfTest runs them all under Wine against npipe.dll.
+// Every await is bounded (Util.Within / Util.Bound); a hang fails the case instead of the run.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Pipes;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace Npipe.Tests;
+
+public static class Scenarios
+{
+    private const int MiB = 1 << 20;
+
+    // ---- A. interop with .NET's own System.IO.Pipes ----------------------------------------------
+
+    /// .NET NamedPipeClientStream(".", name) against an npipe server created as `name`:
+    /// 1 MiB each way at the same time, checked by SHA-256.
+    public static async Task Interop_DotnetClient_NpipeServer_1MiB_BothWays()
+    {
+        string name = Util.UniqueName("ia");
+        byte[] toClient = Util.RandomBytes(MiB, 1), toServer = Util.RandomBytes(MiB, 2);
+        using var server = NpipeStream.CreateServer(name);
+        var accept = server.WaitForConnectionAsync();
+        using var client = new NamedPipeClientStream(".", name, PipeDirection.InOut, PipeOptions.Asynchronous);
+        await client.ConnectAsync(10_000).Within();
+        await accept.Within();
+
+        var gotAtClient = new byte[MiB];
+        var gotAtServer = new byte[MiB];
+        await Task.WhenAll(
+            WriteChunked(server, toClient, 64 * 1024),
+            client.ReadExactlyAsync(gotAtClient).AsTask(),
+            WriteChunked(client, toServer, 50_000),
+            server.ReadExactlyAsync(gotAtServer).AsTask()).Within();
+        Expect.Equal(Util.Sha256(toClient), Util.Sha256(gotAtClient), "server -> .NET client checksum");
+        Expect.Equal(Util.Sha256(toServer), Util.Sha256(gotAtServer), ".NET client -> server checksum");
+
+        // Orderly end: the .NET client leaves, the npipe server reads EOF.
+        client.Dispose();
+        Expect.Equal(0, await server.ReadAsync(new byte[16]).Within(), "EOF at the npipe server after the .NET client left");
+    }
+
+    /// npipe client against a .NET NamedPipeServerStream(name): 1 MiB each way, SHA-256 checked.
+    public static async Task Interop_NpipeClient_DotnetServer_1MiB_BothWays()
+    {
+        string name = Util.UniqueName("ib");
+        byte[] toClient = Util.RandomBytes(MiB, 3), toServer = Util.RandomBytes(MiB, 4);
+        using var server = new NamedPipeServerStream(name, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous);
+        var accept = server.WaitForConnectionAsync();
+        using var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+        await accept.Within();
+
+        var gotAtClient = new byte[MiB];
+        var gotAtServer = new byte[MiB];
+        await Task.WhenAll(
+            WriteChunked(server, toClient, 64 * 1024),
+            client.ReadExactlyAsync(gotAtClient).AsTask(),
+            WriteChunked(client, toServer, 50_000),
+            server.ReadExactlyAsync(gotAtServer).AsTask()).Within();
+        Expect.Equal(Util.Sha256(toClient), Util.Sha256(gotAtClient), ".NET server -> npipe client checksum");
+        Expect.Equal(Util.Sha256(toServer), Util.Sha256(gotAtServer), "npipe client -> .NET server checksum");
+
+        await client.FlushAsync().Within();
+        client.Dispose();
+        Expect.Equal(0, await server.ReadAsync(new byte[16]).Within(), "EOF at the .NET server after the npipe client left");
+    }
+
+    /// The raw readiness API (no reactor, no Stream) against a .NET client: TryRead/TryWrite until
+    /// they would block, driven by NpipePoll events.
+    public static async Task Interop_DotnetClient_RawPollServer()
+    {
+        string name = Util.UniqueName("ic");
+        byte[] payload = Util.RandomBytes(256 * 1024, 5);
+        using var poll = new NpipePoll();
+        using var server = new NpipeServer(name);
+        poll.Register(server, 7, NpipeInterest.ReadWrite);
+        Expect.True(!server.TryConnect(), "no client yet: TryConnect is pending");
+
+        using var client = new NamedPipeClientStream(".", name, PipeDirection.InOut, PipeOptions.Asynchronous);
+        var connect = client.ConnectAsync(10_000);
+        Util.WaitFor(poll, 7, NpipeEventFlags.Connected | NpipeEventFlags.Writable);
+        await connect.Within();
+        Expect.True(server.TryConnect(), "connected after the Connected event");
+
+        // .NET writes, the raw server reads until EAGAIN after each Readable event.
+        var write = client.WriteAsync(payload).AsTask();
+        var got = new MemoryStream();
+        var buf = new byte[10_000];
+        var events = new NpipeEvent[4];
+        var deadline = DateTime.UtcNow + Util.Bound;
+        while (got.Length < payload.Length)
+        {
+            if (server.TryRead(buf, out int n))
+            {
+                Expect.True(n > 0, "no EOF in the middle of the payload");
+                got.Write(buf, 0, n);
+                continue;
+            }
+            Expect.True(DateTime.UtcNow < deadline, "payload arrived in time");
+            poll.Wait(events, TimeSpan.FromMilliseconds(500));
+        }
+        await write.Within();
+        Expect.Equal(Util.Sha256(payload), Util.Sha256(got.ToArray()), ".NET client -> raw server checksum");
+
+        // The raw server answers; the .NET client reads it.
+        byte[] answer = Encoding.UTF8.GetBytes("thanks, .NET");
+        Expect.True(server.TryWrite(answer, out int w) && w == answer.Length, "small write taken at once");
+        var back = new byte[answer.Length];
+        await client.ReadExactlyAsync(back).AsTask().Within();
+        Expect.Equal("thanks, .NET", Encoding.UTF8.GetString(back), "answer at the .NET client");
+    }
+
+    /// On Linux a bare name resolves to the socket path .NET's pipes use.
+    public static Task Interop_ResolveName_MatchesDotnetPath()
+    {
+        string resolved = NpipeLibrary.ResolveName("some-pipe");
+        string expected = OperatingSystem.IsWindows() ? @"\\.\pipe\some-pipe" : Path.Combine(Path.GetTempPath(), "CoreFxPipe_some-pipe");
+        Expect.Equal(expected, resolved, "resolved name");
+        return Task.CompletedTask;
+    }
+
+    // ---- streams -------------------------------------------------------------------------------
+
+    /// Line echo through StreamReader/StreamWriter on both ends.
+    public static async Task Stream_Echo_Lines()
+    {
+        string name = Util.UniqueName("echo");
+        using var server = NpipeStream.CreateServer(name);
+        var serverTask = Task.Run(async () =>
+        {
+            await server.WaitForConnectionAsync().Within();
+            using var reader = new StreamReader(server, leaveOpen: true);
+            using var writer = new StreamWriter(server, leaveOpen: true) { AutoFlush = true };
+            string? line;
+            while ((line = await reader.ReadLineAsync().Within()) is not null)
+                await writer.WriteLineAsync("echo: " + line).Within();
+        });
+        using (var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within())
+        {
+            using var reader = new StreamReader(client, leaveOpen: true);
+            using var writer = new StreamWriter(client, leaveOpen: true) { AutoFlush = true };
+            foreach (var text in new[] { "hello", "wörld ✓", new string('x', 100_000) })
+            {
+                await writer.WriteLineAsync(text).Within();
+                Expect.Equal("echo: " + text, await reader.ReadLineAsync().Within(), "echoed line");
+            }
+        }
+        await serverTask.Within(); // the server saw EOF after the client left
+    }
+
+    /// 8 MiB through CopyToAsync, checked by SHA-256; small OS buffers force many would-block turns.
+    public static async Task Stream_Bulk_CopyTo_Checksum()
+    {
+        string name = Util.UniqueName("bulk");
+        byte[] data = Util.RandomBytes(8 * MiB, 6);
+        using var server = NpipeStream.CreateServer(name, new NpipeServerOptions { InBufferSize = 4096, OutBufferSize = 4096 });
+        var accept = server.WaitForConnectionAsync();
+        using var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+        await accept.Within();
+
+        var sink = new MemoryStream();
+        var receive = server.CopyToAsync(sink, 81920);
+        await new MemoryStream(data).CopyToAsync(client, 100_000).Within();
+        await client.FlushAsync().Within();
+        client.Dispose();
+        await receive.Within();
+        Expect.Equal(data.Length, (int)sink.Length, "bytes received");
+        Expect.Equal(Util.Sha256(data), Util.Sha256(sink.ToArray()), "checksum");
+        NpipeInfo info = server.Pipe.GetInfo();
+        Expect.Equal((ulong)data.Length, info.BytesRead, "server's bytes_read counter");
+    }
+
+    /// 16 clients at once against 16 server instances of one name; each echoes its own payload.
+    public static async Task Stream_ManyConcurrentClients()
+    {
+        const int count = 16;
+        string name = Util.UniqueName("many");
+        var servers = Enumerable.Range(0, count).Select(_ => NpipeStream.CreateServer(name)).ToList();
+        try
+        {
+            var serverTasks = servers.Select(async s =>
+            {
+                await s.WaitForConnectionAsync().Within();
+                var buf = new byte[4096];
+                int n;
+                while ((n = await s.ReadAsync(buf).Within()) > 0)
+                    await s.WriteAsync(buf.AsMemory(0, n)).Within();
+                await s.FlushAsync().Within();
+            }).ToList();
+
+            var clientTasks = Enumerable.Range(0, count).Select(async i =>
+            {
+                byte[] payload = Util.RandomBytes(20_000 + i * 1000, 100 + i);
+                using var c = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+                var read = new byte[payload.Length];
+                var reading = c.ReadExactlyAsync(read).AsTask();
+                await c.WriteAsync(payload).Within();
+                await reading.Within();
+                Expect.Equal(Util.Sha256(payload), Util.Sha256(read), $"client {i} echo");
+            }).ToList();
+
+            await Task.WhenAll(clientTasks).Within();
+            await Task.WhenAll(serverTasks).Within();
+        }
+        finally
+        {
+            foreach (var s in servers)
+                s.Dispose();
+        }
+    }
+
+    /// Message mode: boundaries survive (including an empty message), reads never merge messages, and
+    /// a small buffer gets a message in parts flagged Partial.
+    public static async Task Stream_MessageMode_Boundaries()
+    {
+        string name = Util.UniqueName("msg");
+        using var server = NpipeStream.CreateServer(name, new NpipeServerOptions { MessageMode = true });
+        var accept = server.WaitForConnectionAsync();
+        using var client = await NpipeStream.ConnectAsync(name, Util.Patient(message: true)).Within();
+        await accept.Within();
+        Expect.True(server.IsMessageMode && client.IsMessageMode, "both ends in message mode");
+
+        string[] messages = { "one", "two two", new string('3', 3000) };
+        foreach (var m in messages)
+            await client.WriteAsync(Encoding.UTF8.GetBytes(m)).Within();
+        await client.FlushAsync().Within();
+
+        var buf = new byte[65536];
+        foreach (var m in messages)
+        {
+            int n = await server.ReadAsync(buf).Within();
+            Expect.Equal(m, Encoding.UTF8.GetString(buf, 0, n), "one read = one message");
+        }
+
+        // Raw message reads: empty message and partial reads.
+        using var poll = new NpipePoll();
+        string name2 = Util.UniqueName("msg2");
+        using var s2 = new NpipeServer(name2, new NpipeServerOptions { MessageMode = true });
+        poll.Register(s2, 1, NpipeInterest.ReadWrite);
+        s2.TryConnect();
+        using var c2 = NpipeClient.Open(name2, Util.Patient(message: true));
+        poll.Register(c2, 2, NpipeInterest.ReadWrite);
+        Util.WaitFor(poll, 1, NpipeEventFlags.Connected | NpipeEventFlags.Writable);
+        Expect.True(s2.TryConnect(), "raw message server connected");
+        Expect.True(c2.TryWrite(ReadOnlySpan<byte>.Empty, out int w0) && w0 == 0, "empty message sent");
+        Expect.True(c2.TryWrite("abcdefghij"u8, out int w1) && w1 == 10, "ten-byte message taken whole");
+        Util.WaitFor(poll, 1, NpipeEventFlags.Readable);
+        var small = new byte[4];
+        int got;
+        NpipeMessageFlags flags;
+        Expect.True(await Retry(() => s2.TryReadMessage(small, out got, out flags) ? (got, flags) : null) is var (g0, f0)
+                    && g0 == 0 && f0 == NpipeMessageFlags.Empty, "empty message reported as Empty");
+        var parts = new StringBuilder();
+        while (true)
+        {
+            var (n, f) = await Retry(() => s2.TryReadMessage(small, out got, out flags) ? (got, flags) : null);
+            parts.Append(Encoding.ASCII.GetString(small, 0, n));
+            if ((f & NpipeMessageFlags.Partial) == 0)
+                break;
+        }
+        Expect.Equal("abcdefghij", parts.ToString(), "message read in parts");
+
+        async Task<(int, NpipeMessageFlags)> Retry(Func<(int, NpipeMessageFlags)?> attempt)
+        {
+            var deadline = DateTime.UtcNow + Util.Bound;
+            while (true)
+            {
+                if (attempt() is { } r)
+                    return r;
+                Expect.True(DateTime.UtcNow < deadline, "message arrived in time");
+                poll.Wait(new NpipeEvent[4], TimeSpan.FromMilliseconds(100));
+                await Task.Yield();
+            }
+        }
+    }
+
+    /// A cancelled ReadAsync throws OperationCanceledException, consumes nothing, and the stream keeps
+    /// working; cancelled WaitForConnectionAsync and ConnectAsync too.
+    public static async Task Stream_Cancellation()
+    {
+        string name = Util.UniqueName("cancel");
+        using var server = NpipeStream.CreateServer(name);
+
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
+            await Expect.ThrowsAsync<OperationCanceledException>(() => server.WaitForConnectionAsync(cts.Token), "cancelled accept");
+
+        var accept = server.WaitForConnectionAsync();
+        using var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+        await accept.Within();
+
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
+            await Expect.ThrowsAsync<OperationCanceledException>(() => client.ReadAsync(new byte[8], cts.Token).AsTask(), "cancelled read");
+        using (var cts = new CancellationTokenSource())
+        {
+            cts.Cancel();
+            await Expect.ThrowsAsync<OperationCanceledException>(() => client.ReadAsync(new byte[8], cts.Token).AsTask(), "pre-cancelled read");
+        }
+
+        await server.WriteAsync("still here"u8.ToArray()).Within();
+        var buf = new byte[10];
+        await client.ReadExactlyAsync(buf).AsTask().Within();
+        Expect.Equal("still here", Encoding.ASCII.GetString(buf), "data after cancellations");
+
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
+            await Expect.ThrowsAsync<OperationCanceledException>(
+                () => NpipeStream.ConnectAsync(Util.UniqueName("absent"), new NpipeClientOptions { Timeout = System.Threading.Timeout.InfiniteTimeSpan }, cancellationToken: cts.Token),
+                "cancelled connect to an absent server");
+    }
+
+    /// Disposing a stream while a ReadAsync waits completes that read with ObjectDisposedException;
+    /// the peer then reads EOF; later calls throw ObjectDisposedException.
+    public static async Task Stream_DisposeWhileReadPending()
+    {
+        string name = Util.UniqueName("disp");
+        using var server = NpipeStream.CreateServer(name);
+        var accept = server.WaitForConnectionAsync();
+        var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+        await accept.Within();
+
+        var pending = client.ReadAsync(new byte[64]).AsTask();
+        await Task.Delay(50);
+        Expect.True(!pending.IsCompleted, "read is pending");
+        client.Dispose();
+        await Expect.ThrowsAsync<ObjectDisposedException>(() => pending, "pending read after Dispose", seconds: 5);
+        await Expect.ThrowsAsync<ObjectDisposedException>(() => client.ReadAsync(new byte[1]).AsTask(), "read after Dispose");
+        Expect.Throws<ObjectDisposedException>(() => client.Write(new byte[1]), "write after Dispose");
+        Expect.True(!client.CanRead && !client.CanWrite, "disposed stream can neither read nor write");
+        Expect.Equal(0, await server.ReadAsync(new byte[8]).Within(), "peer reads EOF");
+    }
+
+    /// The peer leaving: reads return 0 (sticky), writes eventually throw BrokenPipe.
+    public static async Task Stream_PeerGone_EofAndBrokenPipe()
+    {
+        string name = Util.UniqueName("gone");
+        using var server = NpipeStream.CreateServer(name);
+        var accept = server.WaitForConnectionAsync();
+        var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+        await accept.Within();
+        client.Dispose();
+
+        Expect.Equal(0, await server.ReadAsync(new byte[8]).Within(), "EOF");
+        Expect.Equal(0, await server.ReadAsync(new byte[8]).Within(), "EOF again (sticky)");
+        var ex = await Expect.ThrowsAsync<NpipeException>(async () =>
+        {
+            for (int i = 0; i < 1000; i++)
+            {
+                await server.WriteAsync(new byte[1024]).Within();
+                await Task.Delay(1);
+            }
+        }, "write to a gone peer");
+        Expect.Equal(NpipeErrorCode.BrokenPipe, ex.Code, "code");
+        Expect.True(ex is IOException, "NpipeException is an IOException");
+    }
+
+    /// Synchronous Read/Write/Flush work too (blocking only the calling thread); a server instance can
+    /// disconnect and accept the next client.
+    public static async Task Stream_SyncApi_And_Reconnect()
+    {
+        string name = Util.UniqueName("sync");
+        using var server = NpipeStream.CreateServer(name);
+        for (int round = 0; round < 2; round++)
+        {
+            var accept = server.WaitForConnectionAsync();
+            using (var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within())
+            {
+                await accept.Within();
+                var text = $"round {round}";
+                await Task.Run(() =>
+                {
+                    client.Write(Encoding.ASCII.GetBytes(text));
+                    client.Flush();
+                    var buf = new byte[text.Length];
+                    server.ReadExactly(buf);
+                    Expect.Equal(text, Encoding.ASCII.GetString(buf), "sync round trip");
+                }).Within();
+            }
+            server.Disconnect();
+        }
+    }
+
+    // ---- raw poll --------------------------------------------------------------------------------
+
+    /// Register/Reregister/Deregister, Wake, timeouts and the connect handshake on a raw poll.
+    public static Task Poll_Basics()
+    {
+        using var poll = new NpipePoll();
+        Span<NpipeEvent> events = stackalloc NpipeEvent[8];
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Expect.Equal(0, poll.Wait(events, TimeSpan.FromMilliseconds(50)), "nothing registered: timeout");
+        Expect.True(sw.ElapsedMilliseconds >= 40, "the timeout was honoured");
+        Expect.Equal(0, poll.Wait(events, TimeSpan.Zero), "zero timeout returns at once");
+
+        poll.Wake(42);
+        poll.Wake(42);
+        int n = poll.Wait(events, Util.Bound);
+        Expect.Equal(1, n, "coalesced wakes give one event");
+        Expect.Equal(42UL, events[0].Token, "wake token");
+        Expect.Equal(NpipeEventFlags.Wake, events[0].Flags, "wake flag");
+
+        string name = Util.UniqueName("poll");
+        using var server = new NpipeServer(name);
+        Expect.True(!server.TryRead(new byte[4], out _), "unregistered pipe: would block");
+        poll.Register(server, 1, NpipeInterest.ReadWrite);
+        var again = Expect.Throws<NpipeException>(() => poll.Register(server, 1, NpipeInterest.Readable), "second registration");
+        Expect.Equal(NpipeErrorCode.AlreadyExists, again.Code, "second registration code");
+        Expect.True(!server.TryConnect(), "connect pending");
+        var notConnected = Expect.Throws<NpipeException>(() => server.TryRead(new byte[4], out _), "read before a client");
+        Expect.Equal(NpipeErrorCode.NotConnected, notConnected.Code, "read before a client code");
+
+        using var client = NpipeClient.Open(name, Util.Patient());
+        poll.Register(client, 2, NpipeInterest.ReadWrite);
+        Util.WaitFor(poll, 1, NpipeEventFlags.Connected | NpipeEventFlags.Writable);
+        Expect.True(server.TryConnect(), "connected");
+        Expect.Equal(NpipeErrorCode.Ok, server.TakeError(), "no background error");
+        NpipeInfo si = server.GetInfo(), ci = client.GetInfo();
+        Expect.True(si.IsServer && si.IsConnected && !ci.IsServer, "info flags");
+
+        poll.Reregister(client, 3, NpipeInterest.ReadWrite);
+        Expect.True(server.TryWrite("ping"u8, out int w) && w == 4, "write taken");
+        Util.WaitFor(poll, 3, NpipeEventFlags.Readable);
+        var buf = new byte[16];
+        Expect.True(client.TryRead(buf, out int r) && r == 4, "read after Readable");
+        Expect.True(!client.TryRead(buf, out _), "drained: would block");
+
+        poll.Deregister(client);
+        var dereg = Expect.Throws<NpipeException>(() => poll.Deregister(client), "deregister twice");
+        Expect.Equal(NpipeErrorCode.NotFound, dereg.Code, "deregister twice code");
+
+        // Vectored I/O.
+        poll.Register(client, 4, NpipeInterest.ReadWrite);
+        Expect.True(server.TryWrite(new ReadOnlyMemory<byte>[] { "ab"u8.ToArray(), "cde"u8.ToArray() }, out long wv) && wv == 5, "writev");
+        Util.WaitFor(poll, 4, NpipeEventFlags.Readable);
+        var b1 = new byte[1];
+        var b2 = new byte[10];
+        long rv = 0;
+        var deadline = DateTime.UtcNow + Util.Bound;
+        while (!client.TryRead(new Memory<byte>[] { b1, b2 }, out rv))
+        {
+            Expect.True(DateTime.UtcNow < deadline, "readv data in time");
+            poll.Wait(events, TimeSpan.FromMilliseconds(50));
+        }
+        Expect.True(rv >= 1, "readv returned data");
+        Expect.True(server.RawHandle != 0, "raw handle lent");
+        return Task.CompletedTask;
+    }
+
+    // ---- errors ----------------------------------------------------------------------------------
+
+    /// Status codes become exceptions with the library's message, the code's name and the OS error.
+    public static async Task Errors_CodesAndMessages()
+    {
+        Expect.Equal(1, NpipeLibrary.Version.Major, "library major version");
+        Expect.True(NpipeLibrary.VersionString.StartsWith("1."), "version string");
+        Expect.Equal("NPIPE_EAGAIN", NpipeLibrary.ErrorName(-1), "err_name");
+        Expect.Equal("NPIPE_EUNKNOWN", NpipeLibrary.ErrorName(-12345), "err_name of an unknown code");
+        Expect.True(NpipeLibrary.Describe(NpipeErrorCode.BrokenPipe).Length > 0, "strerror text");
+
+        string absent = Util.UniqueName("absent");
+        var notFound = Expect.Throws<NpipeException>(() => NpipeClient.Open(absent), "open of an absent pipe");
+        Expect.Equal(NpipeErrorCode.NotFound, notFound.Code, "absent pipe code");
+        Expect.True(notFound.Message.Contains("NPIPE_ENOENT") && notFound.Message.Contains(absent), "message names code and pipe: " + notFound.Message);
+        Expect.True(!notFound.Message.Contains("no error"), "message carries the library's detail: " + notFound.Message);
+        Expect.Equal("NPIPE_ENOENT", notFound.CodeName, "CodeName");
+
+        var timeout = Expect.Throws<TimeoutException>(() => NpipeClient.Open(absent, new NpipeClientOptions { Timeout = TimeSpan.FromMilliseconds(200) }), "open with a deadline");
+        Expect.True(timeout.InnerException is NpipeException { Code: NpipeErrorCode.TimedOut }, "inner NpipeException carries TimedOut");
+        await Expect.ThrowsAsync<TimeoutException>(() => NpipeStream.ConnectAsync(absent, new NpipeClientOptions { Timeout = TimeSpan.FromMilliseconds(200) }), "async open with a deadline");
+        var asyncNotFound = await Expect.ThrowsAsync<NpipeException>(() => NpipeStream.ConnectAsync(absent), "async open, no wait");
+        Expect.Equal(NpipeErrorCode.NotFound, asyncNotFound.Code, "async open code");
+
+        var empty = Expect.Throws<NpipeException>(() => new NpipeServer(""), "empty name");
+        Expect.Equal(NpipeErrorCode.InvalidArgument, empty.Code, "empty name code");
+        var slash = Expect.Throws<NpipeException>(() => new NpipeServer("a/b"), "slash in a bare name");
+        Expect.Equal(NpipeErrorCode.InvalidArgument, slash.Code, "slash code");
+        var tooLong = Expect.Throws<NpipeException>(() => new NpipeServer(new string('n', 5000)), "long name");
+        Expect.Equal(NpipeErrorCode.NameTooLong, tooLong.Code, "long name code");
+
+        string name = Util.UniqueName("first");
+        using (var first = new NpipeServer(name, new NpipeServerOptions { FirstInstance = true }))
+        {
+            var exists = Expect.Throws<NpipeException>(() => new NpipeServer(name, new NpipeServerOptions { FirstInstance = true }), "FirstInstance twice");
+            Expect.Equal(NpipeErrorCode.AlreadyExists, exists.Code, "FirstInstance twice code");
+        }
+        if (!OperatingSystem.IsWindows())
+        {
+            var sddl = Expect.Throws<NpipeException>(() => new NpipeServer(Util.UniqueName("sddl"), new NpipeServerOptions { Sddl = "D:P" }), "SDDL on Linux");
+            Expect.Equal(NpipeErrorCode.NotSupported, sddl.Code, "SDDL on Linux code");
+        }
+        else
+        {
+            var badSddl = Expect.Throws<NpipeException>(() => new NpipeServer(Util.UniqueName("sddl"), new NpipeServerOptions { Sddl = "this is not sddl" }), "invalid SDDL");
+            Expect.Equal(NpipeErrorCode.InvalidArgument, badSddl.Code, "invalid SDDL code");
+        }
+        var badMax = Expect.Throws<NpipeException>(() => new NpipeServer(Util.UniqueName("max"), new NpipeServerOptions { MaxInstances = 255 }), "max_instances 255");
+        Expect.Equal(NpipeErrorCode.InvalidArgument, badMax.Code, "max_instances code");
+    }
+
+    /// Every object throws ObjectDisposedException once disposed (checked before any native call).
+    public static Task Errors_ObjectDisposed()
+    {
+        var poll = new NpipePoll();
+        poll.Dispose();
+        poll.Dispose(); // idempotent
+        Expect.Throws<ObjectDisposedException>(() => poll.Wait(new NpipeEvent[1], TimeSpan.Zero), "wait on a disposed poll");
+        Expect.Throws<ObjectDisposedException>(() => poll.Wake(1), "wake on a disposed poll");
+
+        var server = new NpipeServer(Util.UniqueName("odx"));
+        server.Dispose();
+        Expect.True(server.IsDisposed, "IsDisposed");
+        Expect.Throws<ObjectDisposedException>(() => server.TryRead(new byte[1], out _), "read on a disposed pipe");
+        Expect.Throws<ObjectDisposedException>(() => server.TryConnect(), "connect on a disposed pipe");
+        Expect.Throws<ObjectDisposedException>(() => server.GetInfo(), "info on a disposed pipe");
+        using var live = new NpipePoll();
+        Expect.Throws<ObjectDisposedException>(() => live.Register(server, 1, NpipeInterest.Readable), "register a disposed pipe");
+        return Task.CompletedTask;
+    }
+
+    /// Closing the poll a pipe is registered with: the pipe's calls give Canceled.
+    public static Task Errors_PollClosedCancelsPipes()
+    {
+        var poll = new NpipePoll();
+        using var server = new NpipeServer(Util.UniqueName("pcl"));
+        poll.Register(server, 1, NpipeInterest.ReadWrite);
+        poll.Dispose();
+        var ex = Expect.Throws<NpipeException>(() => server.TryConnect(), "connect after the poll closed");
+        Expect.Equal(NpipeErrorCode.Canceled, ex.Code, "code");
+        return Task.CompletedTask;
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------
+
+    private static async Task WriteChunked(Stream s, byte[] data, int chunk)
+    {
+        for (int off = 0; off < data.Length; off += chunk)
+            await s.WriteAsync(data.AsMemory(off, Math.Min(chunk, data.Length - off)));
+        await s.FlushAsync();
+    }
+}

@@ -1,0 +1,65 @@
+// xunit entry points: one [Fact] per scenario in Scenarios.cs (generated list; keep in step).
+using System.Threading.Tasks;
+using Xunit;
+
+namespace Npipe.Tests;
+
+public class InteropTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task DotnetClient_NpipeServer_1MiB_BothWays() => Scenarios.Interop_DotnetClient_NpipeServer_1MiB_BothWays();
+
+    [Fact(Timeout = 120_000)]
+    public Task NpipeClient_DotnetServer_1MiB_BothWays() => Scenarios.Interop_NpipeClient_DotnetServer_1MiB_BothWays();
+
+    [Fact(Timeout = 120_000)]
+    public Task DotnetClient_RawPollServer() => Scenarios.Interop_DotnetClient_RawPollServer();
+
+    [Fact(Timeout = 120_000)]
+    public Task ResolveName_MatchesDotnetPath() => Scenarios.Interop_ResolveName_MatchesDotnetPath();
+}
+
+public class StreamTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task Echo_Lines() => Scenarios.Stream_Echo_Lines();
+
+    [Fact(Timeout = 120_000)]
+    public Task Bulk_CopyTo_Checksum() => Scenarios.Stream_Bulk_CopyTo_Checksum();
+
+    [Fact(Timeout = 120_000)]
+    public Task ManyConcurrentClients() => Scenarios.Stream_ManyConcurrentClients();
+
+    [Fact(Timeout = 120_000)]
+    public Task MessageMode_Boundaries() => Scenarios.Stream_MessageMode_Boundaries();
+
+    [Fact(Timeout = 120_000)]
+    public Task Cancellation() => Scenarios.Stream_Cancellation();
+
+    [Fact(Timeout = 120_000)]
+    public Task DisposeWhileReadPending() => Scenarios.Stream_DisposeWhileReadPending();
+
+    [Fact(Timeout = 120_000)]
+    public Task PeerGone_EofAndBrokenPipe() => Scenarios.Stream_PeerGone_EofAndBrokenPipe();
+
+    [Fact(Timeout = 120_000)]
+    public Task SyncApi_And_Reconnect() => Scenarios.Stream_SyncApi_And_Reconnect();
+}
+
+public class PollTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task Basics() => Scenarios.Poll_Basics();
+}
+
+public class ErrorsTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task CodesAndMessages() => Scenarios.Errors_CodesAndMessages();
+
+    [Fact(Timeout = 120_000)]
+    public Task ObjectDisposed() => Scenarios.Errors_ObjectDisposed();
+
+    [Fact(Timeout = 120_000)]
+    public Task PollClosedCancelsPipes() => Scenarios.Errors_PollClosedCancelsPipes();
+}
