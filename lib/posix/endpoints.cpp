@@ -1,0 +1,173 @@
+// The backend factories for Linux: npipe_create (server instances on a shared listener),
+// npipe_open (clients, with bounded retry) and npipe_from_raw_handle (adopted sockets).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "errno_map.hpp"
+#include "lib/core/backend.hpp"
+#include "lib/core/error_detail.hpp"
+#include "lib/core/names.hpp"
+#include "lib/core/status.hpp"
+#include "listener.hpp"
+#include "unix_pipe.hpp"
+
+namespace npipe {
+
+using posix::Listener;
+using posix::UnixPipe;
+
+int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out) {
+    if (config.has_sddl)
+        return fail(st::notsup, "security descriptors (sddl) are Windows-only; on Linux use NPIPE_CURRENT_USER_ONLY");
+    if (config.flags & pf::allow_remote)
+        return fail(st::notsup, "NPIPE_ALLOW_REMOTE: AF_UNIX sockets are local only");
+    std::string path;
+    int32_t rc = map_pipe_name(name, NameRole::server, path);
+    if (rc < 0) return rc;
+    std::shared_ptr<Listener> listener;
+    rc = Listener::acquire(path, config, listener);
+    if (rc < 0) return rc;
+    UnixPipe::Setup setup;
+    setup.server = true;
+    setup.flags = config.flags;
+    setup.in_buffer_size = config.in_buffer_size;
+    setup.out_buffer_size = config.out_buffer_size;
+    setup.max_instances = config.max_instances;
+    setup.linger_ms = config.linger_ms;
+    try {
+        out = std::make_shared<UnixPipe>(setup, listener);
+    } catch (...) {
+        listener->release();
+        throw;
+    }
+    return st::ok;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One non-blocking connect attempt. Returns the connected socket, or -1 with errno set.
+int try_connect(const sockaddr_un &addr, socklen_t len) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    for (;;) {
+        if (::connect(fd, reinterpret_cast<const sockaddr *>(&addr), len) == 0) return fd;
+        if (errno != EINTR) break;
+    }
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+}
+
+}  // namespace
+
+int32_t open_client(const char *name, const ClientConfig &config, std::shared_ptr<Pipe> &out) {
+    std::string path;
+    int32_t rc = map_pipe_name(name, NameRole::client, path);
+    if (rc < 0) return rc;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        return failf(st::nametoolong, 0, "socket path %s is too long", path.c_str());
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+
+    // Absent (ENOENT), not listening yet (ECONNREFUSED) and busy (EAGAIN: backlog full) are
+    // retried until the deadline, sleeping with exponential backoff (1 ms .. 50 ms).
+    const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(config.timeout_ms, 0));
+    auto backoff = std::chrono::milliseconds(1);
+    int fd;
+    for (;;) {
+        fd = try_connect(addr, len);
+        if (fd >= 0) break;
+        const int err = errno;
+        if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN) {
+            if (err == EACCES || err == EPERM)
+                return posix::fail_errno_as(st::acces, err, "connect (permission denied on the pipe's socket)");
+            if (err == ENOTDIR) return posix::fail_errno_as(st::noent, err, "connect");
+            return posix::fail_errno(err, "connect");
+        }
+        if (config.timeout_ms == 0) {
+            if (err == EAGAIN)
+                return failf(st::busy, static_cast<uint32_t>(err), "pipe %s is busy (its listen backlog is full)",
+                             path.c_str());
+            return failf(st::noent, static_cast<uint32_t>(err), "no server is listening on %s", path.c_str());
+        }
+        auto wait = backoff;
+        if (config.timeout_ms > 0) {
+            const auto now = Clock::now();
+            if (now >= deadline)
+                return failf(st::timedout, static_cast<uint32_t>(err), "no server accepted on %s within %d ms (%s)",
+                             path.c_str(), static_cast<int>(config.timeout_ms),
+                             err == EAGAIN ? "busy" : "not there");
+            wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+        }
+        std::this_thread::sleep_for(wait);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+    }
+
+    ucred cred{};
+    socklen_t cred_len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0) {
+        cred.pid = 0;
+        cred.uid = static_cast<uid_t>(-1);
+    }
+    if ((config.flags & pf::current_user_only) && cred.uid != geteuid()) {
+        ::close(fd);
+        return failf(st::acces, 0, "the server of %s runs as uid %u, not as this user (NPIPE_CURRENT_USER_ONLY)",
+                     path.c_str(), static_cast<unsigned>(cred.uid));
+    }
+    UnixPipe::Setup setup;
+    setup.flags = config.flags;
+    setup.linger_ms = config.linger_ms;
+    try {
+        out = std::make_shared<UnixPipe>(setup, fd, static_cast<uint64_t>(cred.pid));
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    return st::ok;
+}
+
+int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &out) {
+    if (raw < 0 || raw > INT32_MAX) return failf(st::inval, 0, "%lld is not a file descriptor", static_cast<long long>(raw));
+    const int fd = static_cast<int>(raw);
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) return posix::fail_errno_as(st::inval, errno, "fstat of the raw handle");
+    if (!S_ISSOCK(sb.st_mode)) return failf(st::inval, 0, "fd %d is not a socket", fd);
+    int value = 0;
+    socklen_t vlen = sizeof value;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &vlen) < 0 || value != AF_UNIX)
+        return failf(st::inval, 0, "fd %d is not an AF_UNIX socket", fd);
+    vlen = sizeof value;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &vlen) < 0 || value != SOCK_STREAM)
+        return failf(st::inval, 0, "fd %d is not a stream socket", fd);
+    ucred cred{};
+    socklen_t cred_len = sizeof cred;
+    sockaddr_un peer{};
+    socklen_t peer_len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &peer_len) < 0)
+        return posix::fail_errno_as(st::inval, errno, "the raw handle is not a connected socket");
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0) cred.pid = 0;
+    const int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return posix::fail_errno(errno, "fcntl(O_NONBLOCK)");
+    const int fdfl = fcntl(fd, F_GETFD);
+    if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return posix::fail_errno(errno, "fcntl(FD_CLOEXEC)");
+    UnixPipe::Setup setup;
+    setup.flags = flags & pf::message;
+    out = std::make_shared<UnixPipe>(setup, fd, static_cast<uint64_t>(cred.pid));
+    return st::ok;
+}
+
+}  // namespace npipe

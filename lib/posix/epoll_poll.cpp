@@ -1,0 +1,177 @@
+#include "epoll_poll.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include "errno_map.hpp"
+#include "lib/core/backend.hpp"
+#include "lib/core/error_detail.hpp"
+#include "lib/core/status.hpp"
+
+namespace npipe {
+
+int32_t create_poll(std::shared_ptr<Poll> &out) {
+    std::shared_ptr<posix::EpollPoll> poll;
+    const int32_t rc = posix::EpollPoll::create(poll);
+    if (rc < 0) return rc;
+    out = std::move(poll);
+    return st::ok;
+}
+
+namespace posix {
+namespace {
+constexpr uint64_t kWakeData = 0;  // the eventfd's epoll data (source id 0)
+constexpr int kBatch = 128;        // epoll events per epoll_wait
+}  // namespace
+
+int32_t EpollPoll::create(std::shared_ptr<EpollPoll> &out) {
+    const int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) return fail_errno(errno, "epoll_create1");
+    const int evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (evfd < 0) {
+        const int err = errno;
+        ::close(epfd);
+        return fail_errno(err, "eventfd");
+    }
+    epoll_event e{};
+    e.events = EPOLLIN;  // level: a pending interrupt is never lost
+    e.data.u64 = kWakeData;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &e) < 0) {
+        const int err = errno;
+        ::close(evfd);
+        ::close(epfd);
+        return fail_errno(err, "epoll_ctl(ADD eventfd)");
+    }
+    out = std::make_shared<EpollPoll>(epfd, evfd);
+    return st::ok;
+}
+
+EpollPoll::~EpollPoll() {
+    ::close(evfd_);
+    ::close(epfd_);
+}
+
+uint32_t EpollPoll::add_source(std::weak_ptr<EpollSource> source) {
+    std::lock_guard<std::mutex> lock(src_mu_);
+    while (next_id_ == 0 || sources_.count(next_id_)) ++next_id_;
+    const uint32_t id = next_id_++;
+    sources_.emplace(id, std::move(source));
+    return id;
+}
+
+void EpollPoll::remove_source(uint32_t id) {
+    std::weak_ptr<EpollSource> dropped;  // released outside the lock
+    std::lock_guard<std::mutex> lock(src_mu_);
+    auto it = sources_.find(id);
+    if (it == sources_.end()) return;
+    dropped = std::move(it->second);
+    sources_.erase(it);
+}
+
+int EpollPoll::ctl(int op, int fd, uint32_t id, uint32_t tag, uint32_t events) noexcept {
+    epoll_event e{};
+    e.events = events;
+    e.data.u64 = (static_cast<uint64_t>(id) << 32) | tag;
+    return epoll_ctl(epfd_, op, fd, &e) < 0 ? errno : 0;
+}
+
+void EpollPoll::start_linger(uint32_t id, std::shared_ptr<EpollSource> source, int32_t linger_ms) {
+    {
+        std::lock_guard<std::mutex> lock(src_mu_);
+        lingers_[id] = Linger{std::move(source), Clock::now() + std::chrono::milliseconds(linger_ms)};
+    }
+    interrupt();  // a blocked waiter must pick up the new deadline
+}
+
+void EpollPoll::end_linger(uint32_t id) {
+    std::shared_ptr<EpollSource> keep;  // may be the last reference: released outside the lock
+    std::lock_guard<std::mutex> lock(src_mu_);
+    auto it = lingers_.find(id);
+    if (it == lingers_.end()) return;
+    keep = std::move(it->second.source);
+    lingers_.erase(it);
+}
+
+int32_t EpollPoll::linger_timeout(int32_t timeout_ms) {
+    std::lock_guard<std::mutex> lock(src_mu_);
+    if (lingers_.empty()) return timeout_ms;
+    auto nearest = Clock::time_point::max();
+    for (const auto &[id, linger] : lingers_) nearest = std::min(nearest, linger.deadline);
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now()).count();
+    const int32_t ms = static_cast<int32_t>(std::clamp<decltype(left)>(left, 0, 0x7FFFFFFF));
+    return timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+}
+
+void EpollPoll::expire_lingers() {
+    std::vector<std::shared_ptr<EpollSource>> expired;
+    {
+        std::lock_guard<std::mutex> lock(src_mu_);
+        const auto now = Clock::now();
+        for (auto it = lingers_.begin(); it != lingers_.end();) {
+            if (it->second.deadline <= now) {
+                expired.push_back(std::move(it->second.source));
+                it = lingers_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (auto &source : expired) source->on_linger_expired();
+}
+
+int32_t EpollPoll::process_os_events(int32_t timeout_ms) {
+    epoll_event events[kBatch];
+    const int n = epoll_wait(epfd_, events, kBatch, linger_timeout(timeout_ms));
+    if (n < 0) {
+        if (errno == EINTR) return st::ok;
+        return fail_errno(errno, "epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+        const uint64_t data = events[i].data.u64;
+        if (data == kWakeData) {
+            uint64_t count;
+            while (read(evfd_, &count, sizeof count) > 0) {
+            }
+            interrupt_pending_.store(false, std::memory_order_release);
+            continue;
+        }
+        std::shared_ptr<EpollSource> source;
+        {
+            std::lock_guard<std::mutex> lock(src_mu_);
+            auto it = sources_.find(static_cast<uint32_t>(data >> 32));
+            if (it != sources_.end()) source = it->second.lock();
+        }
+        if (source) source->on_os_event(static_cast<uint32_t>(data), events[i].events);
+    }
+    expire_lingers();
+    return st::ok;
+}
+
+void EpollPoll::interrupt() {
+    // Coalesced: one eventfd write until the waiter has drained it.
+    if (interrupt_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    const uint64_t one = 1;
+    while (write(evfd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+void EpollPoll::on_close() {
+    std::vector<std::shared_ptr<EpollSource>> sources;
+    std::unordered_map<uint32_t, Linger> lingers;
+    {
+        std::lock_guard<std::mutex> lock(src_mu_);
+        for (auto &[id, weak] : sources_)
+            if (auto source = weak.lock()) sources.push_back(std::move(source));
+        sources_.clear();
+        lingers.swap(lingers_);
+    }
+    for (auto &source : sources) source->on_poll_closed();
+}
+
+}  // namespace posix
+}  // namespace npipe

@@ -1,0 +1,215 @@
+#include "listener.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "errno_map.hpp"
+#include "lib/core/error_detail.hpp"
+#include "lib/core/status.hpp"
+
+namespace npipe::posix {
+namespace {
+
+constexpr int kListenBacklog = 128;  // clients beyond this get NPIPE_EBUSY from npipe_open
+
+std::mutex &registry_mutex() {
+    static std::mutex mu;
+    return mu;
+}
+
+std::map<std::string, std::shared_ptr<Listener>> &registry() {
+    static std::map<std::string, std::shared_ptr<Listener>> listeners;
+    return listeners;
+}
+
+int32_t make_address(const std::string &path, sockaddr_un &addr, socklen_t &len) {
+    std::memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        return failf(st::nametoolong, 0, "socket path %s is longer than %zu bytes", path.c_str(),
+                     sizeof addr.sun_path - 1);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    return st::ok;
+}
+
+// bind() found `path` taken. Returns st::ok when the path is free again (a stale socket was
+// removed, or the file vanished); fails when something live or foreign is there.
+int32_t clear_stale(const std::string &path) {
+    struct stat sb;
+    if (lstat(path.c_str(), &sb) < 0) {
+        if (errno == ENOENT) return st::ok;
+        return fail_errno(errno, "lstat of the socket path");
+    }
+    if (!S_ISSOCK(sb.st_mode))
+        return failf(st::exist, 0, "%s exists and is not a socket; it is left alone", path.c_str());
+    sockaddr_un addr;
+    socklen_t len;
+    int32_t rc = make_address(path, addr, len);
+    if (rc < 0) return rc;
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (probe < 0) return fail_errno(errno, "socket (probe)");
+    const int err = connect(probe, reinterpret_cast<const sockaddr *>(&addr), len) == 0 ? 0 : errno;
+    close(probe);
+    if (err == 0 || err == EAGAIN)
+        return failf(st::exist, 0, "a live server (another process or socket) is listening on %s", path.c_str());
+    if (err == ENOENT) return st::ok;
+    if (err == ECONNREFUSED) {
+        // Nobody listens: a leftover of a crashed server. Replace it.
+        if (unlink(path.c_str()) < 0 && errno != ENOENT) return fail_errno(errno, "unlink of a stale socket file");
+        return st::ok;
+    }
+    if (err == EACCES || err == EPERM)
+        return failf(st::acces, static_cast<uint32_t>(err), "%s is a socket this user may not connect to",
+                     path.c_str());
+    return fail_errno(err, "connect (probing an existing socket file)");
+}
+
+int32_t bind_failure(int err, const std::string &path) {
+    if (err == ENOENT)
+        return failf(st::noent, static_cast<uint32_t>(err), "the directory of %s does not exist", path.c_str());
+    return fail_errno(err, "bind of the pipe's socket path");
+}
+
+// Plain creation: bind at the path, replacing a stale socket file.
+int32_t bind_plain(int fd, const std::string &path) {
+    sockaddr_un addr;
+    socklen_t len;
+    int32_t rc = make_address(path, addr, len);
+    if (rc < 0) return rc;
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        if (bind(fd, reinterpret_cast<const sockaddr *>(&addr), len) == 0) {
+            if (listen(fd, kListenBacklog) < 0) {
+                const int err = errno;
+                unlink(path.c_str());
+                return fail_errno(err, "listen");
+            }
+            return st::ok;
+        }
+        const int err = errno;
+        if (err != EADDRINUSE) return bind_failure(err, path);
+        rc = clear_stale(path);
+        if (rc < 0) return rc;
+    }
+    return failf(st::exist, 0, "%s keeps being re-created by someone else", path.c_str());
+}
+
+// NPIPE_CURRENT_USER_ONLY: bind and chmod 0600 in a private 0700 directory, listen, then link the
+// socket into place. The socket is never reachable under a wider mode.
+int32_t bind_private(int fd, const std::string &path) {
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == 0 || slash == std::string::npos ? std::string("/") : path.substr(0, slash);
+    std::string tmpdir = (dir == "/" ? std::string() : dir) + "/.npipe-XXXXXX";
+    const std::string leaf = "/s";
+    sockaddr_un addr;
+    socklen_t len;
+    int32_t rc = make_address(tmpdir + leaf, addr, len);
+    if (rc < 0)
+        return failf(st::nametoolong, 0, "the private socket path %s%s (NPIPE_CURRENT_USER_ONLY) is too long",
+                     tmpdir.c_str(), leaf.c_str());
+    if (!mkdtemp(tmpdir.data())) {
+        if (errno == ENOENT) return bind_failure(ENOENT, path);
+        return fail_errno(errno, "mkdtemp of the private socket directory");
+    }
+    const std::string tmp = tmpdir + leaf;
+    make_address(tmp, addr, len);
+    rc = st::ok;
+    if (bind(fd, reinterpret_cast<const sockaddr *>(&addr), len) < 0) {
+        rc = fail_errno(errno, "bind in the private socket directory");
+    } else if (chmod(tmp.c_str(), 0600) < 0) {
+        rc = fail_errno(errno, "chmod 0600 of the socket");
+    } else if (listen(fd, kListenBacklog) < 0) {
+        rc = fail_errno(errno, "listen");
+    } else {
+        rc = failf(st::exist, 0, "%s keeps being re-created by someone else", path.c_str());
+        for (int attempt = 0; attempt < 8; ++attempt) {
+            if (link(tmp.c_str(), path.c_str()) == 0) {
+                rc = st::ok;
+                break;
+            }
+            const int err = errno;
+            if (err == EEXIST) {
+                rc = clear_stale(path);
+                if (rc < 0) break;
+                continue;
+            }
+            if (err == EPERM || err == EOPNOTSUPP || err == EXDEV) {
+                // No hard links here: check, then rename (only a racing creator can be clobbered).
+                rc = clear_stale(path);
+                if (rc < 0) break;
+                struct stat sb;
+                if (lstat(path.c_str(), &sb) == 0) continue;
+                rc = rename(tmp.c_str(), path.c_str()) == 0 ? st::ok : fail_errno(errno, "rename of the socket into place");
+                break;
+            }
+            rc = bind_failure(err, path);
+            break;
+        }
+    }
+    unlink(tmp.c_str());
+    rmdir(tmpdir.c_str());
+    return rc;
+}
+
+}  // namespace
+
+int32_t Listener::acquire(const std::string &path, const ServerConfig &config, std::shared_ptr<Listener> &out) {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    auto it = registry().find(path);
+    if (it != registry().end()) {
+        Listener &l = *it->second;
+        if (config.flags & pf::first_instance)
+            return failf(st::exist, 0, "pipe %s already has instances in this process (NPIPE_FIRST_INSTANCE)",
+                         path.c_str());
+        if (l.max_instances_ != 0 && l.instances_ >= l.max_instances_)
+            return failf(st::busy, 0, "all %u instances of %s exist (max_instances)",
+                         static_cast<unsigned>(l.max_instances_), path.c_str());
+        ++l.instances_;
+        out = it->second;
+        return st::ok;
+    }
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return fail_errno(errno, "socket");
+    int32_t rc = (config.flags & pf::current_user_only) ? bind_private(fd, path) : bind_plain(fd, path);
+    struct stat sb;
+    if (rc == st::ok && lstat(path.c_str(), &sb) < 0) rc = fail_errno(errno, "lstat of the new socket file");
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    auto listener = std::make_shared<Listener>(fd, path, sb.st_dev, sb.st_ino, config.max_instances);
+    listener->instances_ = 1;
+    registry()[path] = listener;
+    out = std::move(listener);
+    return st::ok;
+}
+
+void Listener::release() {
+    std::shared_ptr<Listener> keep;  // the registry's reference, dropped after the lock
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    if (instances_ == 0 || --instances_ > 0) return;
+    auto it = registry().find(path_);
+    if (it != registry().end() && it->second.get() == this) {
+        keep = std::move(it->second);
+        registry().erase(it);
+    }
+    // Remove the file before closing the socket, and only if it is still ours.
+    struct stat sb;
+    if (lstat(path_.c_str(), &sb) == 0 && sb.st_dev == dev_ && sb.st_ino == ino_) unlink(path_.c_str());
+    close(fd_);
+    fd_ = -1;
+}
+
+Listener::~Listener() {
+    if (fd_ >= 0) close(fd_);
+}
+
+}  // namespace npipe::posix

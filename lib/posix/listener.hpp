@@ -1,0 +1,49 @@
+// The listening socket behind a pipe name (SPEC "Linux instances"). All server instances of one
+// name in this process share one listening AF_UNIX socket; a process-wide registry keyed by the
+// socket path hands it out and counts the instances (max_instances counts this process's ones).
+//
+// Creating the socket file:
+//   - bind(path); if the path is taken, look at what is there: a non-socket is never touched
+//     (NPIPE_EEXIST), a socket that accepts a probe connection is a live server (NPIPE_EEXIST),
+//     a socket that refuses connections is stale and is unlinked and replaced;
+//   - NPIPE_CURRENT_USER_ONLY: bind inside a fresh mkdtemp (0700) directory next to the target,
+//     chmod 0600 and listen there, then link() the socket into place (which, unlike rename(),
+//     cannot clobber a file that appeared meanwhile) and remove the private name. The socket is
+//     never reachable with a mode wider than 0600.
+// The last instance's release removes the socket file, but only if the path still names the
+// inode we created, and closes the listening socket.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lib/core/types.hpp"
+
+namespace npipe::posix {
+
+class Listener {
+public:
+    // Registers one more instance of `path`, creating the listening socket for the first one.
+    static int32_t acquire(const std::string &path, const ServerConfig &config, std::shared_ptr<Listener> &out);
+    // One instance is gone; the last one removes the socket file and closes the socket.
+    void release();
+
+    int fd() const { return fd_; }
+    const std::string &path() const { return path_; }
+
+    Listener(int fd, std::string path, dev_t dev, ino_t ino, uint32_t max_instances)
+        : fd_(fd), path_(std::move(path)), dev_(dev), ino_(ino), max_instances_(max_instances) {}
+    ~Listener();
+
+private:
+    int fd_;
+    std::string path_;
+    dev_t dev_;
+    ino_t ino_;
+    uint32_t max_instances_;
+    uint32_t instances_ = 0;  // guarded by the registry's mutex
+};
+
+}  // namespace npipe::posix
