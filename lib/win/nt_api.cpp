@@ -57,7 +57,17 @@ bool query_pipe_local_info(HANDLE pipe, PipeLocalInfo &info) noexcept {
     return true;
 }
 
+bool running_on_wine() noexcept {
+    static const bool wine = [] {
+        HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+        return ntdll && GetProcAddress(ntdll, "wine_get_version") != nullptr;
+    }();
+    return wine;
+}
+
 uint64_t query_peer_unread(HANDLE pipe) noexcept {
+    // Wine 8 always reports WriteQuotaAvailable = 0, which would read as "the queue is full".
+    if (running_on_wine()) return 0;
     PipeLocalInfo info;
     if (!query_pipe_local_info(pipe, info)) return 0;
     // The quotas are the server's view: a server writes into the outbound queue, a client into

@@ -22,7 +22,11 @@ bool query_pipe_local_info(HANDLE pipe, PipeLocalInfo &info) noexcept;
 // Bytes this end wrote that the peer has not read yet: the write quota minus the free write quota
 // of this end's outbound queue. 0 when the system cannot tell. Best effort: a pending read on the
 // peer's side is counted by NPFS as free quota, so the value can be lower than the truth.
+// Always 0 under Wine, whose NPFS does not report the free write quota.
 uint64_t query_peer_unread(HANDLE pipe) noexcept;
+
+// True when running under Wine (ntdll exports wine_get_version).
+bool running_on_wine() noexcept;
 
 // True if the handle was opened for overlapped I/O (no FILE_SYNCHRONOUS_IO_* mode). When the
 // system cannot tell, answers true and lets the first operation report the problem.
