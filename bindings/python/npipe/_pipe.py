@@ -740,12 +740,18 @@ def resolve_name(name: Name) -> str:
     Windows ``\\\\.\\pipe\\<name>``. Shows why two processes with different ``TMPDIR`` s miss each other."""
     lib = _native.library()
     raw = _encode_name(name)
+    # Ask for the length first (buf NULL, len 0); a library that answers that with
+    # NPIPE_ENAMETOOLONG instead gets a buffer large enough for any OS name.
+    size = 0
     for _ in range(3):
-        n = _native.check(lib.npipe_resolve_name(raw, None, 0))
-        buf = ctypes.create_string_buffer(n + 1)
-        rc = lib.npipe_resolve_name(raw, buf, n + 1)
-        if rc == _errors.ENAMETOOLONG:
-            continue  # TMPDIR changed between the calls
-        _native.check(rc)
-        return buf.value.decode("utf-8", "surrogateescape")
+        buf = ctypes.create_string_buffer(size) if size else None
+        rc = lib.npipe_resolve_name(raw, buf, size)
+        if rc >= 0 and buf is not None:
+            return buf.value.decode("utf-8", "surrogateescape")
+        if rc >= 0:
+            size = rc + 1
+        elif rc == _errors.ENAMETOOLONG and size < 65536:
+            size = 65536  # the name itself may be too long: then the next call says so
+        else:
+            raise _native.last_error(rc)
     raise _native.last_error(_errors.ENAMETOOLONG)

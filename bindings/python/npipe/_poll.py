@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import math
+import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, List, Optional
@@ -152,6 +153,7 @@ class Poll:
         _native.check(self._lib.npipe_poll_create(ctypes.byref(out)))
         self._handle = out.value
         self._capacity = capacity
+        self._waiting = threading.Lock()  # wait() is sliced: keep "one waiter at a time" exact
         self._finalizer = weakref.finalize(self, _close_poll, self._lib, self._handle)
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -254,6 +256,14 @@ class Poll:
             PipeBusyError: another thread is already waiting on this poll.
         """
         handle = self.handle
+        if not self._waiting.acquire(blocking=False):
+            raise _errors.PipeBusyError(_errors.EBUSY, "another thread is already waiting on this poll")
+        try:
+            return self._wait(handle, timeout)
+        finally:
+            self._waiting.release()
+
+    def _wait(self, handle: int, timeout: Optional[float]) -> List[Event]:
         cap = self._capacity
         events = (_native.EventStruct * cap)()
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
