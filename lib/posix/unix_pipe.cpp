@@ -163,7 +163,7 @@ uint32_t UnixPipe::level_bits() {
     if (can_read() && (eof_ || read_err_ != 0 || (message_mode() && frame_complete()) ||
                        (re & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))))
         bits |= ev::readable;
-    if (can_write() && !peer_gone_ && write_err_ == 0 && write_pending() < setup_.out_buffer_size)
+    if (can_write() && !peer_gone_ && write_err_ == 0 && room() > 0)
         bits |= ev::writable;
     return bits;
 }
@@ -303,7 +303,7 @@ void UnixPipe::close_connection() {
         fd_ = -1;
     }
     std::vector<unsigned char>().swap(wbuf_);
-    wpos_ = 0;
+    wpos_ = inflight_end_ = 0;
     std::vector<unsigned char>().swap(rbuf_);
     rpos_ = 0;
 }
@@ -439,6 +439,7 @@ int UnixPipe::send_pending() {
         if (n > 0) {
             wpos_ += static_cast<size_t>(n);
             sent_conn_ += static_cast<uint64_t>(n);
+            promote();
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -446,7 +447,7 @@ int UnixPipe::send_pending() {
         return n < 0 ? errno : EIO;
     }
     if (write_pending() == 0) {
-        wpos_ = 0;
+        wpos_ = inflight_end_ = 0;
         if (wbuf_.capacity() > 4u * setup_.out_buffer_size) std::vector<unsigned char>().swap(wbuf_);
         else wbuf_.clear();
     }
@@ -462,7 +463,7 @@ void UnixPipe::flush_background() {
         }
     }
     uint32_t bits = 0;
-    if (write_blocked_ && write_pending() < setup_.out_buffer_size) {
+    if (write_blocked_ && room() > 0) {
         write_blocked_ = false;
         bits |= ev::writable;
     }
@@ -480,7 +481,7 @@ int32_t UnixPipe::write_failed(int err, bool background) {
     write_err_ = write_fail_.code;
     const bool lost = background && write_pending() > 0;
     std::vector<unsigned char>().swap(wbuf_);
-    wpos_ = 0;
+    wpos_ = inflight_end_ = 0;
     uint32_t bits = 0;
     if (gone && !peer_gone_) {
         peer_gone_ = true;
@@ -502,6 +503,7 @@ void UnixPipe::append(const unsigned char *prefix, size_t prefix_len, const IoVe
                       size_t count) {
     if (wpos_ > 0 && wpos_ >= wbuf_.size() / 2) {
         wbuf_.erase(wbuf_.begin(), wbuf_.begin() + static_cast<std::ptrdiff_t>(wpos_));
+        inflight_end_ -= std::min(inflight_end_, wpos_);
         wpos_ = 0;
     }
     wbuf_.reserve(wbuf_.size() + count);
@@ -518,6 +520,7 @@ void UnixPipe::append(const unsigned char *prefix, size_t prefix_len, const IoVe
     };
     if (prefix_len) take(prefix, prefix_len);
     for (size_t i = 0; i < iovcnt && count > 0; ++i) take(static_cast<const unsigned char *>(iov[i].base), iov[i].len);
+    promote();
 }
 
 // sendmsg of (prefix ++ iov) straight from the caller's buffers; returns the bytes the kernel took
@@ -573,10 +576,10 @@ int64_t UnixPipe::write(const IoVec *iov, size_t iovcnt) {
         prefix_len = sizeof header;
     }
     const size_t unit = prefix_len + total;
-    const size_t room = setup_.out_buffer_size > write_pending() ? setup_.out_buffer_size - write_pending() : 0;
     if (write_pending() > 0) {
-        // Behind buffered bytes: byte mode takes what fits; a message goes whole or not at all.
-        const size_t take = message_mode() ? (room >= unit ? unit : 0) : std::min(room, unit);
+        // Behind buffered bytes: byte mode takes what fits; a message goes whole or not at all
+        // (whole also beyond the room when nothing is queued yet).
+        const size_t take = message_mode() ? (room() >= unit || queued() == 0 ? unit : 0) : std::min(room(), unit);
         if (take == 0) {
             write_blocked_ = true;
             return fail(st::again, "the write buffer is full; wait for NPIPE_WRITABLE");
@@ -590,7 +593,7 @@ int64_t UnixPipe::write(const IoVec *iov, size_t iovcnt) {
     size_t done = static_cast<size_t>(sent);
     if (done < unit) {
         // The kernel is full: buffer the rest (a message whole, even beyond out_buffer_size).
-        const size_t take = message_mode() ? unit - done : std::min(room, unit - done);
+        const size_t take = message_mode() ? unit - done : std::min(room(), unit - done);
         if (done == 0 && take == 0) {
             write_blocked_ = true;
             return fail(st::again, "the write buffer is full; wait for NPIPE_WRITABLE");

@@ -12,6 +12,7 @@
 // Locking: one mutex per pipe guards everything below; it may be held while calling into the
 // poll (notify, ctl, linger) but the poll never calls a pipe while holding its own locks.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,14 @@ private:
     bool can_read() const { return (setup_.flags & pf::outbound_only) == 0; }
     bool can_write() const { return (setup_.flags & pf::inbound_only) == 0; }
     size_t write_pending() const { return wbuf_.size() - wpos_; }
+    // The write buffer is [wpos_, inflight_end_) "in flight" (what the Windows backend would have
+    // handed to one WriteFile) plus [inflight_end_, end) queued behind it; out_buffer_size bounds
+    // the queued part only, so a message larger than the buffer is taken when nothing is queued.
+    size_t queued() const { return wbuf_.size() - std::max(inflight_end_, wpos_); }
+    size_t room() const { return setup_.out_buffer_size > queued() ? setup_.out_buffer_size - queued() : 0; }
+    void promote() {
+        if (wpos_ >= inflight_end_) inflight_end_ = wbuf_.size();
+    }
     size_t read_buffered() const { return rbuf_.size() - rpos_; }
 
     int32_t check_io(Dir dir);
@@ -132,6 +141,7 @@ private:
     // Write side.
     std::vector<unsigned char> wbuf_;
     size_t wpos_ = 0;
+    size_t inflight_end_ = 0;
     int32_t write_err_ = 0;  // sticky: every later write returns it
     Failure write_fail_;
     bool peer_gone_ = false;
