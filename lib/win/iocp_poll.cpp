@@ -58,15 +58,11 @@ int32_t IocpPoll::associate(HANDLE handle, const std::weak_ptr<OpTarget> &target
     return st::ok;
 }
 
-void IocpPoll::add_lingering(std::shared_ptr<OpTarget> target, Clock::time_point deadline) {
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!closing_) {
-            lingering_.push_back(Lingering{deadline, std::move(target)});
-            return;
-        }
-    }
-    target->linger_expired();  // the poll is going away: nothing will drive the linger
+bool IocpPoll::add_lingering(std::shared_ptr<OpTarget> target, Clock::time_point deadline) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_) return false;  // called with the pipe's lock held: never call back into it here
+    lingering_.push_back(Lingering{deadline, std::move(target)});
+    return true;
 }
 
 void IocpPoll::remove_lingering(const OpTarget *target) {

@@ -33,7 +33,8 @@ public:
     void op_finished() { outstanding_.fetch_sub(1, std::memory_order_relaxed); }
 
     // A closed pipe with bytes still to deliver: keep it alive until it finishes or `deadline`.
-    void add_lingering(std::shared_ptr<OpTarget> target, Clock::time_point deadline);
+    // False if the poll is closing (nothing would drive the linger): the caller closes at once.
+    bool add_lingering(std::shared_ptr<OpTarget> target, Clock::time_point deadline);
     void remove_lingering(const OpTarget *target);
 
 protected:

@@ -556,6 +556,7 @@ int64_t WinPipe::write(const IoVec *iov, size_t iovcnt) {
         write_queued_ += total;
         bytes_written_ += total;
         maybe_issue_write();
+        if (write_error_ != 0 || peer_gone_) return refuse_failed_write(total);
         return static_cast<int64_t>(total);
     }
     if (total == 0) return 0;
@@ -567,7 +568,16 @@ int64_t WinPipe::write(const IoVec *iov, size_t iovcnt) {
     write_queued_ += take;
     bytes_written_ += take;
     maybe_issue_write();  // hand it to the OS now, not at the next wait
+    if (write_error_ != 0 || peer_gone_) return refuse_failed_write(take);
     return static_cast<int64_t>(take);
+}
+
+int64_t WinPipe::refuse_failed_write(size_t accepted) {
+    // WriteFile failed at once on this call's bytes (nothing else was in flight, or it would not
+    // have been issued): report the failure now instead of pretending the bytes were taken.
+    bytes_written_ -= accepted;
+    if (write_error_ != 0) return fail_win32_as(write_error_, write_os_error_, "WriteFile");
+    return fail(st::pipe, "the peer closed or disconnected the pipe");
 }
 
 int32_t WinPipe::flush() {
@@ -632,8 +642,16 @@ void WinPipe::close() {
     }
     // Accepted bytes keep draining while the poll is waited on, for at most linger_ms.
     maybe_issue_write();
-    poll_->add_lingering(shared_from_this(),
-                         IocpPoll::Clock::now() + std::chrono::milliseconds(setup_.linger_ms));
+    if (!write_inflight_ && write_queue_.empty()) {
+        close_handle_now();
+        return;
+    }
+    if (!poll_->add_lingering(shared_from_this(),
+                              IocpPoll::Clock::now() + std::chrono::milliseconds(setup_.linger_ms))) {
+        write_queue_.clear();
+        write_queued_ = 0;
+        close_handle_now();
+    }
 }
 
 void WinPipe::linger_expired() {
