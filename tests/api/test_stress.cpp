@@ -1,0 +1,260 @@
+// Load: many clients on one poll against an echo server, and a full-duplex bulk transfer, with
+// checksums. Strictly event-driven (edge-triggered: act on events, go to EAGAIN), so a missed
+// event stalls and fails the test within its bound.
+#include "support.hpp"
+
+#include <memory>
+#include <thread>
+
+using namespace test;
+
+namespace {
+
+// An echo server on its own poll and thread: `instances` pre-created instances of one name; each
+// echoes what it reads and is closed at the client's EOF.
+struct EchoServer {
+    std::string name;
+    int instances;
+    std::atomic<int> served{0};
+    std::atomic<int> errors{0};
+    std::atomic<bool> ready{false};
+    std::atomic<bool> stop{false};
+
+    void run() {
+        Poller poll;
+        struct Inst {
+            PipeGuard pipe;
+            bool connected = false;
+            bool eof = false;
+            std::string pending;
+        };
+        std::vector<std::unique_ptr<Inst>> insts;
+        for (int i = 0; i < instances; ++i) {
+            auto in = std::make_unique<Inst>();
+            npipe_server_options_t opts;
+            npipe_server_options_init(&opts);
+            opts.flags = i == 0 ? NPIPE_FIRST_INSTANCE : 0;
+            npipe_t h = 0;
+            if (npipe_create(name.c_str(), &opts, &h) != NPIPE_OK) {
+                errors++;
+                ready = true;
+                return;
+            }
+            in->pipe.reset(h);
+            if (npipe_register(poll, h, static_cast<uint64_t>(i), NPIPE_READABLE | NPIPE_WRITABLE) != NPIPE_OK) errors++;
+            const int32_t rc = npipe_connect(h);
+            if (rc == NPIPE_OK) in->connected = true;
+            else if (rc != NPIPE_EAGAIN) errors++;
+            insts.push_back(std::move(in));
+        }
+        ready = true;
+        std::vector<char> buf(65536);
+        const Stopwatch sw;
+        while (!stop && served < instances && sw.ms() < 55000) {
+            if (poll.wait(200) < 0) {
+                errors++;
+                break;
+            }
+            std::vector<npipe_event_t> batch = poll.last;
+            for (const auto &e : batch) {
+                if (e.token >= insts.size() || !insts[e.token]) continue;
+                Inst &in = *insts[e.token];
+                if (!in.connected) {
+                    if (!(e.events & NPIPE_CONNECTED)) continue;
+                    if (npipe_take_error(in.pipe) != NPIPE_OK || npipe_connect(in.pipe) != NPIPE_OK) {
+                        errors++;
+                        continue;
+                    }
+                    in.connected = true;
+                }
+                bool progress = true;
+                while (progress) {
+                    progress = false;
+                    while (!in.eof && in.pending.size() < (256u << 10)) {
+                        const int64_t n = npipe_read(in.pipe, buf.data(), buf.size());
+                        if (n > 0) {
+                            in.pending.append(buf.data(), static_cast<size_t>(n));
+                            progress = true;
+                        } else if (n == 0) {
+                            in.eof = true;
+                        } else {
+                            if (n != NPIPE_EAGAIN) errors++;
+                            break;
+                        }
+                    }
+                    size_t off = 0;
+                    while (off < in.pending.size()) {
+                        const int64_t n = npipe_write(in.pipe, in.pending.data() + off, in.pending.size() - off);
+                        if (n > 0) {
+                            off += static_cast<size_t>(n);
+                            progress = true;
+                        } else {
+                            if (n != NPIPE_EAGAIN) errors++;
+                            break;
+                        }
+                    }
+                    in.pending.erase(0, off);
+                    if (in.eof && in.pending.empty()) break;
+                }
+                if (in.eof && in.pending.empty()) {
+                    served++;
+                    insts[e.token].reset();  // close (lingers until delivered)
+                }
+            }
+        }
+    }
+};
+
+struct Client {
+    PipeGuard pipe;
+    std::string data;
+    size_t sent = 0;
+    size_t received = 0;
+    uint64_t sum = fnv1a(nullptr, 0);
+    bool done = false;
+};
+
+}  // namespace
+
+TEST_SUITE("stress") {
+    TEST_CASE("64 clients at once on one poll against an echo server, checksummed" * doctest::timeout(90)) {
+        constexpr int N = 64;
+        EchoServer server;
+        server.name = unique_name("echo");
+        server.instances = N;
+        std::thread st([&] { server.run(); });
+        while (!server.ready) sleep_ms(1);
+        REQUIRE(server.errors == 0);
+
+        Poller poll;
+        std::vector<std::unique_ptr<Client>> clients;
+        for (int i = 0; i < N; ++i) {
+            auto c = std::make_unique<Client>();
+            c->pipe.reset(open_client(server.name, 0, 10000));
+            // 16 KiB .. ~95 KiB, a different size and content per client.
+            c->data = pattern(16384 + static_cast<size_t>(i) * 1259, static_cast<uint32_t>(i + 1));
+            REQUIRE(npipe_register(poll, c->pipe, static_cast<uint64_t>(i), NPIPE_READABLE | NPIPE_WRITABLE) ==
+                    NPIPE_OK);
+            clients.push_back(std::move(c));
+        }
+        int done = 0;
+        std::vector<char> buf(32768);
+        const Stopwatch sw;
+        while (done < N && sw.ms() < 60000) {
+            REQUIRE(poll.wait(1000) >= 0);
+            for (const auto &e : poll.last) {
+                REQUIRE(e.token < clients.size());
+                Client &c = *clients[e.token];
+                if (c.done) continue;
+                while (c.sent < c.data.size()) {
+                    const int64_t n = npipe_write(c.pipe, c.data.data() + c.sent, c.data.size() - c.sent);
+                    if (n <= 0) {
+                        REQUIRE(n == NPIPE_EAGAIN);
+                        break;
+                    }
+                    c.sent += static_cast<size_t>(n);
+                }
+                for (;;) {
+                    const int64_t n = npipe_read(c.pipe, buf.data(), buf.size());
+                    if (n <= 0) {
+                        REQUIRE(n == NPIPE_EAGAIN);
+                        break;
+                    }
+                    REQUIRE(c.received + static_cast<size_t>(n) <= c.data.size());
+                    c.sum = fnv1a(buf.data(), static_cast<size_t>(n), c.sum);
+                    c.received += static_cast<size_t>(n);
+                }
+                if (c.received == c.data.size()) {
+                    CHECK(c.sum == fnv1a(c.data.data(), c.data.size()));
+                    c.done = true;
+                    c.pipe.reset();  // EOF for the server instance
+                    ++done;
+                }
+            }
+        }
+        CHECK(done == N);
+        // Drive lingering closes until the server saw every EOF.
+        const Stopwatch tail;
+        while (server.served < N && tail.ms() < 10000) poll.wait(20);
+        server.stop = server.served < N;
+        st.join();
+        CHECK(server.served == N);
+        CHECK(server.errors == 0);
+    }
+
+    TEST_CASE("bulk transfer: 64 MiB both directions at once, two threads, checksummed" * doctest::timeout(120)) {
+        constexpr size_t kTotal = 64u << 20;
+        const std::string name = unique_name("bulk");
+        const std::string up = pattern(kTotal, 1001);
+        const std::string down = pattern(kTotal, 2002);
+        const uint64_t up_sum = fnv1a(up.data(), up.size());
+        const uint64_t down_sum = fnv1a(down.data(), down.size());
+
+        // One side of the transfer: writes `out`, reads kTotal bytes, event-driven.
+        auto pump = [&](Poller &poll, npipe_t pipe, uint64_t token, const std::string &out, uint64_t &sum,
+                        size_t &received, size_t &sent) {
+            std::vector<char> buf(1 << 16);
+            const Stopwatch sw;
+            bool first = true;
+            while ((received < kTotal || sent < kTotal) && sw.ms() < 100000) {
+                if (!first) {
+                    if (poll.wait(1000) < 0) return;
+                    bool mine = false;
+                    for (const auto &e : poll.last) mine = mine || e.token == token;
+                    if (!mine) continue;
+                }
+                first = false;
+                while (sent < kTotal) {
+                    const int64_t n = npipe_write(pipe, out.data() + sent, kTotal - sent);
+                    if (n <= 0) {
+                        CHECK(n == NPIPE_EAGAIN);
+                        if (n != NPIPE_EAGAIN) return;
+                        break;
+                    }
+                    sent += static_cast<size_t>(n);
+                }
+                for (;;) {
+                    const int64_t n = npipe_read(pipe, buf.data(), buf.size());
+                    if (n <= 0) {
+                        CHECK(n == NPIPE_EAGAIN);
+                        if (n != NPIPE_EAGAIN) return;
+                        break;
+                    }
+                    sum = fnv1a(buf.data(), static_cast<size_t>(n), sum);
+                    received += static_cast<size_t>(n);
+                }
+            }
+        };
+
+        std::atomic<bool> server_ready{false};
+        uint64_t server_sum = fnv1a(nullptr, 0);
+        size_t server_received = 0, server_sent = 0;
+        std::thread st([&] {
+            Poller poll;
+            PipeGuard s(create_server(name, NPIPE_FIRST_INSTANCE));
+            CHECK(npipe_register(poll, s, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            CHECK(npipe_connect(s) == NPIPE_EAGAIN);
+            server_ready = true;
+            CHECK(connect_server(poll, s, 10000) == NPIPE_OK);
+            pump(poll, s, 1, down, server_sum, server_received, server_sent);
+            CHECK(flush_all(poll, s, 10000) == NPIPE_OK);
+        });
+        while (!server_ready) sleep_ms(1);
+        uint64_t client_sum = fnv1a(nullptr, 0);
+        size_t client_received = 0, client_sent = 0;
+        {
+            Poller poll;
+            PipeGuard c(open_client(name, 0, 10000));
+            REQUIRE(npipe_register(poll, c, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            pump(poll, c, 2, up, client_sum, client_received, client_sent);
+            CHECK(flush_all(poll, c, 10000) == NPIPE_OK);
+            st.join();
+        }
+        CHECK(client_sent == kTotal);
+        CHECK(server_sent == kTotal);
+        CHECK(client_received == kTotal);
+        CHECK(server_received == kTotal);
+        CHECK(server_sum == up_sum);
+        CHECK(client_sum == down_sum);
+    }
+}
