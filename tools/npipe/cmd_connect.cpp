@@ -24,8 +24,8 @@ const char *const kHelp =
     "                       pipe    after stdin EOF, keep copying the server's data to stdout\n"
     "                               until the server closes (message mode: until the server's\n"
     "                               end-of-stream marker arrives, or it closes)\n"
-    "                       stdin   at stdin EOF: flush, wait until the server has read\n"
-    "                               everything, then close\n"
+    "                       stdin   at stdin EOF: flush, then close (the server still reads\n"
+    "                               everything sent)\n"
     "                       echoed  at stdin EOF: flush, then close once as many bytes came back\n"
     "                               as were sent (for `npipe listen --echo`)\n"
     "                     The server closing always ends the relay.\n"
@@ -84,7 +84,6 @@ int cmd_connect(const std::vector<std::string> &argv) {
 
     Relay relay(poll, StdinPump::start(poll, kStdinToken), ropts);
     SessionResult s = relay.session(pipe);
-    if (!s.peer_closed && !s.failure.failed()) drain_before_close(poll, pipe, 5000);
     if (verbose)
         std::fprintf(stderr, "npipe: done: %llu bytes sent, %llu received%s\n", static_cast<unsigned long long>(s.sent),
                      static_cast<unsigned long long>(s.received), s.peer_closed ? " (server closed)" : "");

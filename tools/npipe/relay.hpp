@@ -66,8 +66,10 @@ private:
     bool stdin_eof_ = false;
 };
 
-// After our side decided to end a session: wait (bounded) until every accepted byte reached the
-// OS and the peer has read it, so a disconnect/close loses nothing. Returns early if the peer left.
+// A server that ends a session: wait (bounded) until every accepted byte reached the OS and the
+// client has read it, because npipe_disconnect discards what the client has not read yet (as
+// DisconnectNamedPipe does). Returns early if the peer left, or if the unread count stops moving
+// for a second (Wine never reports it falling). A client needs no drain: closing keeps its data.
 void drain_before_close(npipe_poll_t poll, npipe_t pipe, int max_ms);
 
 }  // namespace tool

@@ -51,34 +51,55 @@ def run(*args, stdin=None, input_bytes=None, timeout=None):
     timeout = timeout or TIMEOUT
     if ARGS.verbose:
         print("  $ " + " ".join(shlex.quote(a) for a in cmd(*args)), flush=True)
-    p = subprocess.run(cmd(*args), stdin=stdin if input_bytes is None else None, input=input_bytes,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    try:
+        p = subprocess.run(cmd(*args), stdin=stdin if input_bytes is None else None, input=input_bytes,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Failed("%s did not finish within %ss" % (" ".join(cmd(*args)), timeout))
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
-def start(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE):
+def start(*args, stdin=subprocess.DEVNULL):
+    """Starts the tool in the background. Its stdout goes to a file, not a pipe this script would
+    only read at the end: a full pipe would stall the tool and with it the whole relay."""
     if ARGS.verbose:
         print("  $ " + " ".join(shlex.quote(a) for a in cmd(*args)) + " &", flush=True)
-    return subprocess.Popen(cmd(*args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    COUNTER[0] += 1
+    out = open(os.path.join(TMP, "out-%d" % COUNTER[0]), "w+b")
+    err = open(os.path.join(TMP, "err-%d" % COUNTER[0]), "w+b")
+    proc = subprocess.Popen(cmd(*args), stdin=stdin, stdout=out, stderr=err)
+    proc.out_file, proc.err_file = out, err
+    return proc
 
 
 def finish(proc, timeout=None):
     """Waits for a background tool; returns (rc, stdout, stderr) or kills it and fails."""
     try:
-        out, err = proc.communicate(timeout=timeout or TIMEOUT)
+        proc.wait(timeout=timeout or TIMEOUT)
     except subprocess.TimeoutExpired:
         stop(proc)
         raise Failed("%s did not finish within %ss" % (proc.args, timeout or TIMEOUT))
-    return proc.returncode, out or b"", (err or b"").decode("utf-8", "replace")
+    return proc.returncode, read_back(proc.out_file), read_back(proc.err_file).decode("utf-8", "replace")
+
+
+def read_back(f):
+    f.flush()
+    f.seek(0)
+    data = f.read()
+    f.close()
+    return data
 
 
 def stop(proc):
     if proc.poll() is None:
         proc.kill()
     try:
-        proc.communicate(timeout=10)
+        proc.wait(timeout=10)
     except Exception:
         pass
+    for f in (proc.out_file, proc.err_file):
+        if not f.closed:
+            f.close()
 
 
 def random_file(size, seed):
@@ -167,7 +188,8 @@ def test_busy_single_instance():
     holder = start("connect", pipe, "--timeout", 10000, stdin=subprocess.PIPE)
     try:
         time.sleep(3 if WRAPPER else 0.5)
-        check(holder.poll() is None, "the first client ended early: %r" % (finish(holder),))
+        if holder.poll() is not None:
+            raise Failed("the first client ended early: %r" % (finish(holder),))
         rc, _, err = run("connect", pipe, "--timeout", 0)
         line = expect_error(rc, err, 5, "connect to a busy pipe")
         check("NPIPE_EBUSY" in line, "expected NPIPE_EBUSY in %r" % line)
