@@ -702,10 +702,23 @@ class Client(Pipe):
         opts.flags = ((_native.MESSAGE if message else 0) | (_native.INBOUND_ONLY if inbound_only else 0)
                       | (_native.OUTBOUND_ONLY if outbound_only else 0)
                       | (_native.CURRENT_USER_ONLY if current_user_only else 0))
-        opts.timeout_ms = timeout_ms(timeout)
         opts.linger_ms = _linger_ms(linger)
         out = _native.npipe_t()
-        _native.check(lib.npipe_open(raw, ctypes.byref(opts), ctypes.byref(out)))
+        # Long waits go to the library in slices, so Ctrl-C is honoured between them.
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            left = _SLICE_S if deadline is None else min(_SLICE_S, deadline - time.monotonic())
+            opts.timeout_ms = timeout_ms(left) if left > 0 else 0
+            rc = lib.npipe_open(raw, ctypes.byref(opts), ctypes.byref(out))
+            if rc >= 0:
+                break
+            err = _native.last_error(rc)
+            if rc != _errors.ETIMEDOUT or (deadline is not None and time.monotonic() >= deadline):
+                if rc in (_errors.ENOENT, _errors.EBUSY) and timeout is not None and timeout > 0:
+                    # the last slice ended at once: report it as the timeout it is
+                    raise _errors.PipeTimeoutError(_errors.ETIMEDOUT, f"{err.message} (gave up after {timeout} s)",
+                                                   os_error=err.os_error)
+                raise err
         self._init(lib, out.value, raw.decode("utf-8", "surrogateescape"), message, linger)
 
 

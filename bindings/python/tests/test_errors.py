@@ -12,7 +12,7 @@ import unittest
 
 import npipe
 from npipe import _errors, _native
-from support import connected_pair, pump_until, unique_name
+from support import DEADLINE, connected_pair, pump_until, unique_name
 
 BUILTIN_BASES = {
     _errors.EAGAIN: (npipe.WouldBlockError, BlockingIOError),
@@ -287,6 +287,39 @@ class ErrorPathTest(unittest.TestCase):
             poll.wake(1)
             t.join(5)
             self.assertFalse(t.is_alive())
+
+    def test_wake_set_limit_is_busy(self) -> None:
+        with npipe.Poll() as poll:
+            for token in range(64):  # at least 64 distinct tokens fit
+                poll.wake(token)
+            try:
+                for token in range(64, 10_000):
+                    poll.wake(token)
+            except npipe.PipeBusyError as e:
+                self.assertEqual(e.code, _errors.EBUSY)
+                self.assertTrue(e.message and e.message != "no error")
+            self.assertGreaterEqual(len(poll.wait(0)), 64 if poll._capacity >= 64 else 1)
+
+    def test_open_timeout_over_several_slices(self) -> None:
+        start = time.monotonic()
+        with self.assertRaises(npipe.PipeTimeoutError) as cm:
+            npipe.open(unique_name("slices"), timeout=0.7)
+        self.assertGreaterEqual(time.monotonic() - start, 0.65)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertTrue(cm.exception.message)
+
+    def test_open_waits_for_a_server_that_comes_later(self) -> None:
+        name = unique_name("later")
+        servers = []
+        timer = threading.Timer(0.6, lambda: servers.append(npipe.Server(name)))
+        timer.start()
+        try:
+            with npipe.open(name, timeout=DEADLINE):
+                pass
+        finally:
+            timer.join(5)
+            for s in servers:
+                s.close()
 
     def test_message_too_large(self) -> None:
         with npipe.Poll() as poll:
