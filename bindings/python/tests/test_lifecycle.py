@@ -3,6 +3,8 @@ private poll behind the blocking helpers."""
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import threading
 import time
 import unittest
@@ -173,6 +175,43 @@ class TimeoutTest(unittest.TestCase):
             with self.assertRaises(npipe.PipeTimeoutError):
                 client.sendall(b"x" * (64 * 1024 * 1024), timeout=0.5)
             self.assertTookAbout(start, 0.5)
+
+
+class InterruptTest(unittest.TestCase):
+    """Long waits are sliced, so Ctrl-C (SIGINT -> KeyboardInterrupt) ends them promptly."""
+
+    def setUp(self) -> None:
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            self.skipTest("needs Python's own SIGINT handler in the main thread")
+
+    def interrupt_after(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, os.kill, args=(os.getpid(), signal.SIGINT))
+        timer.start()
+        self.addCleanup(timer.cancel)
+        return timer
+
+    def test_ctrl_c_ends_poll_wait(self) -> None:
+        with npipe.Poll() as poll:
+            self.interrupt_after(0.3)
+            start = time.monotonic()
+            with self.assertRaises(KeyboardInterrupt):
+                poll.wait(DEADLINE)
+            self.assertLess(time.monotonic() - start, DEADLINE / 2)
+            poll.wake(1)
+            self.assertEqual([e.token for e in poll.wait(1)], [1])  # still usable
+
+    def test_ctrl_c_ends_recv(self) -> None:
+        name = unique_name("sigint")
+        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
+            server.connect(timeout=DEADLINE)
+            self.interrupt_after(0.3)
+            start = time.monotonic()
+            with self.assertRaises(KeyboardInterrupt):
+                client.recv(timeout=DEADLINE)
+            self.assertLess(time.monotonic() - start, DEADLINE / 2)
+            server.sendall(b"after", timeout=DEADLINE)
+            self.assertEqual(client.recv(timeout=DEADLINE), b"after")
 
 
 class PrivatePollTest(unittest.TestCase):
