@@ -1,0 +1,46 @@
+#!/bin/sh
+# Packs the Npipe NuGet package with the given natives, then builds and runs Npipe.PackageTest,
+# which references the package (not the project) from a local folder feed.
+# Usage: pack-and-test.sh <libnpipe.so.1 or -> <npipe.dll or -> <work dir>
+# With a npipe.dll, the package test is also published self-contained for win-x64 and run under Wine.
+set -eu
+so=$1
+dll=$2
+work=$3
+here=$(cd "$(dirname "$0")" && pwd)
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+unset NPIPE_LIBRARY   # the natives must come from the package
+feed="$work/feed"
+rm -rf "$feed" "$work/packages" "$work/package-test"
+mkdir -p "$feed"
+
+props=""
+[ "$so" = "-" ] || props="$props -p:NpipeNativeLinux=$so"
+[ "$dll" = "-" ] || props="$props -p:NpipeNativeWindows=$dll"
+echo "== dotnet pack Npipe$props"
+# shellcheck disable=SC2086
+dotnet pack "$here/Npipe/Npipe.csproj" -c Release -m:1 -p:BuildInParallel=false $props \
+    --artifacts-path "$work/artifacts" -o "$feed" --nologo -v quiet
+nupkg=$(ls "$feed"/Npipe.*.nupkg | head -n 1)
+echo "== $(basename "$nupkg"):"
+python3 -c 'import sys, zipfile; [print("  " + n) for n in sorted(zipfile.ZipFile(sys.argv[1]).namelist()) if n.startswith(("lib/", "runtimes/"))]' "$nupkg"
+
+restore="-p:RestoreAdditionalProjectSources=$feed -p:RestorePackagesPath=$work/packages"
+if [ "$so" != "-" ]; then
+    echo "== dotnet run Npipe.PackageTest (linux-x64, package reference)"
+    # shellcheck disable=SC2086
+    dotnet build "$here/Npipe.PackageTest/Npipe.PackageTest.csproj" -c Release -m:1 $restore \
+        --artifacts-path "$work/artifacts" -o "$work/package-test/linux" --nologo -v quiet
+    ls "$work/package-test/linux/runtimes/linux-x64/native/"
+    dotnet "$work/package-test/linux/Npipe.PackageTest.dll"
+fi
+if [ "$dll" != "-" ] && command -v wine >/dev/null 2>&1; then
+    echo "== Npipe.PackageTest published self-contained for win-x64, under Wine"
+    # shellcheck disable=SC2086
+    dotnet publish "$here/Npipe.PackageTest/Npipe.PackageTest.csproj" -r win-x64 --self-contained -c Release -m:1 \
+        $restore --artifacts-path "$work/artifacts" -o "$work/package-test/win-x64" --nologo -v quiet
+    export WINEDEBUG="${WINEDEBUG:--all}" WINEPREFIX="${WINEPREFIX:-$HOME/.wine-npipe}"
+    out=$(cd "$work/package-test/win-x64" && wine Npipe.PackageTest.exe 2>&1 | tr -d '\r')
+    printf "%s\n" "$out"
+    printf "%s\n" "$out" | grep -qx done
+fi
