@@ -23,7 +23,9 @@ dump = subprocess.run([args.objdump, "-p" if args.windows else "-T", args.lib], 
 errors = []
 if args.windows:
     table = dump.split("[Ordinal/Name Pointer] Table", 1)
-    exported = set(re.findall(r"\[\s*\d+\]\s+(\S+)", table[1])) if len(table) == 2 else set()
+    # The table's rows run until the first blank line.
+    rows = table[1].lstrip("\n").split("\n\n", 1)[0] if len(table) == 2 else ""
+    exported = set(re.findall(r"\[\s*\d+\]\s+(\S+)", rows))
     dlls = re.findall(r"DLL Name:\s*(\S+)", dump)
     foreign = [d for d in dlls if not SYSTEM_DLLS.match(d)]
     if foreign:
