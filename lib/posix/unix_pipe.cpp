@@ -230,6 +230,7 @@ void UnixPipe::on_poll_closed() {
     es_.disarm();
     release_listener();
     close_connection();
+    poll_.reset();  // the epoll set and eventfd go as soon as the poll object does
 }
 
 void UnixPipe::on_linger_expired() {
