@@ -383,6 +383,60 @@ public static class Scenarios
         }
     }
 
+    /// ConnectAsync retries an absent server on timers until it appears (no thread blocked meanwhile).
+    public static async Task Stream_ConnectAsync_WaitsForServer()
+    {
+        string name = Util.UniqueName("late");
+        var connecting = NpipeStream.ConnectAsync(name, Util.Patient());
+        await Task.Delay(200);
+        Expect.True(!connecting.IsCompleted, "still retrying while no server exists");
+        using var server = NpipeStream.CreateServer(name);
+        var accept = server.WaitForConnectionAsync();
+        using var client = await connecting.Within();
+        await accept.Within();
+        await client.WriteAsync(new byte[] { 42 }).Within();
+        var one = new byte[1];
+        await server.ReadExactlyAsync(one).AsTask().Within();
+        Expect.Equal((byte)42, one[0], "byte after a late connect");
+    }
+
+    /// A message above 16 MiB is refused whole with MessageTooLarge; the pipe stays usable.
+    public static async Task Stream_MessageTooLarge()
+    {
+        string name = Util.UniqueName("big");
+        using var server = NpipeStream.CreateServer(name, new NpipeServerOptions { MessageMode = true });
+        var accept = server.WaitForConnectionAsync();
+        using var client = await NpipeStream.ConnectAsync(name, Util.Patient(message: true)).Within();
+        await accept.Within();
+        var ex = await Expect.ThrowsAsync<NpipeException>(() => client.WriteAsync(new byte[16 * MiB + 1]).AsTask(), "17 MiB message");
+        Expect.Equal(NpipeErrorCode.MessageTooLarge, ex.Code, "code");
+        await client.WriteAsync("small"u8.ToArray()).Within();
+        var buf = new byte[64];
+        int n = await server.ReadAsync(buf).Within();
+        Expect.Equal("small", Encoding.ASCII.GetString(buf, 0, n), "next message");
+    }
+
+    /// Disposing a private reactor fails the operations still waiting on it with ObjectDisposedException.
+    public static async Task Stream_PrivateReactorDispose_FailsPending()
+    {
+        string name = Util.UniqueName("reac");
+        var reactor = new NpipeReactor();
+        using var server = NpipeStream.CreateServer(name, reactor: reactor);
+        var accept = server.WaitForConnectionAsync();
+        using var client = await NpipeStream.ConnectAsync(name, Util.Patient(), reactor).Within();
+        await accept.Within();
+        await client.WriteAsync("via a private reactor"u8.ToArray()).Within();
+        var buf = new byte[64];
+        Expect.True(await server.ReadAsync(buf).Within() > 0, "data through the private reactor");
+
+        var pending = server.ReadAsync(buf).AsTask();
+        await Task.Delay(50);
+        Expect.True(!pending.IsCompleted, "read is pending");
+        reactor.Dispose();
+        await Expect.ThrowsAsync<ObjectDisposedException>(() => pending, "pending read after the reactor was disposed", seconds: 5);
+        Expect.Throws<InvalidOperationException>(() => NpipeReactor.Shared.Dispose(), "the shared reactor cannot be disposed");
+    }
+
     // ---- raw poll --------------------------------------------------------------------------------
 
     /// Register/Reregister/Deregister, Wake, timeouts and the connect handshake on a raw poll.

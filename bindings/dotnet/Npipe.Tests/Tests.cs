@@ -1,4 +1,5 @@
-// xunit entry points: one [Fact] per scenario in Scenarios.cs (generated list; keep in step).
+// xunit entry points: one [Fact] per scenario in Scenarios.cs (keep in step; the SelfTest program
+// finds the scenarios by reflection instead).
 using System.Threading.Tasks;
 using Xunit;
 
@@ -44,6 +45,15 @@ public class StreamTests
 
     [Fact(Timeout = 120_000)]
     public Task SyncApi_And_Reconnect() => Scenarios.Stream_SyncApi_And_Reconnect();
+
+    [Fact(Timeout = 120_000)]
+    public Task ConnectAsync_WaitsForServer() => Scenarios.Stream_ConnectAsync_WaitsForServer();
+
+    [Fact(Timeout = 120_000)]
+    public Task MessageTooLarge() => Scenarios.Stream_MessageTooLarge();
+
+    [Fact(Timeout = 120_000)]
+    public Task PrivateReactorDispose_FailsPending() => Scenarios.Stream_PrivateReactorDispose_FailsPending();
 }
 
 public class PollTests
