@@ -241,18 +241,13 @@ int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &ou
             const DWORD err = GetLastError();
             setup.connected = !(err == ERROR_PIPE_LISTENING || err == ERROR_PIPE_NOT_CONNECTED || err == ERROR_BAD_PIPE);
         }
-        if (setup.connected) setup.flags |= 0;  // nothing else to record
     } else {
         setup.connected = true;
     }
     setup.handle = h;
-    // The library owns the handle only once the pipe object exists (on failure the caller keeps it).
-    try {
-        out = std::make_shared<win::WinPipe>(setup);
-    } catch (...) {
-        // make_shared failed before WinPipe took the handle: leave it to the caller.
-        throw;
-    }
+    // The library owns the handle only once the pipe object exists: if make_shared throws, the
+    // caller still owns it (capi turns the exception into NPIPE_ENOMEM).
+    out = std::make_shared<win::WinPipe>(setup);
     return st::ok;
 }
 

@@ -300,10 +300,9 @@ int32_t WinPipe::disconnect() {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-int32_t WinPipe::check_io(const char *op_name) {
+int32_t WinPipe::check_io() {
     if (canceled_) return fail(st::canceled, "the pipe's poll was closed");
     if (!events_.registered()) return fail(st::again, kNotRegistered);
-    (void)op_name;
     return st::ok;
 }
 
@@ -383,7 +382,7 @@ void WinPipe::note_failure(int32_t status, DWORD os_error) {
 
 int64_t WinPipe::read(const IoVec *iov, size_t iovcnt, uint32_t *msg_flags) {
     std::lock_guard<std::mutex> lock(mu_);
-    int32_t rc = check_io("read");
+    int32_t rc = check_io();
     if (rc < 0) return rc;
     if (!setup_.can_read) return fail(st::acces, "this pipe end was opened for writing only");
     if (setup_.server && !connected()) return fail(st::notconn, "server instance is not connected");
@@ -536,7 +535,7 @@ void WinPipe::on_write_failure(DWORD error) {
 
 int64_t WinPipe::write(const IoVec *iov, size_t iovcnt) {
     std::lock_guard<std::mutex> lock(mu_);
-    int32_t rc = check_io("write");
+    int32_t rc = check_io();
     if (rc < 0) return rc;
     if (!setup_.can_write) return fail(st::acces, "this pipe end was opened for reading only");
     if (setup_.server && !connected()) return fail(st::notconn, "server instance is not connected");
@@ -582,7 +581,7 @@ int64_t WinPipe::refuse_failed_write(size_t accepted) {
 
 int32_t WinPipe::flush() {
     std::lock_guard<std::mutex> lock(mu_);
-    int32_t rc = check_io("flush");
+    int32_t rc = check_io();
     if (rc < 0) return rc;
     if (setup_.server && !connected()) return fail(st::notconn, "server instance is not connected");
     if (write_error_ != 0) return fail_win32_as(write_error_, write_os_error_, "an earlier background WriteFile");

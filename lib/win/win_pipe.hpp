@@ -83,9 +83,9 @@ private:
         bool end_of_message = true;
     };
 
-    // Checks shared by read/write/flush, in the order the SPEC fixes: cancelled, unregistered,
-    // (direction,) not connected.
-    int32_t check_io(const char *op_name);
+    // The first checks of read/write/flush, in the order the SPEC fixes: poll closed, then not
+    // registered (the callers go on with direction, then not connected).
+    int32_t check_io();
 
     std::unique_ptr<OverlappedOp> make_op(OpKind kind);
     int32_t begin_connect();

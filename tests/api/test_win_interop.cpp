@@ -524,3 +524,56 @@ TEST_SUITE("win_interop") {
         CHECK(info_of(p.server).bytes_read == 10);
     }
 }
+
+TEST_SUITE("win_interop") {
+    TEST_CASE("OS handles are released: closed pipes, lingering pipes and pipes of a closed poll") {
+        // A connected pair with a read pending on both ends and a write the server cannot take yet,
+        // a lingering close, an idle instance waiting for a client; then the poll closed under all.
+        std::vector<HANDLE> raw;
+        std::string name;
+        {
+            Poller poll;
+            Pair p;
+            make_pair(poll, p);
+            name = p.name;
+            CHECK(write_all(poll, p.client, std::string(150000, 'x')) == 150000);  // more than both buffers
+            PipeGuard idle(create_server(p.name));
+            REQUIRE(npipe_register(poll, idle, 9, NPIPE_READABLE) == NPIPE_OK);
+            CHECK(npipe_connect(idle) == NPIPE_EAGAIN);
+            raw = {lent_handle(p.server), lent_handle(p.client), lent_handle(idle)};
+            p.client.reset();  // lingers: its write is still pending
+            poll.gather(0, 20);
+            // The pipes outlive the poll here: closing the poll must release their handles at once.
+            npipe_poll_close(poll.h);
+            poll.h = 0;
+            DWORD flags = 0;
+            for (HANDLE h : raw) CHECK_FALSE(GetHandleInformation(h, &flags));
+            intptr_t after = 0;
+            CHECK(npipe_raw_handle(p.server, &after) == NPIPE_OK);
+            CHECK(reinterpret_cast<HANDLE>(after) == INVALID_HANDLE_VALUE);
+        }
+        // Every instance is gone, so the name is free again.
+        npipe_server_options_t opts;
+        npipe_server_options_init(&opts);
+        opts.flags = NPIPE_FIRST_INSTANCE;
+        int32_t rc = 0;
+        PipeGuard again(create_with(name, opts, &rc));
+        CHECK(rc == NPIPE_OK);
+    }
+
+    TEST_CASE("a lingering close releases the handle once its bytes are delivered") {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        const std::string data = pattern(150000, 7);
+        CHECK(write_all(poll, p.client, data) == data.size());
+        const HANDLE h = lent_handle(p.client);
+        p.client.reset();  // bytes still pending: the handle lingers
+        CHECK(read_exactly(poll, p.server, data.size()) == data);
+        int64_t last = NPIPE_EAGAIN;
+        CHECK(read_to_end(poll, p.server, &last).empty());
+        CHECK(last == 0);  // EOF: the lingering client's handle was closed
+        DWORD flags = 0;
+        CHECK_FALSE(GetHandleInformation(h, &flags));
+    }
+}
