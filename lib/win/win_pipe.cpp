@@ -360,6 +360,10 @@ void WinPipe::on_read_failure(DWORD error) {
         uint32_t bits = ev::readable | ev::read_closed;
         if (setup_.can_write && !peer_gone_) {
             peer_gone_ = true;
+            if (write_queued_ > 0) {  // accepted, never handed to the OS, now undeliverable
+                note_failure(st::pipe, error);
+                bits |= ev::error;
+            }
             write_queue_.clear();
             write_queued_ = 0;
             bits |= ev::write_closed | ev::writable;
@@ -520,10 +524,15 @@ void WinPipe::on_write_failure(DWORD error) {
     write_queue_.clear();
     write_queued_ = 0;
     if (is_end_of_connection(error)) {
+        // Accepted bytes that can no longer reach the peer are a failure, never a silent drop:
+        // NPIPE_ERROR now, NPIPE_EPIPE from take_error once.
+        note_failure(st::pipe, error);
+        uint32_t bits = ev::error | ev::writable;
         if (!peer_gone_) {
             peer_gone_ = true;
-            raise(ev::write_closed | ev::writable);
+            bits |= ev::write_closed;
         }
+        raise(bits);
     } else if (write_error_ == 0) {
         write_error_ = status_from_win32(error);
         write_os_error_ = error;
@@ -554,8 +563,9 @@ int64_t WinPipe::write(const IoVec *iov, size_t iovcnt) {
         write_queue_.push_back(std::move(msg));
         write_queued_ += total;
         bytes_written_ += total;
+        const bool had_failure = first_error_ != 0;
         maybe_issue_write();
-        if (write_error_ != 0 || peer_gone_) return refuse_failed_write(total);
+        if (write_error_ != 0 || peer_gone_) return refuse_failed_write(total, had_failure);
         return static_cast<int64_t>(total);
     }
     if (total == 0) return 0;
@@ -566,15 +576,21 @@ int64_t WinPipe::write(const IoVec *iov, size_t iovcnt) {
     gather(iov, iovcnt, take, write_queue_.back());
     write_queued_ += take;
     bytes_written_ += take;
+    const bool had_failure = first_error_ != 0;
     maybe_issue_write();  // hand it to the OS now, not at the next wait
-    if (write_error_ != 0 || peer_gone_) return refuse_failed_write(take);
+    if (write_error_ != 0 || peer_gone_) return refuse_failed_write(take, had_failure);
     return static_cast<int64_t>(take);
 }
 
-int64_t WinPipe::refuse_failed_write(size_t accepted) {
+int64_t WinPipe::refuse_failed_write(size_t accepted, bool had_failure) {
     // WriteFile failed at once on this call's bytes (nothing else was in flight, or it would not
-    // have been issued): report the failure now instead of pretending the bytes were taken.
+    // have been issued): report the failure now instead of pretending the bytes were taken. The
+    // caller hears it here, so take_error need not repeat it.
     bytes_written_ -= accepted;
+    if (!had_failure) {
+        first_error_ = 0;
+        first_os_error_ = 0;
+    }
     if (write_error_ != 0) return fail_win32_as(write_error_, write_os_error_, "WriteFile");
     return fail(st::pipe, "the peer closed or disconnected the pipe");
 }

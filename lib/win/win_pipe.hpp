@@ -98,7 +98,7 @@ private:
     void issue_write(std::unique_ptr<OverlappedOp> op);
     void on_write_done(OverlappedOp &op, DWORD bytes, DWORD error);
     void on_write_failure(DWORD error);
-    int64_t refuse_failed_write(size_t accepted);
+    int64_t refuse_failed_write(size_t accepted, bool had_failure);
     void note_failure(int32_t status, DWORD os_error);
     void reset_connection_state();
     void close_handle_now();
