@@ -128,6 +128,7 @@ int32_t npipe_resolve_name(const char *name, char *buf, size_t len) noexcept {
         std::string os_name;
         int32_t rc = map_pipe_name(name, NameRole::client, os_name);
         if (rc < 0) return rc;
+        if (!buf) return static_cast<int32_t>(os_name.size());  // (NULL, 0) asks for the length
         if (os_name.size() + 1 > len)
             return failf(st::nametoolong, 0, "buffer of %zu bytes is too small for %zu bytes and the NUL", len,
                          os_name.size());
