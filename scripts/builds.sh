@@ -17,3 +17,4 @@ configure() {  # configure NAME [meson options...]
 configure_native() { configure native; }
 configure_asan() { configure asan -Db_sanitize=address,undefined -Db_lundef=false -Dtool=false; }
 configure_win() { configure win --cross-file "$NPIPE_ROOT/cross/mingw-w64-x86_64.ini"; }
+configure_tsan() { configure tsan -Db_sanitize=thread -Db_lundef=false -Dtool=false; }
