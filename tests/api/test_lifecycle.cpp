@@ -485,6 +485,64 @@ TEST_SUITE("lifecycle") {
         CHECK(last == 0);
     }
 
+    TEST_CASE("a registered server with a client attached but no npipe_connect stays quiet" *
+              doctest::timeout(30)) {
+        // Study section 9: "register before connect with a client already attached and no
+        // connect() call: define the behaviour". SPEC: the instance is IDLE until npipe_connect,
+        // so it reports no READABLE/WRITABLE and its I/O answers NPIPE_ENOTCONN.
+        Poller poll;
+        const std::string name = unique_name("noconnect");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        PipeGuard client(open_client(name));
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(write_all(poll, client, "waiting") == 7);
+        CHECK((poll.gather(1, 300) & (NPIPE_READABLE | NPIPE_WRITABLE)) == 0);
+        char buf[16];
+        CHECK(npipe_read(server, buf, sizeof buf) == NPIPE_ENOTCONN);
+        CHECK(npipe_write(server, "x", 1) == NPIPE_ENOTCONN);
+        CHECK(npipe_connect(server) == NPIPE_OK);  // the client is already there
+        CHECK(read_exactly(poll, server, 7) == "waiting");
+    }
+
+    TEST_CASE("a background write failure raises NPIPE_ERROR; take_error reports it once" *
+              doctest::timeout(30)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        // Bytes accepted but not deliverable: the peer leaves without reading them.
+        const size_t accepted = write_until_full(p.server, pattern(4 << 20, 55));
+        REQUIRE(accepted > 0);
+        CHECK(npipe_flush(p.server) == NPIPE_EAGAIN);
+        poll.forget();
+        p.client.reset();
+        // "Bytes accepted by npipe_write are never dropped silently": the failed background write
+        // raises NPIPE_ERROR, every later write returns its code, take_error returns it once.
+        CHECK((poll.expect(1, NPIPE_ERROR) & NPIPE_ERROR) != 0);
+        const int64_t w = npipe_write(p.server, "x", 1);
+        CHECK(w == NPIPE_EPIPE);
+        const int32_t first = npipe_take_error(p.server);
+        CHECK(first == NPIPE_EPIPE);
+        CHECK(npipe_take_error(p.server) == NPIPE_OK);
+        CHECK(npipe_write(p.server, "x", 1) == NPIPE_EPIPE);
+        CHECK(npipe_flush(p.server) != NPIPE_EAGAIN);
+    }
+
+    TEST_CASE("data a client writes right before closing is delivered (client linger)" * doctest::timeout(30)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        const std::string data = pattern(1 << 20, 23);
+        const size_t accepted = write_until_full(p.client, data);
+        REQUIRE(accepted > 0);
+        CHECK(npipe_close(p.client.release()) == NPIPE_OK);
+        int64_t last = 1;
+        const std::string got = read_to_end(poll, p.server, &last);
+        CHECK(last == 0);
+        CHECK(got.size() == accepted);
+        CHECK(fnv1a(got.data(), got.size()) == fnv1a(data.data(), accepted));
+    }
+
     TEST_CASE("large write (32 MiB): partial counts correct, checksum verified" * doctest::timeout(120)) {
         Poller poll;
         Pair p;

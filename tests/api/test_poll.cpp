@@ -246,6 +246,46 @@ TEST_SUITE("poll") {
         CHECK((bits & NPIPE_READABLE) == 0);
     }
 
+    TEST_CASE("NPIPE_CONNECTED comes whatever the interests; WRITABLE only if asked" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("conn-int");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE) == NPIPE_OK);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard client(open_client(name));
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE) == NPIPE_OK);
+        const uint32_t bits = poll.expect(1, NPIPE_CONNECTED);
+        CHECK((bits & NPIPE_CONNECTED) != 0);
+        CHECK((bits & NPIPE_WRITABLE) == 0);
+        CHECK((poll.gather(1, 200) & NPIPE_WRITABLE) == 0);
+        CHECK((poll.seen[2] & NPIPE_WRITABLE) == 0);
+        CHECK(npipe_take_error(server) == NPIPE_OK);
+        CHECK(npipe_connect(server) == NPIPE_OK);
+    }
+
+    TEST_CASE("reregister with a new token while data is in flight: the old token never comes back" *
+              doctest::timeout(60)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p, 0, 0, 500, 2);
+        poll.gather(500, 50);
+        uint64_t token = 500;
+        for (int round = 0; round < 30; ++round) {
+            const std::string piece = pattern(50 + round, 300 + round);
+            CHECK(write_all(poll, p.client, piece) == piece.size());
+            ++token;
+            REQUIRE(npipe_reregister(poll, p.server, token, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            std::string got;
+            const Stopwatch sw;
+            while (got.size() < piece.size() && sw.ms() < kWaitMs) {
+                poll.wait(50);
+                for (const auto &e : poll.last) CHECK((e.token == token || e.token == 2));
+                got += drain(p.server);
+            }
+            CHECK(got == piece);
+        }
+    }
+
     TEST_CASE("edge mode: no repeat without a new change; READABLE again after EAGAIN + new data" *
               doctest::timeout(30)) {
         Poller poll;

@@ -182,6 +182,77 @@ TEST_SUITE("stress") {
         CHECK(server.errors == 0);
     }
 
+    TEST_CASE("one thread reads a pipe while another writes it" * doctest::timeout(90)) {
+        constexpr size_t kTotal = 16u << 20;
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        const std::string out = pattern(kTotal, 4242);
+        // The server echoes; the client's writer thread never waits on the poll (writes are handed
+        // to the OS without it), its reader thread owns the poll.
+        std::atomic<size_t> written{0};
+        std::atomic<bool> writer_failed{false};
+        std::thread writer([&] {
+            size_t sent = 0;
+            const Stopwatch sw;
+            while (sent < kTotal && sw.ms() < 60000) {
+                const int64_t n = npipe_write(p.client, out.data() + sent, std::min<size_t>(kTotal - sent, 100000));
+                if (n > 0) {
+                    sent += static_cast<size_t>(n);
+                    written = sent;
+                } else if (n == NPIPE_EAGAIN) {
+                    std::this_thread::sleep_for(std::chrono::microseconds(200));
+                } else {
+                    writer_failed = true;
+                    break;
+                }
+            }
+        });
+        size_t received = 0;
+        uint64_t sum = fnv1a(nullptr, 0);
+        std::string pending;
+        std::vector<char> buf(1 << 16);
+        const Stopwatch sw;
+        while (received < kTotal && sw.ms() < 60000 && !writer_failed) {
+            // Server side: echo everything.
+            for (;;) {
+                const int64_t n = npipe_read(p.server, buf.data(), buf.size());
+                if (n <= 0) {
+                    REQUIRE(n == NPIPE_EAGAIN);
+                    break;
+                }
+                pending.append(buf.data(), static_cast<size_t>(n));
+                if (pending.size() > (1u << 20)) break;
+            }
+            size_t off = 0;
+            while (off < pending.size()) {
+                const int64_t n = npipe_write(p.server, pending.data() + off, pending.size() - off);
+                if (n <= 0) {
+                    REQUIRE(n == NPIPE_EAGAIN);
+                    break;
+                }
+                off += static_cast<size_t>(n);
+            }
+            pending.erase(0, off);
+            // Client side: read the echo.
+            for (;;) {
+                const int64_t n = npipe_read(p.client, buf.data(), buf.size());
+                if (n <= 0) {
+                    REQUIRE(n == NPIPE_EAGAIN);
+                    break;
+                }
+                sum = fnv1a(buf.data(), static_cast<size_t>(n), sum);
+                received += static_cast<size_t>(n);
+            }
+            poll.wait(10);
+        }
+        writer.join();
+        CHECK_FALSE(writer_failed);
+        CHECK(written == kTotal);
+        CHECK(received == kTotal);
+        CHECK(sum == fnv1a(out.data(), out.size()));
+    }
+
     TEST_CASE("bulk transfer: 64 MiB both directions at once, two threads, checksummed" * doctest::timeout(120)) {
         constexpr size_t kTotal = 64u << 20;
         const std::string name = unique_name("bulk");
@@ -215,7 +286,11 @@ TEST_SUITE("stress") {
                 }
                 for (;;) {
                     const int64_t n = npipe_read(pipe, buf.data(), buf.size());
+                    if (n == 0 && received == kTotal) break;  // the peer finished and closed: fine
                     if (n <= 0) {
+                        CAPTURE(token);
+                        CAPTURE(received);
+                        CAPTURE(sent);
                         CHECK(n == NPIPE_EAGAIN);
                         if (n != NPIPE_EAGAIN) return;
                         break;
