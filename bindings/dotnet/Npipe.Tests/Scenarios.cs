@@ -6,6 +6,10 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Pipes;
 using System.Linq;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
@@ -501,6 +505,61 @@ public static class Scenarios
         Expect.True(rv >= 1, "readv returned data");
         Expect.True(server.RawHandle != 0, "raw handle lent");
         return Task.CompletedTask;
+    }
+
+    // ---- ABI -------------------------------------------------------------------------------------
+
+    /// Every function of npipe.h is declared (and every declaration resolves in the loaded library);
+    /// the mirrored structs have the header's sizes.
+    public static Task Abi_DeclarationsMatchHeader()
+    {
+        Expect.Equal(16, Unsafe.SizeOf<NpipeEvent>(), "sizeof(npipe_event_t)");
+        Expect.Equal(16, Unsafe.SizeOf<Interop.NativeClientOptions>(), "sizeof(npipe_client_options_t)");
+        Expect.Equal(32, Unsafe.SizeOf<Interop.NativeServerOptions>(), "sizeof(npipe_server_options_t)");
+        Expect.Equal(72, Unsafe.SizeOf<Interop.NativeInfo>(), "sizeof(npipe_info_t)");
+        Expect.Equal(16, Unsafe.SizeOf<Interop.NativeIoVec>(), "sizeof(npipe_iovec_t)");
+
+        var declared = typeof(Interop.NativeMethods)
+            .GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)
+            .Select(m => m.GetCustomAttribute<LibraryImportAttribute>()?.EntryPoint)
+            .OfType<string>()
+            .ToHashSet();
+        _ = NpipeLibrary.Version; // loads the library through the resolver
+        IntPtr lib = Interop.NativeLibraryResolver.LoadedHandle;
+        Expect.True(lib != IntPtr.Zero, "the resolver loaded the library");
+        foreach (var entry in declared)
+            Expect.True(NativeLibrary.TryGetExport(lib, entry, out _), $"{entry} is exported");
+
+        string? header = FindHeader();
+        // The source tree is always there on Linux (tests run from it); the Wine program may not see it.
+        Expect.True(header is not null || OperatingSystem.IsWindows(), "include/npipe.h found (or NPIPE_HEADER set)");
+        if (header is not null)
+        {
+            var inHeader = Regex.Matches(File.ReadAllText(header), @"NPIPE_API\s[^;(]*?NPIPE_CALL\s+(npipe_\w+)\s*\(")
+                .Select(m => m.Groups[1].Value).ToHashSet();
+            Expect.True(inHeader.Count >= 31, $"parsed the functions of {header} ({inHeader.Count})");
+            var missing = inHeader.Except(declared).ToList();
+            var extra = declared.Except(inHeader).ToList();
+            Expect.True(missing.Count == 0, "declared in Npipe: " + string.Join(", ", missing));
+            Expect.True(extra.Count == 0, "in the header: " + string.Join(", ", extra));
+        }
+        return Task.CompletedTask;
+    }
+
+    private static string? FindHeader([CallerFilePath] string here = "")
+    {
+        string? env = Environment.GetEnvironmentVariable("NPIPE_HEADER");
+        if (!string.IsNullOrEmpty(env) && File.Exists(env))
+            return env;
+        try
+        {
+            string candidate = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here) ?? ".", "..", "..", "..", "include", "npipe.h"));
+            return File.Exists(candidate) ? candidate : null;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
     }
 
     // ---- errors ----------------------------------------------------------------------------------

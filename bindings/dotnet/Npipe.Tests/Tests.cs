@@ -62,6 +62,12 @@ public class PollTests
     public Task Basics() => Scenarios.Poll_Basics();
 }
 
+public class AbiTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task DeclarationsMatchHeader() => Scenarios.Abi_DeclarationsMatchHeader();
+}
+
 public class ErrorsTests
 {
     [Fact(Timeout = 120_000)]

@@ -18,6 +18,10 @@ internal static class NativeLibraryResolver
     internal const uint SupportedMajor = 1;
     private static int s_installed;
 
+    /// <summary>The handle the resolver loaded (zero until the first call, or when the runtime's own
+    /// search found the library).</summary>
+    internal static IntPtr LoadedHandle { get; private set; }
+
     internal static void Install()
     {
         if (!Environment.Is64BitProcess)
@@ -32,6 +36,7 @@ internal static class NativeLibraryResolver
             return IntPtr.Zero;
         IntPtr handle = Load(assembly, searchPath);
         CheckVersion(handle);
+        LoadedHandle = handle;
         return handle;
     }
 

@@ -8,6 +8,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 [assembly: DisableRuntimeMarshalling]
+[assembly: InternalsVisibleTo("Npipe.Tests")]
+[assembly: InternalsVisibleTo("Npipe.SelfTest")]
 [assembly: DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
 
 namespace Npipe.Interop;
