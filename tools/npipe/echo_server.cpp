@@ -53,11 +53,6 @@ public:
                 if (done_) break;
             }
             if (done_) break;
-            if (need_spare_) {
-                f = add_spare(false);
-                if (f.failed() && f.rc != NPIPE_EBUSY) break;  // EBUSY: max instances; retried later
-                f = Failure{};
-            }
         }
         for (auto &c : conns_) npipe_close(c.second->h);
         conns_.clear();
@@ -73,10 +68,7 @@ private:
         o.max_instances = cfg_.max_instances;
         npipe_t h = 0;
         int32_t rc = npipe_create(cfg_.name.c_str(), &o, &h);
-        if (rc < 0) {
-            need_spare_ = rc == NPIPE_EBUSY ? false : need_spare_;
-            return capture(rc, "cannot create pipe \"" + cfg_.name + "\"", true);
-        }
+        if (rc < 0) return capture(rc, "cannot create pipe \"" + cfg_.name + "\"", true);
         uint64_t token = next_token_++;
         auto c = std::make_unique<Conn>();
         c->h = h;
@@ -87,7 +79,6 @@ private:
         }
         Conn &ref = *c;
         conns_.emplace(token, std::move(c));
-        need_spare_ = false;
         spare_ = token;
         return start_connect(token, ref);
     }
@@ -126,7 +117,9 @@ private:
             }
             if (spare_ == token) {
                 spare_ = 0;
-                need_spare_ = true;
+                // At once, not after this round: on Linux a queued client is only safe while an
+                // instance of the name is open. EBUSY (max instances) leaves no spare for now.
+                if (Failure f = add_spare(false); f.failed() && cfg_.verbose) f.report();
             }
         }
         Pump p = (cfg_.flags & NPIPE_MESSAGE) ? pump_messages(c) : pump_bytes(c);
@@ -136,16 +129,16 @@ private:
             done_ = true;
             return;
         }
-        if (spare_ == 0 && !need_spare_) {
-            // No spare could be created (max instances): this instance becomes the spare.
+        // Never close the last instance while clients may be queued for the name: make sure a
+        // spare exists first, else (max instances reached) this instance becomes the spare.
+        if (spare_ == 0) (void)add_spare(false);
+        if (spare_ == 0) {
             npipe_disconnect(c.h);
             c.reset();
             spare_ = token;
-            Failure f = start_connect(token, c);
-            (void)f;
+            (void)start_connect(token, c);
         } else {
             drop(token);
-            if (spare_ == 0) need_spare_ = true;
         }
     }
 
@@ -154,8 +147,7 @@ private:
         if (cfg_.verbose) std::fprintf(stderr, "npipe: a connect failed: %s\n", npipe_err_name(rc));
         npipe_disconnect(c.h);
         c.reset();
-        Failure f = start_connect(token, c);
-        (void)f;
+        (void)start_connect(token, c);
     }
 
     void drop(uint64_t token) {
@@ -223,8 +215,7 @@ private:
     std::vector<char> buf_;
     std::map<uint64_t, std::unique_ptr<Conn>> conns_;
     uint64_t next_token_ = 100;
-    uint64_t spare_ = 0;       // token of the instance waiting for the next client, 0 if none
-    bool need_spare_ = false;  // create a spare at the end of this round
+    uint64_t spare_ = 0;  // token of the instance waiting for the next client, 0 if none
     bool done_ = false;
 };
 

@@ -13,11 +13,14 @@ bool parse_exit_on(std::string_view text, ExitOn &out) {
 }
 
 bool Relay::pull_stdin() {
-    constexpr size_t kMaxPending = 256 * 1024;
     std::string chunk;
+    stdin_starved_ = false;
     while (!stdin_eof_ && out_bytes_ < kMaxPending) {
         StdinPump::Take t = in_ ? in_->take(chunk) : StdinPump::Take::eof;
-        if (t == StdinPump::Take::none) break;
+        if (t == StdinPump::Take::none) {
+            stdin_starved_ = true;  // the pump wakes us when it has more
+            break;
+        }
         if (t == StdinPump::Take::eof || t == StdinPump::Take::error) {
             stdin_eof_ = true;
             if (!line_tail_.empty()) {
@@ -137,6 +140,9 @@ SessionResult Relay::session(npipe_t pipe) {
                 return r;
             }
         }
+        // Chunks left in the pump because out_ was full were announced by a wake we have already
+        // consumed: take them now that there is room, instead of waiting for a wake that is gone.
+        if (!stdin_eof_ && !stdin_starved_ && out_bytes_ < kMaxPending) continue;
         int32_t n = npipe_poll_wait(poll_, events, 16, -1);
         if (n < 0) {
             r.failure = capture(n, "cannot wait for the pipe");

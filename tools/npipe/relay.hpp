@@ -55,6 +55,7 @@ public:
     SessionResult session(npipe_t pipe);
 
 private:
+    static constexpr size_t kMaxPending = 256 * 1024;  // stdin bytes held for the pipe
     bool pull_stdin();  // moves stdin chunks into out_ (bounded); false on stdin read error
     npipe_poll_t poll_;
     std::shared_ptr<StdinPump> in_;
@@ -64,6 +65,7 @@ private:
     size_t out_bytes_ = 0;
     std::string line_tail_;         // --lines: an incomplete last line
     bool stdin_eof_ = false;
+    bool stdin_starved_ = false;    // the last pull found the pump empty (a wake will follow)
 };
 
 // A server that ends a session: wait (bounded) until every accepted byte reached the OS and the
