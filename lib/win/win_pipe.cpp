@@ -13,8 +13,12 @@ namespace npipe::win {
 namespace {
 
 constexpr const char *kNotRegistered = "pipe is not registered with a poll";
+// Buffer hints are the caller's; these bounds keep a silly hint (0 B or 4 GiB) from turning into
+// a silly allocation per read or an unbounded write buffer.
 constexpr size_t kMinReadBuffer = 4096;
+constexpr size_t kMaxReadBuffer = 16u * 1024u * 1024u;
 constexpr size_t kMinWriteCap = 64u * 1024u;
+constexpr size_t kMaxWriteCap = 16u * 1024u * 1024u;
 constexpr size_t kMaxReadChunks = 1024;  // bounds memory when a peer floods empty messages
 
 size_t total_length(const IoVec *iov, size_t iovcnt) {
@@ -70,8 +74,8 @@ WinPipe::WinPipe(const PipeSetup &setup)
     : setup_(setup),
       handle_(setup.handle),
       state_(setup.connected ? State::connected : State::idle),
-      read_cap_(std::max<size_t>(setup.in_buffer_size, kMinReadBuffer)),
-      write_cap_(std::max<size_t>(setup.out_buffer_size, kMinWriteCap)) {}
+      read_cap_(std::clamp<size_t>(setup.in_buffer_size, kMinReadBuffer, kMaxReadBuffer)),
+      write_cap_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)) {}
 
 WinPipe::~WinPipe() {
     if (handle_ != INVALID_HANDLE_VALUE) CloseHandle(handle_);

@@ -360,6 +360,54 @@ TEST_SUITE("win_interop") {
         CHECK(connect_server(poll, server) == NPIPE_OK);
     }
 
+    TEST_CASE("a client with NPIPE_CURRENT_USER_ONLY refuses a server owned by someone else") {
+        // Owner SYSTEM: Windows lets only privileged callers set it, Wine lets anyone. Where the
+        // raw server cannot be made, the refusal path cannot be reached from this process.
+        const std::string name = unique_name("foreign");
+        PSECURITY_DESCRIPTOR sd = nullptr;
+        REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd,
+                                                                     nullptr));
+        SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
+        const std::wstring path = wide_pipe_path(name);
+        HANDLE raw = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 2, 4096,
+                                      4096, 0, &sa);
+        HANDLE spare = raw == INVALID_HANDLE_VALUE
+                           ? INVALID_HANDLE_VALUE
+                           : CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE,
+                                              2, 4096, 4096, 0, &sa);
+        LocalFree(sd);
+        if (raw == INVALID_HANDLE_VALUE) {
+            MESSAGE("cannot create a SYSTEM-owned pipe here (error ", GetLastError(), "): refusal not testable");
+            return;
+        }
+        REQUIRE(spare != INVALID_HANDLE_VALUE);
+        OVERLAPPED ov{}, ov2{};
+        ov.hEvent = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+        ov2.hEvent = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+        ConnectNamedPipe(raw, &ov);
+        ConnectNamedPipe(spare, &ov2);
+        npipe_client_options_t opts;
+        npipe_client_options_init(&opts);
+        opts.flags = NPIPE_CURRENT_USER_ONLY;
+        opts.timeout_ms = kWaitMs;
+        npipe_t client = 0;
+        CHECK(npipe_open(name.c_str(), &opts, &client) == NPIPE_EACCES);
+        CHECK(client == 0);
+        CHECK(contains(npipe_last_error_message(), "another user"));
+        opts.flags = 0;  // without the flag the same server (its spare instance) is fine
+        CHECK(npipe_open(name.c_str(), &opts, &client) == NPIPE_OK);
+        PipeGuard guard(client);
+        DWORD ignored = 0;
+        CancelIoEx(raw, nullptr);
+        CancelIoEx(spare, nullptr);
+        GetOverlappedResult(raw, &ov, &ignored, TRUE);  // the OVERLAPPEDs live on this stack:
+        GetOverlappedResult(spare, &ov2, &ignored, TRUE);  // wait until the kernel is done with them
+        CloseHandle(raw);
+        CloseHandle(spare);
+        CloseHandle(ov.hEvent);
+        CloseHandle(ov2.hEvent);
+    }
+
     TEST_CASE("a caller's SDDL is applied at creation; invalid SDDL is NPIPE_EINVAL") {
         const auto me = current_user_sid();
         const std::string user = sid_string(const_cast<uint8_t *>(me.data()));
@@ -459,6 +507,14 @@ TEST_SUITE("win_interop") {
         CHECK(SetEvent(event));  // still ours and alive
         CloseHandle(event);
         CHECK(npipe_from_raw_handle(1, NPIPE_FIRST_INSTANCE, &out) == NPIPE_EINVAL);
+
+        // A pipe opened for synchronous I/O cannot be driven by a completion port.
+        const std::wstring path = wide_pipe_path(unique_name("sync"));
+        HANDLE sync = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE, 1, 4096, 4096, 0, nullptr);
+        REQUIRE(sync != INVALID_HANDLE_VALUE);
+        CHECK(npipe_from_raw_handle(reinterpret_cast<intptr_t>(sync), 0, &out) == NPIPE_EINVAL);
+        CHECK(contains(npipe_last_error_message(), "overlapped"));
+        CHECK(CloseHandle(sync));  // still the caller's
     }
 
     TEST_CASE("an adopted handle already on another completion port gives EEXIST at registration") {
