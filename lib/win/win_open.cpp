@@ -125,11 +125,13 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
     const bool can_read = !(config.flags & pf::outbound_only);
     const bool can_write = !(config.flags & pf::inbound_only);
     const bool message = (config.flags & pf::message) != 0;
-    // FILE_WRITE_ATTRIBUTES lets a read-only client switch to message read mode; the attribute
-    // rights are granted by the default pipe DACL whatever the direction.
-    DWORD access = FILE_READ_ATTRIBUTES | (message ? FILE_WRITE_ATTRIBUTES : 0);
+    // FILE_WRITE_ATTRIBUTES lets a read-only client switch to message read mode (required).
+    // FILE_READ_ATTRIBUTES lets a write-only client query the pipe (GetNamedPipeInfo, PeekNamedPipe);
+    // it is only nice to have, so it is dropped again if the server's DACL refuses it.
+    DWORD access = message ? FILE_WRITE_ATTRIBUTES : 0;
     if (can_read) access |= GENERIC_READ;
     if (can_write) access |= GENERIC_WRITE;
+    DWORD optional_access = can_read ? 0 : FILE_READ_ATTRIBUTES;
     const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
 
     const bool forever = config.timeout_ms < 0;
@@ -138,9 +140,13 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
     OwnedHandle h;
     for (;;) {
         // NULL security attributes: the handle is not inheritable.
-        h.h = CreateFileW(wname.c_str(), access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
+        h.h = CreateFileW(wname.c_str(), access | optional_access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
         if (h.h != INVALID_HANDLE_VALUE) break;
         const DWORD err = GetLastError();
+        if (err == ERROR_ACCESS_DENIED && optional_access != 0) {
+            optional_access = 0;
+            continue;
+        }
         if (err != ERROR_PIPE_BUSY && err != ERROR_FILE_NOT_FOUND) return win::fail_win32(err, "CreateFileW (opening the pipe)");
         if (config.timeout_ms == 0)
             return win::fail_win32(err, err == ERROR_PIPE_BUSY ? "CreateFileW (all instances are busy)"
