@@ -633,3 +633,60 @@ TEST_SUITE("win_interop") {
         CHECK_FALSE(GetHandleInformation(h, &flags));
     }
 }
+
+TEST_SUITE("win_interop") {
+    TEST_CASE("one pipe, many threads: readers and writers on both ends while another thread waits" *
+              doctest::timeout(60)) {
+        // The per-pipe lock, the completion dispatch on the waiting thread and user calls on four
+        // others, all at once, in both directions. Readers and writers retry on NPIPE_EAGAIN
+        // (yielding); the waiter keeps the completions flowing.
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        constexpr size_t kBytes = 4u << 20;
+        const std::string up = pattern(kBytes, 11), down = pattern(kBytes, 12);
+        std::atomic<bool> stop{false};
+        std::atomic<int> finished{0};
+        std::string got_up, got_down;
+        auto writer = [&](npipe_t pipe, const std::string &data) {
+            size_t done = 0;
+            while (done < data.size() && !stop) {
+                const int64_t n = npipe_write(pipe, data.data() + done, std::min<size_t>(data.size() - done, 100000));
+                if (n > 0)
+                    done += static_cast<size_t>(n);
+                else if (n == NPIPE_EAGAIN)
+                    std::this_thread::yield();
+                else
+                    break;
+            }
+            ++finished;
+        };
+        auto reader = [&](npipe_t pipe, std::string &got) {
+            std::vector<char> buf(70000);
+            while (got.size() < kBytes && !stop) {
+                const int64_t n = npipe_read(pipe, buf.data(), buf.size());
+                if (n > 0)
+                    got.append(buf.data(), static_cast<size_t>(n));
+                else if (n == NPIPE_EAGAIN)
+                    std::this_thread::yield();
+                else
+                    break;
+            }
+            ++finished;
+        };
+        std::thread threads[] = {std::thread(writer, p.client.h, std::cref(up)),
+                                 std::thread(writer, p.server.h, std::cref(down)),
+                                 std::thread(reader, p.server.h, std::ref(got_up)),
+                                 std::thread(reader, p.client.h, std::ref(got_down))};
+        const Stopwatch sw;
+        npipe_event_t ev[16];
+        while (finished < 4 && sw.ms() < 30000) npipe_poll_wait(poll, ev, 16, 10);
+        stop = true;
+        for (auto &t : threads) t.join();
+        CHECK(finished == 4);
+        CHECK(got_up.size() == kBytes);
+        CHECK(got_down.size() == kBytes);
+        CHECK(fnv1a(got_up.data(), got_up.size()) == fnv1a(up.data(), up.size()));
+        CHECK(fnv1a(got_down.data(), got_down.size()) == fnv1a(down.data(), down.size()));
+    }
+}
