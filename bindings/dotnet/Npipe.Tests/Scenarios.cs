@@ -441,6 +441,62 @@ public static class Scenarios
         Expect.Throws<InvalidOperationException>(() => NpipeReactor.Shared.Dispose(), "the shared reactor cannot be disposed");
     }
 
+    /// Churn: 4 server instances serving 200 short connections in turn (connect, 1 KiB echo, close,
+    /// disconnect, accept again), from 4 client loops at once.
+    public static async Task Stream_ConnectionChurn()
+    {
+        const int instances = 4, perClient = 50;
+        string name = Util.UniqueName("churn");
+        using var stop = new CancellationTokenSource();
+        var servers = Enumerable.Range(0, instances).Select(_ => NpipeStream.CreateServer(name)).ToList();
+        int served = 0;
+        try
+        {
+            var serverLoops = servers.Select(async s =>
+            {
+                var buf = new byte[4096];
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        await s.WaitForConnectionAsync(stop.Token).Within();
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                    int n;
+                    while ((n = await s.ReadAsync(buf).Within()) > 0)
+                        await s.WriteAsync(buf.AsMemory(0, n)).Within();
+                    s.Disconnect();
+                    Interlocked.Increment(ref served);
+                }
+            }).ToList();
+
+            var clientLoops = Enumerable.Range(0, instances).Select(async c =>
+            {
+                for (int i = 0; i < perClient; i++)
+                {
+                    byte[] payload = Util.RandomBytes(1024, c * 1000 + i);
+                    using var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+                    var back = new byte[payload.Length];
+                    await client.WriteAsync(payload).Within();
+                    await client.ReadExactlyAsync(back).AsTask().Within();
+                    Expect.Equal(Util.Sha256(payload), Util.Sha256(back), $"client {c} round {i}");
+                }
+            }).ToList();
+            await Task.WhenAll(clientLoops).Within(TimeSpan.FromSeconds(90));
+            await Util.Eventually(() => Volatile.Read(ref served) == instances * perClient, "every connection served");
+            stop.Cancel();
+            await Task.WhenAll(serverLoops).Within();
+        }
+        finally
+        {
+            foreach (var s in servers)
+                s.Dispose();
+        }
+    }
+
     // ---- raw poll --------------------------------------------------------------------------------
 
     /// Register/Reregister/Deregister, Wake, timeouts and the connect handshake on a raw poll.

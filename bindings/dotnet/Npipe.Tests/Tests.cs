@@ -54,6 +54,9 @@ public class StreamTests
 
     [Fact(Timeout = 120_000)]
     public Task PrivateReactorDispose_FailsPending() => Scenarios.Stream_PrivateReactorDispose_FailsPending();
+
+    [Fact(Timeout = 120_000)]
+    public Task ConnectionChurn() => Scenarios.Stream_ConnectionChurn();
 }
 
 public class PollTests
