@@ -27,6 +27,10 @@ constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;  // never SIGPIPE, never block
 constexpr int32_t kEof = 1;                              // fill(): the peer will send nothing more
+// The caller's out_buffer_size is a hint: a silly one (1 byte, 4 GiB) must not mean a syscall per
+// byte or an unbounded buffer. Same bounds as the Windows backend.
+constexpr size_t kMinWriteCap = 64u * 1024u;
+constexpr size_t kMaxWriteCap = 16u * 1024u * 1024u;
 
 size_t total_length(const IoVec *iov, size_t n) {
     size_t total = 0;
@@ -55,9 +59,14 @@ bool peer_left(int err) { return err == EPIPE || err == ECONNRESET || err == ENO
 }  // namespace
 
 UnixPipe::UnixPipe(const Setup &setup, std::shared_ptr<Listener> listener)
-    : setup_(setup), listener_(std::move(listener)) {}
+    : setup_(setup),
+      write_cap_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)),
+      listener_(std::move(listener)) {}
 
-UnixPipe::UnixPipe(const Setup &setup, int fd, uint64_t peer_pid) : setup_(setup) { attach_connection(fd, peer_pid); }
+UnixPipe::UnixPipe(const Setup &setup, int fd, uint64_t peer_pid)
+    : setup_(setup), write_cap_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)) {
+    attach_connection(fd, peer_pid);
+}
 
 UnixPipe::~UnixPipe() {
     if (fd_ >= 0) ::close(fd_);
@@ -449,7 +458,7 @@ int UnixPipe::send_pending() {
     }
     if (write_pending() == 0) {
         wpos_ = inflight_end_ = 0;
-        if (wbuf_.capacity() > 4u * setup_.out_buffer_size) std::vector<unsigned char>().swap(wbuf_);
+        if (wbuf_.capacity() > 4u * write_cap_) std::vector<unsigned char>().swap(wbuf_);
         else wbuf_.clear();
     }
     return 0;

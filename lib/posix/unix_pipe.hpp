@@ -80,7 +80,7 @@ private:
     // handed to one WriteFile) plus [inflight_end_, end) queued behind it; out_buffer_size bounds
     // the queued part only, so a message larger than the buffer is taken when nothing is queued.
     size_t queued() const { return wbuf_.size() - std::max(inflight_end_, wpos_); }
-    size_t room() const { return setup_.out_buffer_size > queued() ? setup_.out_buffer_size - queued() : 0; }
+    size_t room() const { return write_cap_ > queued() ? write_cap_ - queued() : 0; }
     void promote() {
         if (wpos_ >= inflight_end_) inflight_end_ = wbuf_.size();
     }
@@ -116,6 +116,7 @@ private:
 
     std::mutex mu_;
     const Setup setup_;
+    const size_t write_cap_;  // out_buffer_size within sane bounds (64 KiB .. 16 MiB), as on Windows
     std::shared_ptr<Listener> listener_;  // server: until close or poll close
     int fd_ = -1;                         // the connection
     int listen_fd_ = -1;                  // server: our dup of the listening socket in our epoll set

@@ -739,4 +739,22 @@ TEST_SUITE("posix_only") {
         CHECK(write_all(poll, client, "one-way") == 7);
         CHECK(read_exactly(poll, server, 7) == "one-way");
     }
+
+    TEST_CASE("npipe_open: NPIPE_EBUSY once the listen backlog is full, not before") {
+        const std::string name = unique_name("backlog");
+        PipeGuard server(create_server(name));  // never accepts
+        std::vector<npipe_t> clients;
+        int32_t rc = NPIPE_OK;
+        while (clients.size() < 1000) {
+            npipe_t c = 0;
+            rc = open_with(name, 0, 0, c);
+            if (rc != NPIPE_OK) break;
+            clients.push_back(c);
+        }
+        CHECK(rc == NPIPE_EBUSY);
+        CHECK(clients.size() >= 16);  // the kernel queued a reasonable number first
+        npipe_t c = 0;
+        CHECK(open_with(name, 0, 100, c) == NPIPE_ETIMEDOUT);  // busy the whole time
+        for (npipe_t h : clients) npipe_close(h);
+    }
 }
