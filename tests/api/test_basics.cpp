@@ -209,6 +209,77 @@ TEST_SUITE("basics") {
         CHECK(msg() == mine);
     }
 
+    TEST_CASE("last_os_error: thread-local, 0 if none, set by OS failures") {
+        uint32_t fresh = 1, after_inval = 1, after_enoent = 0;
+        std::thread t([&] {
+            fresh = npipe_last_os_error();
+            npipe_t h = 0;
+            const std::string absent = unique_name("oserr");
+            CHECK(npipe_open(absent.c_str(), nullptr, &h) == NPIPE_ENOENT);
+            after_enoent = npipe_last_os_error();
+            CHECK(npipe_poll_create(nullptr) == NPIPE_EINVAL);
+            after_inval = npipe_last_os_error();
+        });
+        t.join();
+        CHECK(fresh == 0u);
+        CHECK(after_enoent != 0u);  // ERROR_FILE_NOT_FOUND / ENOENT behind it
+        CHECK(after_inval == 0u);   // an argument check involves no OS call
+    }
+
+    TEST_CASE("open with timeout_ms < 0 waits until the server appears" * doctest::timeout(30)) {
+        const std::string name = unique_name("forever");
+        std::atomic<npipe_t> server{0};
+        std::thread creator([&] {
+            sleep_ms(200);
+            npipe_t h = 0;
+            CHECK(npipe_create(name.c_str(), nullptr, &h) == NPIPE_OK);
+            server = h;
+        });
+        npipe_client_options_t co;
+        npipe_client_options_init(&co);
+        co.timeout_ms = -1;
+        npipe_t c = 0;
+        const Stopwatch sw;
+        const int32_t rc = npipe_open(name.c_str(), &co, &c);
+        creator.join();
+        PipeGuard sg(server.load());
+        PipeGuard cg(c);
+        CHECK(rc == NPIPE_OK);
+        CHECK(sw.ms() >= 150);
+    }
+
+    TEST_CASE("handle churn from many threads with stale handles in use: no crash, EBADF" * doctest::timeout(60)) {
+        std::vector<uint64_t> dead;
+        for (int i = 0; i < 16; ++i) {
+            npipe_poll_t p = 0;
+            REQUIRE(npipe_poll_create(&p) == NPIPE_OK);
+            CHECK(npipe_poll_close(p) == NPIPE_OK);
+            dead.push_back(p);
+        }
+        std::atomic<int> bad{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([&, t] {
+                npipe_event_t ev[2];
+                char buf[4];
+                for (int i = 0; i < 300; ++i) {
+                    npipe_poll_t p = 0;
+                    if (npipe_poll_create(&p) != NPIPE_OK) bad++;
+                    for (uint64_t d : dead) {
+                        if (d == p) continue;  // a slot may be reused, never with the same handle
+                        if (npipe_poll_wait(d, ev, 2, 0) != NPIPE_EBADF) bad++;
+                        if (npipe_read(d, buf, sizeof buf) != NPIPE_EBADF) bad++;
+                    }
+                    if (npipe_poll_wake(p, static_cast<uint64_t>(t)) != NPIPE_OK) bad++;
+                    if (npipe_poll_close(p) != NPIPE_OK) bad++;
+                    if (npipe_poll_close(p) != NPIPE_EBADF) bad++;
+                }
+            });
+        }
+        for (auto &th : threads) th.join();
+        CHECK(bad == 0);
+    }
+
     TEST_CASE("handles: 0, never issued, closed, stale, wrong kind, double close") {
         Poller poll;
         const std::string name = unique_name("handles");

@@ -178,6 +178,60 @@ TEST_SUITE("message") {
         }
     }
 
+    TEST_CASE("an empty message raises READABLE; npipe_read skips it to EAGAIN, not 0" * doctest::timeout(30)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p, NPIPE_MESSAGE, NPIPE_MESSAGE);
+        poll.gather(1, 50);
+        poll.forget();
+        char buf[16];
+        CHECK(npipe_write(p.client, buf, 0) == 0);
+        CHECK((poll.expect(1, NPIPE_READABLE) & NPIPE_READABLE) != 0);
+        uint32_t flags = 0;
+        CHECK(npipe_read_msg(p.server, buf, sizeof buf, &flags) == 0);
+        CHECK(flags == NPIPE_MSG_EMPTY);
+        // With npipe_read an empty message is skipped: nothing else queued means EAGAIN.
+        CHECK(npipe_write(p.client, buf, 0) == 0);
+        CHECK(flush_all(poll, p.client) == NPIPE_OK);
+        poll.gather(1, 100);
+        CHECK(npipe_read(p.server, buf, sizeof buf) == NPIPE_EAGAIN);
+        CHECK(send_msg(poll, p.client, "a") == 1);
+        int64_t n = NPIPE_EAGAIN;
+        poll.pump_until([&] { return (n = npipe_read(p.server, buf, sizeof buf)) != NPIPE_EAGAIN; });
+        CHECK(n == 1);
+        CHECK(buf[0] == 'a');
+    }
+
+    TEST_CASE("disconnect in the middle of a message: the next client sees none of it" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("msg-reuse");
+        PipeGuard server(create_server(name, NPIPE_MESSAGE));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        std::vector<char> buf(64);
+        {
+            PipeGuard c1(open_client(name, NPIPE_MESSAGE));
+            REQUIRE(npipe_register(poll, c1, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            REQUIRE(connect_server(poll, server) == NPIPE_OK);
+            CHECK(send_msg(poll, c1, pattern(100000, 1)) == 100000);
+            CHECK(send_msg(poll, c1, "queued behind") == 13);
+            uint32_t flags = 0;
+            CHECK(recv_msg(poll, server, buf, 10, flags) == 10);
+            CHECK(flags == NPIPE_MSG_PARTIAL);
+            CHECK(npipe_disconnect(server) == NPIPE_OK);
+        }
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard c2(open_client(name, NPIPE_MESSAGE));
+        REQUIRE(npipe_register(poll, c2, 3, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(connect_server(poll, server) == NPIPE_OK);
+        uint32_t flags = 0;
+        CHECK(npipe_read_msg(server, buf.data(), buf.size(), &flags) == NPIPE_EAGAIN);
+        CHECK(send_msg(poll, c2, "new") == 3);
+        CHECK(recv_msg(poll, server, buf, buf.size(), flags) == 3);
+        CHECK(flags == 0u);
+        CHECK(std::string(buf.data(), 3) == "new");
+    }
+
     TEST_CASE("writev sends one message") {
         Poller poll;
         Pair p;

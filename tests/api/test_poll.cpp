@@ -310,6 +310,61 @@ TEST_SUITE("poll") {
         CHECK((poll.gather(2, 200) & NPIPE_WRITABLE) == 0);
     }
 
+    TEST_CASE("after EAGAIN from a write, WRITABLE follows when room frees up" * doctest::timeout(30)) {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        poll.gather(1, 50);
+        const std::string data = pattern(8 << 20, 8);
+        size_t sent = 0;
+        for (;;) {
+            const int64_t n = npipe_write(p.server, data.data() + sent, data.size() - sent);
+            if (n <= 0) {
+                REQUIRE(n == NPIPE_EAGAIN);
+                break;
+            }
+            sent += static_cast<size_t>(n);
+            REQUIRE(sent < data.size());
+        }
+        poll.forget();
+        // The peer reads on another thread of control (here: between waits) until all arrived.
+        std::string got;
+        std::vector<char> buf(1 << 16);
+        bool writable = false;
+        const Stopwatch sw;
+        while ((got.size() < sent || !writable) && sw.ms() < kWaitMs) {
+            for (;;) {
+                const int64_t n = npipe_read(p.client, buf.data(), buf.size());
+                if (n <= 0) break;
+                got.append(buf.data(), static_cast<size_t>(n));
+            }
+            poll.wait(50);
+            writable = writable || (poll.seen[1] & NPIPE_WRITABLE);
+        }
+        CHECK(writable);
+        CHECK(got.size() == sent);
+        CHECK(npipe_write(p.server, "more", 4) > 0);
+    }
+
+    TEST_CASE("an idle server reports nothing, also in level mode" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("idle-level");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE | NPIPE_LEVEL) == NPIPE_OK);
+        CHECK(poll.gather(1, 150) == 0);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        CHECK(poll.gather(1, 150) == 0);
+        PipeGuard client(open_client(name));
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK((poll.expect(1, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+        CHECK(npipe_connect(server) == NPIPE_OK);
+        // Connected, level WRITABLE: now it repeats.
+        for (int i = 0; i < 2; ++i) {
+            CHECK(poll.wait(1000) >= 1);
+            CHECK(count_bits(poll.last, 1, NPIPE_WRITABLE) == 1);
+        }
+    }
+
     TEST_CASE("level mode repeats while data is unread and stops after draining" * doctest::timeout(30)) {
         Poller poll;
         Pair p;
