@@ -76,12 +76,10 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
     std::string path;
     int32_t rc = map_pipe_name(name, NameRole::client, path);
     if (rc < 0) return rc;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        return failf(st::nametoolong, 0, "socket path %s is too long", path.c_str());
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    sockaddr_un addr;
+    socklen_t len;
+    rc = posix::make_address(path, addr, len);
+    if (rc < 0) return rc;
 
     // Absent (ENOENT), not listening yet (ECONNREFUSED) and busy (EAGAIN: backlog full) are
     // retried until the deadline, sleeping with exponential backoff (1 ms .. 50 ms).
@@ -117,12 +115,7 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
         backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
     }
 
-    ucred cred{};
-    socklen_t cred_len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0) {
-        cred.pid = 0;
-        cred.uid = static_cast<uid_t>(-1);
-    }
+    const posix::PeerCred cred = posix::peer_cred(fd);
     if ((config.flags & pf::current_user_only) && cred.uid != geteuid()) {
         ::close(fd);
         return failf(st::acces, 0, "the server of %s runs as uid %u, not as this user (NPIPE_CURRENT_USER_ONLY)",
@@ -132,7 +125,7 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
     setup.flags = config.flags;
     setup.linger_ms = config.linger_ms;
     try {
-        out = std::make_shared<UnixPipe>(setup, fd, static_cast<uint64_t>(cred.pid));
+        out = std::make_shared<UnixPipe>(setup, fd, cred.pid);
     } catch (...) {
         ::close(fd);
         throw;
@@ -153,20 +146,17 @@ int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &ou
     vlen = sizeof value;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &vlen) < 0 || value != SOCK_STREAM)
         return failf(st::inval, 0, "fd %d is not a stream socket", fd);
-    ucred cred{};
-    socklen_t cred_len = sizeof cred;
     sockaddr_un peer{};
     socklen_t peer_len = sizeof peer;
     if (getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &peer_len) < 0)
         return posix::fail_errno_as(st::inval, errno, "the raw handle is not a connected socket");
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0) cred.pid = 0;
     const int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return posix::fail_errno(errno, "fcntl(O_NONBLOCK)");
     const int fdfl = fcntl(fd, F_GETFD);
     if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return posix::fail_errno(errno, "fcntl(FD_CLOEXEC)");
     UnixPipe::Setup setup;
     setup.flags = flags & pf::message;
-    out = std::make_shared<UnixPipe>(setup, fd, static_cast<uint64_t>(cred.pid));
+    out = std::make_shared<UnixPipe>(setup, fd, posix::peer_cred(fd).pid);
     return st::ok;
 }
 

@@ -30,17 +30,6 @@ std::map<std::string, std::shared_ptr<Listener>> &registry() {
     return listeners;
 }
 
-int32_t make_address(const std::string &path, sockaddr_un &addr, socklen_t &len) {
-    std::memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        return failf(st::nametoolong, 0, "socket path %s is longer than %zu bytes", path.c_str(),
-                     sizeof addr.sun_path - 1);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-    return st::ok;
-}
-
 // bind() found `path` taken. Returns st::ok when the path is free again (a stale socket was
 // removed, or the file vanished); fails when something live or foreign is there.
 int32_t clear_stale(const std::string &path) {
@@ -160,6 +149,28 @@ int32_t bind_private(int fd, const std::string &path) {
 }
 
 }  // namespace
+
+int32_t make_address(const std::string &path, sockaddr_un &addr, socklen_t &len) {
+    std::memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        return failf(st::nametoolong, 0, "socket path %s is longer than %zu bytes", path.c_str(),
+                     sizeof addr.sun_path - 1);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    return st::ok;
+}
+
+PeerCred peer_cred(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    PeerCred out;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        out.pid = static_cast<uint64_t>(cred.pid);
+        out.uid = cred.uid;
+    }
+    return out;
+}
 
 int32_t Listener::acquire(const std::string &path, const ServerConfig &config, std::shared_ptr<Listener> &out) {
     std::lock_guard<std::mutex> lock(registry_mutex());

@@ -13,7 +13,9 @@
 // The last instance's release removes the socket file, but only if the path still names the
 // inode we created, and closes the listening socket.
 #pragma once
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <cstdint>
 #include <memory>
@@ -22,6 +24,16 @@
 #include "lib/core/types.hpp"
 
 namespace npipe::posix {
+
+// sockaddr_un for `path`; NPIPE_ENAMETOOLONG if it does not fit sun_path.
+int32_t make_address(const std::string &path, sockaddr_un &addr, socklen_t &len);
+
+// SO_PEERCRED of a connected socket: the peer's pid (0 if unknown) and uid ((uid_t)-1 if unknown).
+struct PeerCred {
+    uint64_t pid = 0;
+    uid_t uid = static_cast<uid_t>(-1);
+};
+PeerCred peer_cred(int fd);
 
 class Listener {
 public:

@@ -26,6 +26,7 @@ constexpr uint32_t kTagListen = 1;  // tag bit 0: 1 = our dup of the listening s
 constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;  // never SIGPIPE, never block
+constexpr const char *kCanceled = "the pipe's poll was closed; the pipe can make no more progress";
 constexpr int32_t kEof = 1;                              // fill(): the peer will send nothing more
 // The caller's out_buffer_size is a hint: a silly one (1 byte, 4 GiB) must not mean a syscall per
 // byte or an unbounded buffer. Same bounds as the Windows backend.
@@ -79,7 +80,7 @@ UnixPipe::~UnixPipe() {
 
 int32_t UnixPipe::register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cancelled_) return fail(st::canceled, "the pipe's poll was closed; the pipe can make no more progress");
+    if (cancelled_) return fail(st::canceled, kCanceled);
     if (closed_) return fail(st::badf, "the pipe is closed");
     auto ep = std::static_pointer_cast<EpollPoll>(poll);
     if (poll_ && poll_ != ep)
@@ -97,7 +98,7 @@ int32_t UnixPipe::register_with(const std::shared_ptr<Poll> &poll, uint64_t toke
 
 int32_t UnixPipe::reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cancelled_) return fail(st::canceled, "the pipe's poll was closed; the pipe can make no more progress");
+    if (cancelled_) return fail(st::canceled, kCanceled);
     if (poll_ && poll_ != poll) return fail(st::exist, "the pipe is bound to another poll");
     if (!es_.registered()) return fail(st::noent, "the pipe is not registered with a poll");
     es_.arm(token, interests);
@@ -107,7 +108,7 @@ int32_t UnixPipe::reregister(const std::shared_ptr<Poll> &poll, uint64_t token, 
 
 int32_t UnixPipe::deregister(const std::shared_ptr<Poll> &poll) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cancelled_) return fail(st::canceled, "the pipe's poll was closed; the pipe can make no more progress");
+    if (cancelled_) return fail(st::canceled, kCanceled);
     if (poll_ && poll_ != poll) return fail(st::exist, "the pipe is bound to another poll");
     if (!es_.registered()) return fail(st::noent, "the pipe is not registered with a poll");
     es_.disarm();
@@ -287,18 +288,13 @@ int32_t UnixPipe::try_accept(bool async) {
             raise(ev::connected | ev::error);
             return connect_fail_.code;
         }
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-            cred.pid = 0;
-            cred.uid = static_cast<uid_t>(-1);
-        }
+        const PeerCred cred = peer_cred(c);
         if ((setup_.flags & pf::current_user_only) && cred.uid != geteuid()) {
             ::close(c);  // a foreign user's client: drop it and keep waiting
             continue;
         }
         arm_listen(false);
-        attach_connection(c, static_cast<uint64_t>(cred.pid));
+        attach_connection(c, cred.pid);
         uint32_t bits = ev::writable | (async ? ev::connected : 0);
         if (read_err_ != 0) bits |= ev::error;
         raise(bits);
@@ -365,7 +361,7 @@ void UnixPipe::finish_close() {
 int32_t UnixPipe::connect() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!setup_.server) return fail(st::inval, "npipe_connect is for server instances; this is a client end");
-    if (cancelled_) return fail(st::canceled, "the pipe's poll was closed; the pipe can make no more progress");
+    if (cancelled_) return fail(st::canceled, kCanceled);
     if (closed_) return fail(st::badf, "the pipe is closed");
     switch (state_) {
         case State::connected: return st::ok;
@@ -389,7 +385,7 @@ int32_t UnixPipe::connect() {
 int32_t UnixPipe::disconnect() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!setup_.server) return fail(st::inval, "npipe_disconnect is for server instances; this is a client end");
-    if (cancelled_) return fail(st::canceled, "the pipe's poll was closed; the pipe can make no more progress");
+    if (cancelled_) return fail(st::canceled, kCanceled);
     if (closed_) return fail(st::badf, "the pipe is closed");
     reset_connection();
     return st::ok;
@@ -397,7 +393,7 @@ int32_t UnixPipe::disconnect() {
 
 int32_t UnixPipe::take_error() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cancelled_) return fail(st::canceled, "the pipe's poll was closed; the pipe can make no more progress");
+    if (cancelled_) return fail(st::canceled, kCanceled);
     Failure *slot = pending_.code != 0 ? &pending_ : connect_fail_.code != 0 ? &connect_fail_ : nullptr;
     if (!slot) return st::ok;
     const Failure f = std::move(*slot);
@@ -427,7 +423,7 @@ void UnixPipe::close() {
 // Writing
 
 int32_t UnixPipe::check_io(Dir dir) {
-    if (cancelled_) return fail(st::canceled, "the pipe's poll was closed; the pipe can make no more progress");
+    if (cancelled_) return fail(st::canceled, kCanceled);
     if (closed_) return fail(st::badf, "the pipe is closed");
     if (!es_.registered()) return fail(st::again, "pipe is not registered with a poll");
     if (dir == Dir::read && !can_read())
