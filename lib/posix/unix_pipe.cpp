@@ -308,9 +308,9 @@ void UnixPipe::close_connection() {
         ::close(fd_);
         fd_ = -1;
     }
-    std::vector<unsigned char>().swap(wbuf_);
+    Bytes().swap(wbuf_);
     wpos_ = inflight_end_ = 0;
-    std::vector<unsigned char>().swap(rbuf_);
+    Bytes().swap(rbuf_);
     rpos_ = 0;
 }
 
@@ -454,7 +454,7 @@ int UnixPipe::send_pending() {
     }
     if (write_pending() == 0) {
         wpos_ = inflight_end_ = 0;
-        if (wbuf_.capacity() > 4u * write_cap_) std::vector<unsigned char>().swap(wbuf_);
+        if (wbuf_.capacity() > 4u * write_cap_) Bytes().swap(wbuf_);
         else wbuf_.clear();
     }
     return 0;
@@ -486,7 +486,7 @@ int32_t UnixPipe::write_failed(int err, bool background) {
     write_fail_ = gone ? errno_failure(err, "the peer closed the pipe", st::pipe) : errno_failure(err, "send");
     write_err_ = write_fail_.code;
     const bool lost = background && write_pending() > 0;
-    std::vector<unsigned char>().swap(wbuf_);
+    Bytes().swap(wbuf_);
     wpos_ = inflight_end_ = 0;
     uint32_t bits = 0;
     if (gone && !peer_gone_) {

@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "epoll_poll.hpp"
@@ -26,6 +28,28 @@
 #include "listener.hpp"
 
 namespace npipe::posix {
+
+// A byte vector whose resize() does not zero the new bytes: the receive buffer grows by up to a
+// whole message (16 MiB) before recv() fills it, and must not pay a memset for that every time.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitAllocator<U>;
+    };
+    UninitAllocator() = default;
+    template <class U>
+    UninitAllocator(const UninitAllocator<U> &) noexcept {}
+    template <class U>
+    void construct(U *p) noexcept {
+        ::new (static_cast<void *>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U *p, Args &&...args) {
+        ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
+    }
+};
+using Bytes = std::vector<unsigned char, UninitAllocator<unsigned char>>;
 
 class UnixPipe final : public Pipe,
                        public ReadySource,
@@ -131,7 +155,7 @@ private:
     bool lingering_ = false;
 
     // Read side (rbuf_ is used in message mode only).
-    std::vector<unsigned char> rbuf_;
+    Bytes rbuf_;
     size_t rpos_ = 0;
     bool eof_ = false;
     int32_t read_err_ = 0;  // sticky, returned after the buffered bytes
@@ -140,7 +164,7 @@ private:
     size_t msg_left_ = 0;
 
     // Write side.
-    std::vector<unsigned char> wbuf_;
+    Bytes wbuf_;
     size_t wpos_ = 0;
     size_t inflight_end_ = 0;
     int32_t write_err_ = 0;  // sticky: every later write returns it
