@@ -397,6 +397,39 @@ TEST_SUITE("poll") {
         CHECK((poll.gather(1, 200) & NPIPE_READABLE) == 0);
     }
 
+    TEST_CASE("capacity 1: wakes and pipes, edge and level, all come in turn" * doctest::timeout(30)) {
+        Poller poll;
+        Pair a, b;
+        make_pair(poll, a, 0, 0, 1, 2, NPIPE_READABLE | NPIPE_LEVEL, "cap1");
+        make_pair(poll, b, 0, 0, 3, 4, NPIPE_READABLE | NPIPE_LEVEL, "cap1");
+        poll.gather(0, 50);
+        CHECK(npipe_write(a.client, "aa", 2) == 2);
+        CHECK(npipe_write(b.client, "bb", 2) == 2);
+        CHECK(flush_all(poll, a.client) == NPIPE_OK);
+        CHECK(flush_all(poll, b.client) == NPIPE_OK);
+        CHECK(poll.pump_until([&] { return info_of(a.server).read_available == 2 && info_of(b.server).read_available == 2; }));
+        CHECK(npipe_poll_wake(poll, 70) == NPIPE_OK);
+        CHECK(npipe_poll_wake(poll, 71) == NPIPE_OK);
+        // Level sources must not starve each other (or the wakes) with capacity 1.
+        std::map<uint64_t, int> hits;
+        for (int i = 0; i < 12; ++i) {
+            REQUIRE(poll.wait(500, 1) == 1);
+            hits[poll.last[0].token] += 1;
+        }
+        CHECK(hits[70] == 1);
+        CHECK(hits[71] == 1);
+        CHECK(hits[1] >= 3);
+        CHECK(hits[3] >= 3);
+        // Level -> edge: the repeats stop (at most the one pending report may still come).
+        CHECK(npipe_reregister(poll, a.server, 1, NPIPE_READABLE) == NPIPE_OK);
+        CHECK(npipe_deregister(poll, b.server) == NPIPE_OK);
+        poll.forget();
+        poll.gather(1, 300);
+        CHECK(poll.counts[1] <= 1);
+        CHECK(poll.counts[3] == 0);
+        CHECK(drain(a.server) == "aa");
+    }
+
     TEST_CASE("register re-evaluates: data buffered before registration gives READABLE" * doctest::timeout(30)) {
         Poller poll;
         const std::string name = unique_name("reeval");
