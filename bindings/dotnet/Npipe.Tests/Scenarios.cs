@@ -119,6 +119,91 @@ public static class Scenarios
         Expect.Equal("thanks, .NET", Encoding.UTF8.GetString(back), "answer at the .NET client");
     }
 
+    /// One-way ends against .NET: an outbound-only npipe server to a .NET client opened for reading, and
+    /// an inbound-only npipe client of a .NET server opened for writing.
+    public static async Task Interop_OneWay_BothDirections()
+    {
+        byte[] payload = Util.RandomBytes(200_000, 7);
+
+        string name = Util.UniqueName("ow1");
+        using (var server = NpipeStream.CreateServer(name, new NpipeServerOptions { OutboundOnly = true }))
+        {
+            Expect.True(server.CanWrite && !server.CanRead, "outbound-only server stream can only write");
+            var accept = server.WaitForConnectionAsync();
+            using var client = new NamedPipeClientStream(".", name, PipeDirection.In, PipeOptions.Asynchronous);
+            await client.ConnectAsync(10_000).Within();
+            await accept.Within();
+            var got = new byte[payload.Length];
+            await Task.WhenAll(WriteChunked(server, payload, 32 * 1024), client.ReadExactlyAsync(got).AsTask()).Within();
+            Expect.Equal(Util.Sha256(payload), Util.Sha256(got), "outbound-only npipe server -> .NET reader");
+        }
+
+        name = Util.UniqueName("ow2");
+        using (var server = new NamedPipeServerStream(name, PipeDirection.Out, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous))
+        {
+            var accept = server.WaitForConnectionAsync();
+            using var client = await NpipeStream.ConnectAsync(name, Util.Patient() with { InboundOnly = true }).Within();
+            Expect.True(client.CanRead && !client.CanWrite, "inbound-only client stream can only read");
+            await accept.Within();
+            var got = new byte[payload.Length];
+            await Task.WhenAll(WriteChunked(server, payload, 32 * 1024), client.ReadExactlyAsync(got).AsTask()).Within();
+            Expect.Equal(Util.Sha256(payload), Util.Sha256(got), ".NET writer -> inbound-only npipe client");
+        }
+    }
+
+    /// Windows only: message mode between .NET (PipeTransmissionMode.Message) and npipe, both ways.
+    public static async Task Windows_Interop_MessageMode()
+    {
+        if (!OperatingSystem.IsWindows())
+            throw new PlatformNotSupportedException("message-mode interop needs Windows pipes");
+        string[] messages = { "first", "", "third message", new string('m', 100_000) };
+
+        string name = Util.UniqueName("wm1");
+        using (var server = new NamedPipeServerStream(name, PipeDirection.InOut, 1, PipeTransmissionMode.Message, PipeOptions.Asynchronous))
+        {
+            var accept = server.WaitForConnectionAsync();
+            using var client = await NpipeStream.ConnectAsync(name, Util.Patient(message: true)).Within();
+            await accept.Within();
+            // The writer runs beside the reader: a message larger than the pipe's buffer completes only
+            // as the reader takes it.
+            var writing = Task.Run(async () =>
+            {
+                foreach (var m in messages)
+                    await server.WriteAsync(Encoding.UTF8.GetBytes(m));
+            });
+            var buf = new byte[200_000];
+            foreach (var m in messages.Where(m => m.Length > 0)) // npipe_read skips empty messages
+            {
+                var got = new MemoryStream();
+                do
+                {
+                    int n = await client.ReadAsync(buf).Within();
+                    got.Write(buf, 0, n);
+                }
+                while (got.Length < Encoding.UTF8.GetByteCount(m));
+                Expect.Equal(m, Encoding.UTF8.GetString(got.ToArray()), "message from the .NET server");
+            }
+            await writing.Within();
+            writing = Task.Run(async () =>
+            {
+                foreach (var m in messages.Where(m => m.Length > 0))
+                    await client.WriteAsync(Encoding.UTF8.GetBytes(m));
+            });
+            foreach (var m in messages.Where(m => m.Length > 0))
+            {
+                var got = new MemoryStream();
+                do
+                {
+                    int n = await server.ReadAsync(buf).Within();
+                    got.Write(buf, 0, n);
+                }
+                while (!server.IsMessageComplete);
+                Expect.Equal(m, Encoding.UTF8.GetString(got.ToArray()), "message at the .NET server, boundaries kept");
+            }
+            await writing.Within();
+        }
+    }
+
     /// On Linux a bare name resolves to the socket path .NET's pipes use.
     public static Task Interop_ResolveName_MatchesDotnetPath()
     {
