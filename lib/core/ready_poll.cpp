@@ -33,8 +33,24 @@ int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
     }
     const bool forever = timeout_ms < 0;
     const auto deadline = Clock::now() + std::chrono::milliseconds(forever ? 0 : timeout_ms);
+    bool looked_at_os = false;
     for (;;) {
         if (is_closed()) return fail(st::badf, "the poll was closed while waiting");
+        // When sources are already queued (a level-triggered pipe that stays ready, say), take
+        // what the OS has finished first, without blocking: otherwise every wait would return the
+        // queued events at once and other pipes' completions would never be processed.
+        if (!looked_at_os) {
+            looked_at_os = true;
+            bool queued;
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                queued = !ready_.empty();
+            }
+            if (queued) {
+                const int32_t rc = process_os_events(0);
+                if (rc < 0) return rc;
+            }
+        }
         const size_t n = harvest(events, capacity);
         if (n > 0) return static_cast<int32_t>(n);
 

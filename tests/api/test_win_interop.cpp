@@ -690,3 +690,25 @@ TEST_SUITE("win_interop") {
         CHECK(fnv1a(got_down.data(), got_down.size()) == fnv1a(down.data(), down.size()));
     }
 }
+
+TEST_SUITE("win_interop") {
+    TEST_CASE("a level-triggered ready pipe does not starve completions of other pipes" * doctest::timeout(30)) {
+        // Pipe A stays writable (NPIPE_LEVEL): every wait has its event at hand. The data sent on
+        // pair B only becomes readable once the wait also looks at the completion port.
+        Poller poll;
+        Pair a, b;
+        make_pair(poll, a, 0, 0, 1, 2, NPIPE_WRITABLE | NPIPE_LEVEL);
+        make_pair(poll, b, 0, 0, 3, 4, NPIPE_READABLE | NPIPE_WRITABLE);
+        CHECK(npipe_write(b.client, "ping", 4) == 4);
+        const Stopwatch sw;
+        bool readable = false;
+        while (!readable && sw.ms() < 3000) {
+            poll.wait(100);
+            for (const auto &e : poll.last)
+                if (e.token == 3 && (e.events & NPIPE_READABLE)) readable = true;
+        }
+        CHECK(readable);
+        char buf[8];
+        CHECK(npipe_read(b.server, buf, sizeof buf) == 4);
+    }
+}
