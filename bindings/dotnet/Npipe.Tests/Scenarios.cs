@@ -119,6 +119,71 @@ public static class Scenarios
         Expect.Equal("thanks, .NET", Encoding.UTF8.GetString(back), "answer at the .NET client");
     }
 
+    /// 8 .NET clients at once on 8 npipe server instances, and 8 npipe clients at once on 8 .NET server
+    /// instances; every connection echoes its own payload.
+    public static async Task Interop_ManyClients_BothWays()
+    {
+        const int count = 8;
+        string name = Util.UniqueName("imn");
+        var npipeServers = Enumerable.Range(0, count).Select(_ => NpipeStream.CreateServer(name)).ToList();
+        try
+        {
+            var serving = npipeServers.Select(s => EchoOnce(s, () => s.WaitForConnectionAsync())).ToList();
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+            {
+                using var c = new NamedPipeClientStream(".", name, PipeDirection.InOut, PipeOptions.Asynchronous);
+                await c.ConnectAsync(10_000).Within();
+                await RoundTrip(c, Util.RandomBytes(30_000 + i, 200 + i), $".NET client {i}");
+            })).Within();
+            await Task.WhenAll(serving).Within();
+        }
+        finally
+        {
+            foreach (var s in npipeServers)
+                s.Dispose();
+        }
+
+        name = Util.UniqueName("imd");
+        var dotnetServers = Enumerable.Range(0, count)
+            .Select(_ => new NamedPipeServerStream(name, PipeDirection.InOut, count, PipeTransmissionMode.Byte, PipeOptions.Asynchronous))
+            .ToList();
+        try
+        {
+            var serving = dotnetServers.Select(s => EchoOnce(s, () => s.WaitForConnectionAsync())).ToList();
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+            {
+                using var c = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+                await RoundTrip(c, Util.RandomBytes(30_000 + i, 300 + i), $"npipe client {i}");
+            })).Within();
+            await Task.WhenAll(serving).Within();
+        }
+        finally
+        {
+            foreach (var s in dotnetServers)
+                s.Dispose();
+        }
+
+        static async Task EchoOnce(Stream s, Func<Task> accept)
+        {
+            await accept().Within();
+            var buf = new byte[8192];
+            int n;
+            while ((n = await s.ReadAsync(buf).Within()) > 0)
+                await s.WriteAsync(buf.AsMemory(0, n)).Within();
+            // No flush after EOF: the client has read its echo before leaving, and on Windows .NET's
+            // PipeStream throws "Pipe is broken" from FlushAsync once a read has returned 0.
+        }
+
+        static async Task RoundTrip(Stream c, byte[] payload, string who)
+        {
+            var back = new byte[payload.Length];
+            var reading = c.ReadExactlyAsync(back).AsTask();
+            await c.WriteAsync(payload).Within();
+            await reading.Within();
+            Expect.Equal(Util.Sha256(payload), Util.Sha256(back), who + " echo");
+        }
+    }
+
     /// One-way ends against .NET: an outbound-only npipe server to a .NET client opened for reading, and
     /// an inbound-only npipe client of a .NET server opened for writing.
     public static async Task Interop_OneWay_BothDirections()

@@ -18,6 +18,9 @@ public class InteropTests
     public Task DotnetClient_RawPollServer() => Scenarios.Interop_DotnetClient_RawPollServer();
 
     [Fact(Timeout = 120_000)]
+    public Task ManyClients_BothWays() => Scenarios.Interop_ManyClients_BothWays();
+
+    [Fact(Timeout = 120_000)]
     public Task OneWay_BothDirections() => Scenarios.Interop_OneWay_BothDirections();
 
     [Fact(Timeout = 120_000)]
