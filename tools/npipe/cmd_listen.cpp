@@ -145,10 +145,7 @@ int cmd_listen(const std::vector<std::string> &argv) {
             std::fprintf(stderr, "npipe: client %llu done: %llu bytes sent, %llu received%s\n",
                          static_cast<unsigned long long>(clients), static_cast<unsigned long long>(s.sent),
                          static_cast<unsigned long long>(s.received), s.peer_closed ? " (client closed)" : "");
-        if (s.failure.failed()) {
-            code = s.failure.report();
-            if (once) break;
-        }
+        if (s.failure.failed()) code = s.failure.report();
         if (once) break;
         npipe_disconnect(server);
     }

@@ -4,7 +4,8 @@
 // Ends of a session (documented in the --help of both commands):
 //   byte mode: there is no half-close on a pipe, so stdin EOF can only be signalled by closing.
 //     exit_on=pipe   (default) stdin EOF: flush, keep copying the pipe to stdout until the peer closes.
-//     exit_on=stdin  stdin EOF: flush, wait until the peer has read everything, then close.
+//     exit_on=stdin  stdin EOF: flush, then end the session (a server first waits until the client
+//                    has read everything: see drain_before_close).
 //     exit_on=echoed stdin EOF: flush, then close once as many bytes came back as were sent
 //                    (for --echo servers).
 //   message mode: stdin EOF sends a zero-length message, the end-of-stream marker; a zero-length

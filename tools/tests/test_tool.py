@@ -228,6 +228,26 @@ def test_relay_server_to_client():
         stop(server)
 
 
+def test_listen_serves_clients_in_turn():
+    """Without --once, listen serves one client after another on the same instance."""
+    pipe = name("turns")
+    server = start("listen", pipe)
+    try:
+        for word in (b"one\n", b"two\n", b"three\n"):
+            rc, _, err = run("connect", pipe, "--timeout", 10000, "--exit-on=stdin", input_bytes=word)
+            check(rc == 0, "connect %r: rc %d, %s" % (word, rc, err))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            proc_out = open(server.out_file.name, "rb").read()
+            if proc_out == b"one\ntwo\nthree\n":
+                break
+            time.sleep(0.05)
+        check(proc_out == b"one\ntwo\nthree\n", "listen wrote %r" % proc_out)
+        check(server.poll() is None, "listen exited after its clients")
+    finally:
+        stop(server)
+
+
 def test_message_both_directions():
     """Message mode: both sides send a file at once; the end-of-stream markers end the session."""
     path_a, data_a = random_file(300 * 1024, 3)
