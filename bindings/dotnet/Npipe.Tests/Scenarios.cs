@@ -391,6 +391,22 @@ public static class Scenarios
             Expect.Equal(m, Encoding.UTF8.GetString(buf, 0, n), "one read = one message");
         }
 
+        // ReadMessageAsync: an empty message and a message in parts.
+        await client.WriteAsync(ReadOnlyMemory<byte>.Empty).Within();
+        await client.WriteAsync("0123456789"u8.ToArray()).Within();
+        var (e0, ef) = await server.ReadMessageAsync(buf).AsTask().Within();
+        Expect.True(e0 == 0 && ef == NpipeMessageFlags.Empty, $"empty message via ReadMessageAsync ({e0}, {ef})");
+        var pieces = new StringBuilder();
+        var four = new byte[4];
+        while (true)
+        {
+            var (pn, pf) = await server.ReadMessageAsync(four).AsTask().Within();
+            pieces.Append(Encoding.ASCII.GetString(four, 0, pn));
+            if ((pf & NpipeMessageFlags.Partial) == 0)
+                break;
+        }
+        Expect.Equal("0123456789", pieces.ToString(), "message in parts via ReadMessageAsync");
+
         // Raw message reads: empty message and partial reads.
         using var poll = new NpipePoll();
         string name2 = Util.UniqueName("msg2");

@@ -153,6 +153,24 @@ public sealed class NpipeStream : Stream
         }
     }
 
+    /// <summary>
+    /// Reads at most one message (message mode): <c>Flags</c> has <see cref="NpipeMessageFlags.Partial"/>
+    /// when the rest of the same message follows in the next read, <see cref="NpipeMessageFlags.Empty"/>
+    /// for a zero-length message; 0 bytes without flags is the end of the connection. In byte mode it
+    /// behaves like <see cref="ReadAsync(Memory{byte}, CancellationToken)"/> with no flags.
+    /// </summary>
+    public async ValueTask<(int BytesRead, NpipeMessageFlags Flags)> ReadMessageAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int seq = Sequence(Registration.Direction.Read);
+            if (_pipe.TryReadMessage(buffer.Span, out int n, out NpipeMessageFlags flags))
+                return (n, flags);
+            await _registration.WaitAsync(Registration.Direction.Read, seq, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <inheritdoc/>
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
