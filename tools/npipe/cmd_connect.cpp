@@ -74,13 +74,8 @@ int cmd_connect(const std::vector<std::string> &argv) {
     if (rc < 0) return capture(rc, "cannot create a poll").report();
     rc = npipe_register(poll, pipe, kPipeToken, NPIPE_READABLE | NPIPE_WRITABLE);
     if (rc < 0) return capture(rc, "cannot register the pipe").report();
-    if (verbose) {
-        npipe_info_t info{};
-        info.size = sizeof info;
-        npipe_get_info(pipe, &info);
-        std::fprintf(stderr, "npipe: connected to %s (server pid %llu)\n", os_name_of(name).c_str(),
-                     static_cast<unsigned long long>(info.peer_pid));
-    }
+    if (verbose)
+        std::fprintf(stderr, "npipe: connected to %s (server pid %llu)\n", os_name_of(name).c_str(), peer_pid_of(pipe));
 
     Relay relay(poll, StdinPump::start(poll, kStdinToken), ropts);
     SessionResult s = relay.session(pipe);

@@ -139,11 +139,8 @@ int cmd_demo(const std::vector<std::string> &argv) {
         if (rc < 0) return capture(rc, "client " + std::to_string(i + 1) + " cannot connect", true).report();
         rc = npipe_register(poll, c->h, static_cast<uint64_t>(i), NPIPE_READABLE | NPIPE_WRITABLE);
         if (rc < 0) return capture(rc, "cannot register a client").report();
-        npipe_info_t info{};
-        info.size = sizeof info;
-        npipe_get_info(c->h, &info);
         std::printf("client %-2d connected (server pid %llu), sending %d messages of 0..%llu bytes\n", c->id,
-                    static_cast<unsigned long long>(info.peer_pid), static_cast<int>(nmessages),
+                    peer_pid_of(c->h), static_cast<int>(nmessages),
                     static_cast<unsigned long long>(max_size));
         clients.push_back(std::move(c));
     }

@@ -132,13 +132,9 @@ int cmd_listen(const std::vector<std::string> &argv) {
             continue;  // a client that vanished before we saw it: wait for the next one
         }
         ++clients;
-        if (verbose) {
-            npipe_info_t info{};
-            info.size = sizeof info;
-            npipe_get_info(server, &info);
+        if (verbose)
             std::fprintf(stderr, "npipe: client %llu connected (pid %llu)\n", static_cast<unsigned long long>(clients),
-                         static_cast<unsigned long long>(info.peer_pid));
-        }
+                         peer_pid_of(server));
         SessionResult s = relay.session(server);
         if (!s.peer_closed && !s.failure.failed()) drain_before_close(poll, server, 5000);
         if (verbose)

@@ -233,6 +233,12 @@ std::string os_name_of(const std::string &name) {
     return out;
 }
 
+unsigned long long peer_pid_of(npipe_t pipe) {
+    npipe_info_t info{};
+    info.size = sizeof info;
+    return npipe_get_info(pipe, &info) < 0 ? 0 : static_cast<unsigned long long>(info.peer_pid);
+}
+
 const char *platform_name() {
 #if defined(_WIN32)
     return "windows";

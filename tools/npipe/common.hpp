@@ -78,6 +78,7 @@ double now_seconds();          // monotonic
 uint64_t process_id();
 std::string unique_name(std::string_view prefix);  // "<prefix>-<pid>-<n>"
 std::string os_name_of(const std::string &name);   // npipe_resolve_name, or the name itself
+unsigned long long peer_pid_of(npipe_t pipe);      // npipe_get_info's peer_pid, 0 if unknown
 const char *platform_name();   // "windows" / "linux"
 
 void set_binary_stdio();       // Windows: _setmode(_O_BINARY) on stdin/stdout; no-op elsewhere

@@ -107,14 +107,9 @@ private:
             }
             c.connected = true;
             ++stats_.clients;
-            if (cfg_.verbose) {
-                npipe_info_t info{};
-                info.size = sizeof info;
-                npipe_get_info(c.h, &info);
+            if (cfg_.verbose)
                 std::fprintf(stderr, "npipe: client %llu connected (pid %llu)\n",
-                             static_cast<unsigned long long>(stats_.clients),
-                             static_cast<unsigned long long>(info.peer_pid));
-            }
+                             static_cast<unsigned long long>(stats_.clients), peer_pid_of(c.h));
             if (spare_ == token) {
                 spare_ = 0;
                 // At once, not after this round: on Linux a queued client is only safe while an
