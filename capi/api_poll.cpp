@@ -35,6 +35,18 @@ int32_t resolve_pair(npipe_poll_t poll, npipe_t pipe, std::shared_ptr<Poll> &p, 
     return st::ok;
 }
 
+// npipe_register and npipe_reregister: the same checks, then the backend call.
+using ArmCall = int32_t (Pipe::*)(const std::shared_ptr<Poll> &, uint64_t, uint32_t);
+int32_t arm(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests, ArmCall call) {
+    std::shared_ptr<Poll> p;
+    std::shared_ptr<Pipe> q;
+    int32_t rc = resolve_pair(poll, pipe, p, q);
+    if (rc < 0) return rc;
+    rc = check_interests(interests);
+    if (rc < 0) return rc;
+    return ((*q).*call)(p, token, interests);
+}
+
 }  // namespace
 
 extern "C" {
@@ -66,27 +78,11 @@ int32_t npipe_poll_close(npipe_poll_t poll) noexcept {
 }
 
 int32_t npipe_register(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests) noexcept {
-    return guarded([&]() -> int32_t {
-        std::shared_ptr<Poll> p;
-        std::shared_ptr<Pipe> q;
-        int32_t rc = resolve_pair(poll, pipe, p, q);
-        if (rc < 0) return rc;
-        rc = check_interests(interests);
-        if (rc < 0) return rc;
-        return q->register_with(p, token, interests);
-    });
+    return guarded([&] { return arm(poll, pipe, token, interests, &Pipe::register_with); });
 }
 
 int32_t npipe_reregister(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests) noexcept {
-    return guarded([&]() -> int32_t {
-        std::shared_ptr<Poll> p;
-        std::shared_ptr<Pipe> q;
-        int32_t rc = resolve_pair(poll, pipe, p, q);
-        if (rc < 0) return rc;
-        rc = check_interests(interests);
-        if (rc < 0) return rc;
-        return q->reregister(p, token, interests);
-    });
+    return guarded([&] { return arm(poll, pipe, token, interests, &Pipe::reregister); });
 }
 
 int32_t npipe_deregister(npipe_poll_t poll, npipe_t pipe) noexcept {
