@@ -117,6 +117,11 @@ int32_t UnixPipe::deregister(const std::shared_ptr<Poll> &poll) {
 
 int32_t UnixPipe::bind_poll(const std::shared_ptr<EpollPoll> &poll) {
     const uint32_t id = poll->add_source(std::weak_ptr<EpollSource>(weak_from_this()));
+    if (poll->is_closed()) {
+        // Closed between the caller's check and add_source: on_close may have missed us.
+        poll->remove_source(id);
+        return fail(st::badf, "the poll is closed");
+    }
     int err = 0;
     const char *what = nullptr;
     if (fd_ >= 0 && (err = poll->ctl(EPOLL_CTL_ADD, fd_, id, conn_tag(), kConnEvents)) != 0) {
