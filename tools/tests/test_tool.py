@@ -198,6 +198,34 @@ def test_busy_single_instance():
         stop(server)
 
 
+def test_refused_by_current_user_only():
+    """A client with --current-user-only refuses a server of another user: access-denied code.
+    Needs another uid: runs on Linux as root with setpriv (skipped elsewhere)."""
+    import shutil
+    if WRAPPER or not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"):
+        return "skipped: needs Linux, root and setpriv to run a server as another user"
+    path = "/tmp/%s" % name("other")
+    server = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ARGS.npipe, "listen",
+                               path, "--echo"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path) and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.02)
+        if server.poll() is not None:
+            return "skipped: the server could not run as uid 65534 (%r)" % server.stderr.read()[:200]
+        rc, _, err = run("connect", path, "--current-user-only", "--timeout", 0, input_bytes=b"")
+        line = expect_error(rc, err, 6, "connect --current-user-only to another user's server")
+        check("NPIPE_EACCES" in line, "expected NPIPE_EACCES in %r" % line)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=10)
+        server.stderr.close()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 def test_relay_client_to_server():
     path, data = random_file(1 << 20, 1)
     pipe = name("c2s")
@@ -359,6 +387,16 @@ def main():
             except Exception:
                 failed += 1
                 print("FAIL  %-32s %5.1fs\n%s" % (t.__name__, time.monotonic() - t0, traceback.format_exc()), flush=True)
+    if not WRAPPER:
+        # Servers this script killed leave their socket files behind (the library replaces stale
+        # ones, but /tmp need not collect them).
+        import glob
+        tmpdir = os.environ.get("TMPDIR") or "/tmp"
+        for path in glob.glob(os.path.join(tmpdir, "CoreFxPipe_npipe-tooltest-%d-*" % os.getpid())):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
     print("%d failed, %.1fs" % (failed, time.monotonic() - t_all))
     return 1 if failed else 0
 
