@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -181,6 +182,11 @@ struct Child {
         close(b[1]);
         to_child = a[1];
         from_child = b[0];
+    }
+    // True once the child has written its byte (without consuming it).
+    bool finished() const {
+        pollfd pf{from_child, POLLIN, 0};
+        return poll(&pf, 1, 0) == 1;
     }
     // Waits (bounded) for the child's ready byte; true if it reported success.
     bool ready() {
@@ -406,6 +412,45 @@ TEST_SUITE("posix_only") {
                 return connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 && errno == EACCES;
             });
             CHECK(child.ready());
+        }
+        {
+            // Past the file mode (widened here on purpose), SO_PEERCRED still keeps the foreign
+            // client out: the server drops it without an event and keeps waiting.
+            PipeGuard server(create_with(name, NPIPE_CURRENT_USER_ONLY));
+            REQUIRE(server != 0);
+            REQUIRE(chmod(path.c_str(), 0666) == 0);
+            Poller poll;
+            REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+            Child child([&] {
+                if (setgid(65534) != 0 || setuid(65534) != 0) return false;
+                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                sockaddr_un addr{};
+                addr.sun_family = AF_UNIX;
+                std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+                if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) return false;
+                pollfd pf{fd, POLLIN, 0};
+                if (::poll(&pf, 1, kWaitMs) != 1) return false;
+                char c;
+                const ssize_t n = recv(fd, &c, 1, 0);
+                return n == 0 || (n < 0 && errno == ECONNRESET);  // dropped by the server
+            });
+            uint32_t seen = 0;
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+            while (!child.finished() && std::chrono::steady_clock::now() < deadline) {
+                poll.wait(20);
+                for (const auto &e : poll.last) seen |= e.events;
+            }
+            CHECK(child.ready());
+            CHECK((seen & NPIPE_CONNECTED) == 0);
+            CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+            PipeGuard mine(open_client(name));
+            CHECK((poll.wait_for(1, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+            CHECK(npipe_take_error(server) == NPIPE_OK);
+            npipe_info_t info;
+            info.size = sizeof info;
+            REQUIRE(npipe_get_info(server, &info) == NPIPE_OK);
+            CHECK(info.peer_pid == static_cast<uint64_t>(getpid()));
         }
         // A server run by another user: a client with the flag gets NPIPE_EACCES, one without connects.
         const std::string other = "/tmp/npipe-uid-" + std::to_string(getpid()) + ".sock";
