@@ -802,4 +802,31 @@ TEST_SUITE("posix_only") {
         CHECK(open_with(name, 0, 100, c) == NPIPE_ETIMEDOUT);  // busy the whole time
         for (npipe_t h : clients) npipe_close(h);
     }
+
+    TEST_CASE("instances on different polls share the listener: each connecting one gets a client") {
+        const std::string name = unique_name("polls");
+        Poller pa, pb;
+        PipeGuard a(create_server(name));
+        PipeGuard b(create_server(name));
+        // b asks to connect before it is registered: its wait starts at registration.
+        CHECK(npipe_connect(b) == NPIPE_EAGAIN);
+        REQUIRE(npipe_register(pa, a, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(npipe_connect(a) == NPIPE_EAGAIN);
+        PipeGuard c1(open_client(name));
+        PipeGuard c2(open_client(name));  // queued: nobody else is connecting yet
+        CHECK((pa.wait_for(1, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+        REQUIRE(npipe_register(pb, b, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK((pb.wait_for(2, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+        CHECK(npipe_connect(a) == NPIPE_OK);
+        CHECK(npipe_connect(b) == NPIPE_OK);
+        CHECK(npipe_take_error(b) == NPIPE_OK);
+        // Each client talks to exactly one instance.
+        Poller pc;
+        REQUIRE(npipe_register(pc, c1, 11, NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(npipe_register(pc, c2, 12, NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_write(c1, "one", 3) == 3);
+        CHECK(npipe_write(c2, "two", 3) == 3);
+        CHECK(read_exactly(pa, a, 3) == "one");
+        CHECK(read_exactly(pb, b, 3) == "two");
+    }
 }
