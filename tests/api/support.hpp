@@ -1,6 +1,11 @@
 // Shared helpers of the C-API suites: unique pipe names, bounded waits on a poll, and RAII
 // owners that close handles even when a CHECK fails. Every wait here is bounded so a bug fails
 // the test instead of hanging CI.
+//
+// Helper threads: use plain CHECKs there, never INFO/CAPTURE/CHECK_MESSAGE (and messages only on
+// the failure path, as below). doctest keeps INFO contexts in thread_local objects with
+// destructors, and with mingw-w64 (static libstdc++ + emutls) under Wine those destructors run
+// after the thread's TLS block is freed: heap corruption and a crash at thread exit.
 #pragma once
 #include <doctest.h>
 #include <npipe.h>
@@ -171,8 +176,7 @@ inline npipe_t create_server(const std::string &name, uint32_t flags = 0, uint32
     opts.max_instances = max_instances;
     npipe_t h = 0;
     const int32_t rc = npipe_create(name.c_str(), &opts, &h);
-    INFO("npipe_create: ", npipe_err_name(rc), " ", npipe_last_error_message());
-    REQUIRE(rc == NPIPE_OK);
+    if (rc != NPIPE_OK) FAIL("npipe_create(", name, "): ", npipe_err_name(rc), " ", npipe_last_error_message());
     return h;
 }
 
@@ -183,8 +187,7 @@ inline npipe_t open_client(const std::string &name, uint32_t flags = 0, int32_t 
     opts.timeout_ms = timeout_ms;
     npipe_t h = 0;
     const int32_t rc = npipe_open(name.c_str(), &opts, &h);
-    INFO("npipe_open: ", npipe_err_name(rc), " ", npipe_last_error_message());
-    REQUIRE(rc == NPIPE_OK);
+    if (rc != NPIPE_OK) FAIL("npipe_open(", name, "): ", npipe_err_name(rc), " ", npipe_last_error_message());
     return h;
 }
 
@@ -268,8 +271,7 @@ inline npipe_info_t info_of(npipe_t pipe) {
     std::memset(&info, 0, sizeof info);
     info.size = sizeof info;
     const int32_t rc = npipe_get_info(pipe, &info);
-    INFO("npipe_get_info: ", npipe_err_name(rc), " ", npipe_last_error_message());
-    CHECK(rc == NPIPE_OK);
+    if (rc != NPIPE_OK) FAIL_CHECK("npipe_get_info: ", npipe_err_name(rc), " ", npipe_last_error_message());
     return info;
 }
 
@@ -304,8 +306,7 @@ inline void make_pair(Poller &poll, Pair &p, uint32_t server_flags = 0, uint32_t
     p.client.reset(open_client(p.name, client_flags));
     REQUIRE(npipe_register(poll, p.client, client_token, interests) == NPIPE_OK);
     const int32_t rc = connect_server(poll, p.server);
-    INFO("npipe_connect: ", npipe_err_name(rc), " ", npipe_last_error_message());
-    REQUIRE(rc == NPIPE_OK);
+    if (rc != NPIPE_OK) FAIL("npipe_connect: ", npipe_err_name(rc), " ", npipe_last_error_message());
 }
 
 // Reads until EOF (0) or an error other than NPIPE_EAGAIN, bounded. Returns the bytes read and

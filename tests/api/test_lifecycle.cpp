@@ -16,8 +16,7 @@ npipe_t create_server_linger(const std::string &name, int32_t linger_ms, uint32_
     opts.linger_ms = linger_ms;
     npipe_t h = 0;
     const int32_t rc = npipe_create(name.c_str(), &opts, &h);
-    INFO("npipe_create: ", npipe_err_name(rc), " ", npipe_last_error_message());
-    REQUIRE(rc == NPIPE_OK);
+    if (rc != NPIPE_OK) FAIL("npipe_create: ", npipe_err_name(rc), " ", npipe_last_error_message());
     return h;
 }
 

@@ -111,6 +111,46 @@ TEST_SUITE("poll") {
         npipe_poll_close(p);
     }
 
+    TEST_CASE("wakes from racing threads are never lost" * doctest::timeout(60)) {
+        Poller poll;
+        constexpr int kThreads = 4;
+        constexpr int kRounds = 300;
+        std::atomic<int> acked[kThreads];
+        for (auto &a : acked) a = 0;
+        std::atomic<int> lost{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kThreads; ++t) {
+            threads.emplace_back([&, t] {
+                for (int k = 0; k < kRounds; ++k) {
+                    if (npipe_poll_wake(poll, 1000 + t) != NPIPE_OK) lost++;
+                    const Stopwatch sw;
+                    while (acked[t] <= k && sw.ms() < kWaitMs) std::this_thread::yield();
+                    if (acked[t] <= k) {
+                        lost++;
+                        return;
+                    }
+                }
+            });
+        }
+        int total = 0;
+        const Stopwatch sw;
+        npipe_event_t ev[8];
+        while (total < kThreads * kRounds && lost == 0 && sw.ms() < 30000) {
+            const int32_t n = npipe_poll_wait(poll, ev, 8, 200);
+            REQUIRE(n >= 0);
+            for (int32_t i = 0; i < n; ++i) {
+                REQUIRE(ev[i].events == NPIPE_WAKE);
+                REQUIRE(ev[i].token >= 1000);
+                REQUIRE(ev[i].token < 1000 + kThreads);
+                acked[ev[i].token - 1000]++;
+                ++total;
+            }
+        }
+        for (auto &th : threads) th.join();
+        CHECK(lost == 0);
+        CHECK(total == kThreads * kRounds);
+    }
+
     TEST_CASE("wakes coalesce; 64 distinct tokens fit; wake events are separate") {
         Poller poll;
         for (int i = 0; i < 1000; ++i) REQUIRE(npipe_poll_wake(poll, 5) == NPIPE_OK);

@@ -64,7 +64,7 @@ void run_pong_server(const std::string &name, int clients, std::atomic<int> &ser
                 return true;
             }
             if (n != NPIPE_EAGAIN) {
-                CHECK_MESSAGE(false, "server read on token ", token, ": ", npipe_err_name(static_cast<int>(n)));
+                FAIL_CHECK("server read on token ", token, ": ", npipe_err_name(static_cast<int>(n)));
                 failed = true;
                 return true;
             }
@@ -78,7 +78,7 @@ void run_pong_server(const std::string &name, int clients, std::atomic<int> &ser
                     continue;
                 }
                 if (n != NPIPE_EAGAIN) {
-                    CHECK_MESSAGE(false, "server write: ", npipe_err_name(static_cast<int>(n)));
+                    FAIL_CHECK("server write: ", npipe_err_name(static_cast<int>(n)));
                     failed = true;
                     return true;
                 }
@@ -128,7 +128,7 @@ bool ping_client(const std::string &name, bool partial) {
     opts.timeout_ms = 10000;
     npipe_t h = 0;
     const int32_t rc = npipe_open(name.c_str(), &opts, &h);
-    CHECK_MESSAGE(rc == NPIPE_OK, "npipe_open: ", npipe_err_name(rc), " ", npipe_last_error_message());
+    if (rc != NPIPE_OK) FAIL_CHECK("npipe_open: ", npipe_err_name(rc), " ", npipe_last_error_message());
     if (rc != NPIPE_OK) return false;
     PipeGuard pipe(h);
     Poller poll;
