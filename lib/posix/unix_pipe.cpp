@@ -175,10 +175,10 @@ uint32_t UnixPipe::level_bits() {
     if (fd_ < 0) return 0;
     const short re = socket_state(fd_);
     uint32_t bits = 0;
-    if (can_read() && (eof_ || read_err_ != 0 || (message_mode() && frame_complete()) ||
+    if (can_read() && (eof_ || read_fail_.code != 0 || (message_mode() && frame_complete()) ||
                        (re & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))))
         bits |= ev::readable;
-    if (can_write() && !peer_gone_ && write_err_ == 0 && room() > 0)
+    if (can_write() && !peer_gone_ && write_fail_.code == 0 && room() > 0)
         bits |= ev::writable;
     return bits;
 }
@@ -198,7 +198,7 @@ void UnixPipe::reevaluate() {
         peer_gone_ = true;
         bits |= ev::write_closed;
     }
-    if (read_err_ != 0 || write_err_ != 0) bits |= ev::error;
+    if (read_fail_.code != 0 || write_fail_.code != 0) bits |= ev::error;
     raise(bits);
 }
 
@@ -271,7 +271,6 @@ void UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
         if (err != 0) {
             read_fail_ = errno_failure(err, "epoll_ctl(ADD) of the accepted socket");
             write_fail_ = read_fail_;
-            read_err_ = write_err_ = read_fail_.code;
             if (pending_.code == 0) pending_ = read_fail_;
         }
     }
@@ -301,7 +300,7 @@ int32_t UnixPipe::try_accept(bool async) {
         arm_listen(false);
         attach_connection(c, cred.pid);
         uint32_t bits = ev::writable | (async ? ev::connected : 0);
-        if (read_err_ != 0) bits |= ev::error;
+        if (read_fail_.code != 0) bits |= ev::error;
         raise(bits);
         return st::ok;
     }
@@ -324,11 +323,9 @@ void UnixPipe::reset_connection() {
     state_ = State::idle;
     arm_listen(false);
     eof_ = false;
-    read_err_ = 0;
     read_fail_ = Failure{};
     in_msg_ = false;
     msg_left_ = 0;
-    write_err_ = 0;
     write_fail_ = Failure{};
     peer_gone_ = false;
     write_blocked_ = false;
@@ -489,7 +486,6 @@ void UnixPipe::flush_background() {
 int32_t UnixPipe::write_failed(int err, bool background) {
     const bool gone = peer_left(err);
     write_fail_ = gone ? errno_failure(err, "the peer closed the pipe", st::pipe) : errno_failure(err, "send");
-    write_err_ = write_fail_.code;
     const bool lost = background && write_pending() > 0;
     Bytes().swap(wbuf_);
     wpos_ = inflight_end_ = 0;
@@ -506,7 +502,7 @@ int32_t UnixPipe::write_failed(int err, bool background) {
     if (write_blocked_ || flush_waiting_) bits |= ev::writable;
     write_blocked_ = flush_waiting_ = false;
     raise(bits);
-    return write_err_;
+    return write_fail_.code;
 }
 
 // Appends bytes [skip, skip + count) of (prefix ++ iov) to the write buffer.
@@ -562,7 +558,7 @@ int64_t UnixPipe::write(const IoVec *iov, size_t iovcnt) {
     std::lock_guard<std::mutex> lock(mu_);
     int32_t rc = check_io(Dir::write);
     if (rc < 0) return rc;
-    if (write_err_ != 0) return report(write_fail_);
+    if (write_fail_.code != 0) return report(write_fail_);
     if (peer_gone_) return fail(st::pipe, "the peer closed the pipe");
     const size_t total = total_length(iov, iovcnt);
     if (message_mode()) {
@@ -621,7 +617,7 @@ int32_t UnixPipe::flush() {
     std::lock_guard<std::mutex> lock(mu_);
     int32_t rc = check_io(Dir::flush);
     if (rc < 0) return rc;
-    if (write_err_ != 0) return report(write_fail_);
+    if (write_fail_.code != 0) return report(write_fail_);
     if (write_pending() == 0) return st::ok;
     const int err = send_pending();
     if (err != 0) {
@@ -656,14 +652,13 @@ int32_t UnixPipe::read_failed(int err) {
         return kEof;
     }
     read_fail_ = errno_failure(err, "recv");
-    read_err_ = read_fail_.code;
     if (pending_.code == 0) pending_ = read_fail_;
     raise(ev::error);
     return report(read_fail_);
 }
 
 int64_t UnixPipe::read_bytes(const IoVec *iov, size_t iovcnt) {
-    if (read_err_ != 0) return report(read_fail_);
+    if (read_fail_.code != 0) return report(read_fail_);
     if (eof_) return 0;
     iovec v[IOV_MAX];
     msghdr m{};
@@ -690,7 +685,7 @@ int64_t UnixPipe::read_bytes(const IoVec *iov, size_t iovcnt) {
 // Pulls more bytes from the socket into rbuf_ (at least one recv of max(64 KiB, want)).
 // Returns st::ok, kEof, st::again (not reported) or a reported failure.
 int32_t UnixPipe::fill(size_t want) {
-    if (read_err_ != 0) return report(read_fail_);
+    if (read_fail_.code != 0) return report(read_fail_);
     if (eof_) return kEof;
     if (rpos_ > 0 && (rpos_ == rbuf_.size() || rpos_ >= kReadChunk)) {
         rbuf_.erase(rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(rpos_));
@@ -734,7 +729,6 @@ int64_t UnixPipe::read_message(const IoVec *iov, size_t iovcnt, size_t total, ui
                 read_fail_ = Failure{st::io, 0,
                                      "a message header announces " + std::to_string(len) +
                                          " bytes, over the 16 MiB limit: the peer does not use npipe message framing"};
-                read_err_ = st::io;
                 if (pending_.code == 0) pending_ = read_fail_;
                 raise(ev::error);
                 return report(read_fail_);

@@ -158,8 +158,7 @@ private:
     Bytes rbuf_;
     size_t rpos_ = 0;
     bool eof_ = false;
-    int32_t read_err_ = 0;  // sticky, returned after the buffered bytes
-    Failure read_fail_;
+    Failure read_fail_;  // sticky, returned after the buffered bytes
     bool in_msg_ = false;  // a header was consumed, msg_left_ payload bytes follow
     size_t msg_left_ = 0;
 
@@ -167,8 +166,7 @@ private:
     Bytes wbuf_;
     size_t wpos_ = 0;
     size_t inflight_end_ = 0;
-    int32_t write_err_ = 0;  // sticky: every later write returns it
-    Failure write_fail_;
+    Failure write_fail_;  // sticky: every later write returns it
     bool peer_gone_ = false;
     bool write_blocked_ = false;  // a write returned EAGAIN: WRITABLE when room frees
     bool flush_waiting_ = false;  // a flush returned EAGAIN: WRITABLE when drained
