@@ -9,6 +9,18 @@
 //   - sticky EOF, READ_CLOSED/WRITE_CLOSED/ERROR/CONNECTED events, interests honoured, register
 //     re-evaluates state, no events for read-only/write-only directions before connect (G).
 //
+// Windows-specific behaviour callers may notice (the closest honest reading of SPEC.md):
+//   - writes that WriteFile completes at once are "completed" for npipe_flush at once; the packet
+//     that still follows only frees the op;
+//   - the write side follows the pipe's TYPE: on a PIPE_TYPE_MESSAGE pipe every accepted write is
+//     one message (whole or NPIPE_EAGAIN), also for a client that did not ask for NPIPE_MESSAGE;
+//   - after npipe_poll_close the OS handle is released: npipe_raw_handle answers NPIPE_OK with
+//     INVALID_HANDLE_VALUE;
+//   - info.peer_unread comes from FilePipeLocalInformation (quota - free write quota) and is 0
+//     under Wine, which does not report the free quota;
+//   - an adopted server end counts as CONNECTED unless PeekNamedPipe says it is listening or
+//     disconnected; its direction comes from FilePipeLocalInformation.
+//
 // Locking: one mutex per pipe guards everything below. It may be held while calling into the poll
 // (notify, lingering list); the poll never calls a pipe with its own locks held.
 #pragma once
