@@ -560,6 +560,67 @@ TEST_SUITE("basics") {
         CHECK(sw.ms() < 3000);
     }
 
+    TEST_CASE("busy instance: a client with a timeout gets in once the instance is free" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("busy");
+        PipeGuard server(create_server(name, NPIPE_FIRST_INSTANCE, 1));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard c1(open_client(name));
+        REQUIRE(npipe_register(poll, c1, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(connect_server(poll, server) == NPIPE_OK);
+#if defined(_WIN32)
+        // Windows: the only instance is taken, so an immediate open is NPIPE_EBUSY and a bounded
+        // one NPIPE_ETIMEDOUT. (SPEC 6, Linux instances: npipe_open succeeds once the kernel queues
+        // the connection, so Linux answers these differently by design.)
+        {
+            npipe_t h = 0;
+            CHECK(npipe_open(name.c_str(), nullptr, &h) == NPIPE_EBUSY);
+            npipe_client_options_t co;
+            npipe_client_options_init(&co);
+            co.timeout_ms = 200;
+            const Stopwatch sw;
+            CHECK(npipe_open(name.c_str(), &co, &h) == NPIPE_ETIMEDOUT);
+            CHECK(sw.ms() >= 150);
+        }
+#endif
+        std::atomic<int32_t> rc{1};
+        std::atomic<npipe_t> c2{0};
+        std::thread waiter([&] {
+            npipe_client_options_t co;
+            npipe_client_options_init(&co);
+            co.timeout_ms = 10000;
+            npipe_t h = 0;
+            rc = npipe_open(name.c_str(), &co, &h);
+            c2 = h;
+        });
+        sleep_ms(100);
+        c1.reset();
+        int64_t last = 1;
+        read_to_end(poll, server, &last);
+        CHECK(last == 0);
+        CHECK(npipe_disconnect(server) == NPIPE_OK);
+        const int32_t again = npipe_connect(server);
+        CHECK((again == NPIPE_EAGAIN || again == NPIPE_OK));
+        waiter.join();
+        PipeGuard c2g(c2.load());
+        REQUIRE(rc == NPIPE_OK);
+        REQUIRE(npipe_register(poll, c2g, 3, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(connect_server(poll, server) == NPIPE_OK);
+        CHECK(write_all(poll, c2g, "second") == 6);
+        CHECK(read_exactly(poll, server, 6) == "second");
+    }
+
+    TEST_CASE("NPIPE_CURRENT_USER_ONLY on both ends works for our own user") {
+        Poller poll;
+        Pair p;
+        make_pair(poll, p, NPIPE_CURRENT_USER_ONLY, NPIPE_CURRENT_USER_ONLY, 1, 2,
+                  NPIPE_READABLE | NPIPE_WRITABLE, "cuo");
+        CHECK((info_of(p.server).flags & NPIPE_CURRENT_USER_ONLY) != 0);
+        CHECK(write_all(poll, p.client, "mine") == 4);
+        CHECK(read_exactly(poll, p.server, 4) == "mine");
+    }
+
     TEST_CASE("calls in the wrong state") {
         Poller poll;
         Poller other;
