@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,36 +29,36 @@ std::wstring wide_pipe_path(const std::string &name) {
 // hanging.
 class RawThread {
 public:
-    explicit RawThread(std::function<void()> body) : body_(std::move(body)) {
+    explicit RawThread(std::function<void()> body) : body_(std::move(body)), done_(finished_.get_future()) {
         thread_ = std::thread([this] {
             HANDLE self = nullptr;
             DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(), &self, 0, FALSE,
                             DUPLICATE_SAME_ACCESS);
             self_.store(self);
             body_();
-            done_.store(true);
+            finished_.set_value();
         });
     }
     ~RawThread() { join(); }
+    // True if the body finished within the bound; otherwise its blocking I/O is cancelled (so it
+    // finishes now) and the result is false.
     bool join(int bound_ms = kWaitMs) {
-        if (!thread_.joinable()) return done_.load();
-        const Stopwatch sw;
-        while (!done_.load() && sw.ms() < bound_ms) sleep_ms(5);  // bounded join, not a sync point
-        const bool finished = done_.load();
-        while (!done_.load()) {
+        if (!thread_.joinable()) return joined_in_time_;
+        joined_in_time_ = done_.wait_for(std::chrono::milliseconds(bound_ms)) == std::future_status::ready;
+        while (done_.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready)
             if (HANDLE h = self_.load()) CancelSynchronousIo(h);
-            sleep_ms(10);
-        }
         thread_.join();
         if (HANDLE h = self_.exchange(nullptr)) CloseHandle(h);
-        return finished;
+        return joined_in_time_;
     }
 
 private:
     std::function<void()> body_;
+    std::promise<void> finished_;
+    std::future<void> done_;
     std::thread thread_;
     std::atomic<HANDLE> self_{nullptr};
-    std::atomic<bool> done_{false};
+    bool joined_in_time_ = false;
 };
 
 // Opens a blocking (non-overlapped) client the plain Win32 way, retrying while busy (bounded).
