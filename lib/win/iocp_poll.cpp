@@ -10,8 +10,10 @@
 namespace npipe {
 
 int32_t create_poll(std::shared_ptr<Poll> &out) {
-    // One concurrent thread: only one thread may wait on a poll (ReadyPoll enforces it).
-    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    // Concurrency 0 (= processors), not 1: ReadyPoll already admits one waiter, and a limit of 1
+    // would keep npipe_poll_close on another thread from reaping packets while the waiter thread
+    // is busy outside the port.
+    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 0);
     if (!port) return win::fail_win32(GetLastError(), "CreateIoCompletionPort (new port)");
     try {
         out = std::make_shared<win::IocpPoll>(port);
