@@ -313,7 +313,7 @@ void UnixPipe::close_connection() {
         fd_ = -1;
     }
     Bytes().swap(wbuf_);
-    wpos_ = inflight_end_ = 0;
+    wpos_ = 0;
     Bytes().swap(rbuf_);
     rpos_ = 0;
 }
@@ -447,7 +447,6 @@ int UnixPipe::send_pending() {
         if (n > 0) {
             wpos_ += static_cast<size_t>(n);
             sent_conn_ += static_cast<uint64_t>(n);
-            promote();
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -455,7 +454,7 @@ int UnixPipe::send_pending() {
         return n < 0 ? errno : EIO;
     }
     if (write_pending() == 0) {
-        wpos_ = inflight_end_ = 0;
+        wpos_ = 0;
         if (wbuf_.capacity() > 4u * write_cap_) Bytes().swap(wbuf_);
         else wbuf_.clear();
     }
@@ -488,7 +487,7 @@ int32_t UnixPipe::write_failed(int err, bool background) {
     write_fail_ = gone ? errno_failure(err, "the peer closed the pipe", st::pipe) : errno_failure(err, "send");
     const bool lost = background && write_pending() > 0;
     Bytes().swap(wbuf_);
-    wpos_ = inflight_end_ = 0;
+    wpos_ = 0;
     uint32_t bits = 0;
     if (gone && !peer_gone_) {
         peer_gone_ = true;
@@ -510,7 +509,6 @@ void UnixPipe::append(const unsigned char *prefix, size_t prefix_len, const IoVe
                       size_t count) {
     if (wpos_ > 0 && wpos_ >= wbuf_.size() / 2) {
         wbuf_.erase(wbuf_.begin(), wbuf_.begin() + static_cast<std::ptrdiff_t>(wpos_));
-        inflight_end_ -= std::min(inflight_end_, wpos_);
         wpos_ = 0;
     }
     wbuf_.reserve(wbuf_.size() + count);
@@ -527,7 +525,6 @@ void UnixPipe::append(const unsigned char *prefix, size_t prefix_len, const IoVe
     };
     if (prefix_len) take(prefix, prefix_len);
     for (size_t i = 0; i < iovcnt && count > 0; ++i) take(static_cast<const unsigned char *>(iov[i].base), iov[i].len);
-    promote();
 }
 
 // sendmsg of (prefix ++ iov) straight from the caller's buffers; returns the bytes the kernel took
@@ -584,9 +581,8 @@ int64_t UnixPipe::write(const IoVec *iov, size_t iovcnt) {
     }
     const size_t unit = prefix_len + total;
     if (write_pending() > 0) {
-        // Behind buffered bytes: byte mode takes what fits; a message goes whole or not at all
-        // (whole also beyond the room when nothing is queued yet).
-        const size_t take = message_mode() ? (room() >= unit || queued() == 0 ? unit : 0) : std::min(room(), unit);
+        // Behind buffered bytes: byte mode takes what fits; a message goes whole or not at all.
+        const size_t take = message_mode() ? (room() >= unit ? unit : 0) : std::min(room(), unit);
         if (take == 0) {
             write_blocked_ = true;
             return fail(st::again, "the write buffer is full; wait for NPIPE_WRITABLE");

@@ -100,14 +100,9 @@ private:
     bool can_read() const { return (setup_.flags & pf::outbound_only) == 0; }
     bool can_write() const { return (setup_.flags & pf::inbound_only) == 0; }
     size_t write_pending() const { return wbuf_.size() - wpos_; }
-    // The write buffer is [wpos_, inflight_end_) "in flight" (what the Windows backend would have
-    // handed to one WriteFile) plus [inflight_end_, end) queued behind it; out_buffer_size bounds
-    // the queued part only, so a message larger than the buffer is taken when nothing is queued.
-    size_t queued() const { return wbuf_.size() - std::max(inflight_end_, wpos_); }
-    size_t room() const { return write_cap_ > queued() ? write_cap_ - queued() : 0; }
-    void promote() {
-        if (wpos_ >= inflight_end_) inflight_end_ = wbuf_.size();
-    }
+    // Room for more bytes in the write buffer (out_buffer_size, bounded; as on Windows, bytes the
+    // kernel has not taken yet count). A message larger than the room is taken when it is empty.
+    size_t room() const { return write_cap_ > write_pending() ? write_cap_ - write_pending() : 0; }
     size_t read_buffered() const { return rbuf_.size() - rpos_; }
 
     int32_t check_io(Dir dir);
@@ -165,7 +160,6 @@ private:
     // Write side.
     Bytes wbuf_;
     size_t wpos_ = 0;
-    size_t inflight_end_ = 0;
     Failure write_fail_;  // sticky: every later write returns it
     bool peer_gone_ = false;
     bool write_blocked_ = false;  // a write returned EAGAIN: WRITABLE when room frees
