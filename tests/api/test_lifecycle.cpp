@@ -59,14 +59,14 @@ bool create_first_instance(const std::string &name, int32_t bound_ms) {
 }  // namespace
 
 TEST_SUITE("lifecycle") {
-    TEST_CASE("disconnect -> connect reuse x3: the next client sees nothing of the previous one" *
+    TEST_CASE("disconnect -> connect reuse x4: the next client sees nothing of the previous one" *
               doctest::timeout(60)) {
         Poller poll;
         const std::string name = unique_name("reuse");
         PipeGuard server(create_server(name));
         REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
         CHECK(npipe_connect(server) == NPIPE_EAGAIN);
-        for (int round = 0; round < 3; ++round) {
+        for (int round = 0; round < 4; ++round) {
             CAPTURE(round);
             const uint64_t ct = 10 + round;
             PipeGuard client(open_client(name));
@@ -88,6 +88,16 @@ TEST_SUITE("lifecycle") {
                 client.reset();
                 poll.gather(1, 100);
             } else if (round == 1) {
+                // The client leaves and the server reads to EOF, and keeps reading (mio#1983:
+                // the re-armed read after EOF leaked into the next connection as a stale EOF).
+                CHECK(write_all(poll, client, "last words") == 10);
+                client.reset();
+                int64_t last = 1;
+                CHECK(read_to_end(poll, server, &last) == "last words");
+                CHECK(last == 0);
+                CHECK(npipe_read(server, buf, sizeof buf) == 0);
+                CHECK(npipe_write(server, "x", 1) == NPIPE_EPIPE);
+            } else if (round == 2) {
                 // A pending read (nothing to read) and the client still there at disconnect.
                 CHECK(npipe_read(server, buf, sizeof buf) == NPIPE_EAGAIN);
             } else {
@@ -111,7 +121,7 @@ TEST_SUITE("lifecycle") {
             const uint32_t idle = poll.gather(1, 150);
             CHECK((idle & (NPIPE_READABLE | NPIPE_WRITABLE | NPIPE_READ_CLOSED | NPIPE_WRITE_CLOSED | NPIPE_ERROR)) == 0);
         }
-        // The fourth client: no stale data, EOF, error or event.
+        // The fifth client: no stale data, EOF, error or event.
         PipeGuard client(open_client(name));
         REQUIRE(npipe_register(poll, client, 99, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
         poll.forget();
