@@ -47,21 +47,25 @@ def cmd(*args):
 
 
 def run(*args, stdin=None, input_bytes=None, timeout=None):
-    """Runs the tool to completion; returns (rc, stdout bytes, stderr text)."""
-    timeout = timeout or TIMEOUT
-    if ARGS.verbose:
-        print("  $ " + " ".join(shlex.quote(a) for a in cmd(*args)), flush=True)
-    try:
-        p = subprocess.run(cmd(*args), stdin=stdin if input_bytes is None else None, input=input_bytes,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Failed("%s did not finish within %ss" % (" ".join(cmd(*args)), timeout))
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+    """Runs the tool to completion; returns (rc, stdout bytes, stderr text).
+
+    Output goes through files, never pipes: under Wine the first program of a session starts
+    wineserver, which inherits its stdout/stderr and keeps them open, so reading a pipe to EOF
+    would wait for wineserver to exit."""
+    if input_bytes is not None:
+        COUNTER[0] += 1
+        path = os.path.join(TMP, "in-%d" % COUNTER[0])
+        with open(path, "wb") as f:
+            f.write(input_bytes)
+        with open(path, "rb") as f:
+            return finish(start(*args, stdin=f), timeout)
+    return finish(start(*args, stdin=stdin if stdin is not None else subprocess.DEVNULL), timeout)
 
 
 def start(*args, stdin=subprocess.DEVNULL):
     """Starts the tool in the background. Its stdout goes to a file, not a pipe this script would
-    only read at the end: a full pipe would stall the tool and with it the whole relay."""
+    only read at the end: a full pipe would stall the tool and with it the whole relay (and see
+    run() for Wine)."""
     if ARGS.verbose:
         print("  $ " + " ".join(shlex.quote(a) for a in cmd(*args)) + " &", flush=True)
     COUNTER[0] += 1
@@ -78,7 +82,7 @@ def finish(proc, timeout=None):
         proc.wait(timeout=timeout or TIMEOUT)
     except subprocess.TimeoutExpired:
         stop(proc)
-        raise Failed("%s did not finish within %ss" % (proc.args, timeout or TIMEOUT))
+        raise Failed("%s did not finish within %ss" % (" ".join(proc.args), timeout or TIMEOUT))
     return proc.returncode, read_back(proc.out_file), read_back(proc.err_file).decode("utf-8", "replace")
 
 
@@ -355,6 +359,25 @@ def test_bench_json():
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
+def run_tests():
+    failed = 0
+    for t in TESTS:
+        if ARGS.k not in t.__name__:
+            continue
+        t0 = time.monotonic()
+        try:
+            note = t()
+            print("ok    %-32s %5.1fs%s" % (t.__name__, time.monotonic() - t0, "  (" + note + ")" if note else ""),
+                  flush=True)
+        except Failed as e:
+            failed += 1
+            print("FAIL  %-32s %5.1fs  %s" % (t.__name__, time.monotonic() - t0, e), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL  %-32s %5.1fs\n%s" % (t.__name__, time.monotonic() - t0, traceback.format_exc()), flush=True)
+    return failed
+
+
 def main():
     global ARGS, WRAPPER, TIMEOUT, TMP
     ap = argparse.ArgumentParser()
@@ -369,24 +392,19 @@ def main():
         if os.path.basename(WRAPPER[0]).startswith("wine"):
             os.environ.setdefault("WINEDEBUG", "-all")
             os.environ.setdefault("WINEPREFIX", os.path.join(os.path.expanduser("~"), ".wine-npipe"))
-    failed = 0
     t_all = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="npipe-tooltest-") as tmp:
         TMP = tmp
-        for t in TESTS:
-            if ARGS.k not in t.__name__:
-                continue
-            t0 = time.monotonic()
-            try:
-                note = t()
-                print("ok    %-32s %5.1fs%s" % (t.__name__, time.monotonic() - t0, "  (" + note + ")" if note else ""),
-                      flush=True)
-            except Failed as e:
-                failed += 1
-                print("FAIL  %-32s %5.1fs  %s" % (t.__name__, time.monotonic() - t0, e), flush=True)
-            except Exception:
-                failed += 1
-                print("FAIL  %-32s %5.1fs\n%s" % (t.__name__, time.monotonic() - t0, traceback.format_exc()), flush=True)
+        # Under Wine, one idle tool process keeps wineserver alive for the whole run: without a
+        # client it exits after a few seconds, and on a loaded machine a program starting during
+        # that shutdown failed with "wine client error:104" (runs that showed it also had a
+        # 10 s-bounded connect hang; a steady wineserver is the likely cure for both).
+        keeper = start("listen", name("keepalive"), "--echo") if WRAPPER else None
+        try:
+            failed = run_tests()
+        finally:
+            if keeper:
+                stop(keeper)
     if not WRAPPER:
         # Servers this script killed leave their socket files behind (the library replaces stale
         # ones, but /tmp need not collect them).
