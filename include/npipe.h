@@ -16,6 +16,27 @@
  * another writes it. Only one thread may wait on a given poll at a time (NPIPE_EBUSY otherwise).
  *
  * C99-clean: usable from C99 and later and from C++.
+ *
+ * Platform notes -- where this release differs from SPEC.md or reads it one particular way:
+ *   - peer_unread (npipe_info_t): Windows reports the outbound quota in use (0 under Wine 8, whose
+ *     pipe driver reports no quota); Linux reports the kernel send queue (SIOCOUTQ), which counts
+ *     a little more than the payload and is exactly 0 once the peer has read everything.
+ *   - read_available on a Linux message pipe counts payload bytes already framed in the library
+ *     buffer plus raw kernel bytes (frame headers included).
+ *   - Linux message mode frames each message as a 4-byte little-endian length + payload, so both
+ *     ends must use NPIPE_MESSAGE (a byte-mode reader would see the headers; on Windows it would
+ *     see plain bytes). On Windows every accepted write on a message-type pipe is one message,
+ *     also for a client that did not ask for NPIPE_MESSAGE.
+ *   - Linux one-way ends (NPIPE_INBOUND_ONLY / NPIPE_OUTBOUND_ONLY) use shutdown(): the wrong-
+ *     direction call gets NPIPE_EACCES locally, the peer sees EOF / NPIPE_EPIPE in that direction.
+ *   - Linux: checking whether an existing socket file is live makes one short connection to it
+ *     (as .NET does), so a live server in another process sees a client come and go.
+ *   - Accepted bytes that can no longer reach the peer are never dropped silently: they raise
+ *     NPIPE_ERROR and npipe_take_error returns NPIPE_EPIPE once.
+ *   - npipe_raw_handle after the pipe's poll was closed returns NPIPE_OK with the platform's
+ *     invalid handle (INVALID_HANDLE_VALUE / -1): the OS handle was already released.
+ *   - npipe_open blocks the calling thread while it retries (sleeping 1-50 ms between attempts);
+ *     NPIPE_NONBLOCK_OPEN (phase 2) gives NPIPE_ENOTSUP in this release.
  */
 #ifndef NPIPE_H
 #define NPIPE_H
