@@ -88,6 +88,63 @@ TEST_SUITE("poll") {
         CHECK(drain(server).size() >= 10);
     }
 
+    TEST_CASE("completions of deregistered and lingering closed pipes do not end a finite wait" *
+              doctest::timeout(30)) {
+        Poller poll;         // the server's poll: the one whose waits are timed
+        Poller peer_poll;    // the clients'
+        // A deregistered server that keeps receiving data.
+        const std::string n1 = unique_name("dereg-wait");
+        PipeGuard s1(create_server(n1));
+        REQUIRE(npipe_register(poll, s1, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_connect(s1) == NPIPE_EAGAIN);
+        PipeGuard c1(open_client(n1));
+        REQUIRE(npipe_register(peer_poll, c1, 11, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(connect_server(poll, s1) == NPIPE_OK);
+        // A closed server still lingering: its data drains to a slowly reading client.
+        const std::string n2 = unique_name("linger-wait");
+        npipe_server_options_t so;
+        npipe_server_options_init(&so);
+        so.linger_ms = 5000;
+        npipe_t h2 = 0;
+        REQUIRE(npipe_create(n2.c_str(), &so, &h2) == NPIPE_OK);
+        PipeGuard s2(h2);
+        REQUIRE(npipe_register(poll, s2, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_connect(s2) == NPIPE_EAGAIN);
+        PipeGuard c2(open_client(n2));
+        REQUIRE(npipe_register(peer_poll, c2, 12, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(connect_server(poll, s2) == NPIPE_OK);
+        const std::string blob = pattern(1 << 20, 17);
+        size_t queued = 0;
+        for (;;) {
+            const int64_t n = npipe_write(s2, blob.data() + queued, blob.size() - queued);
+            if (n <= 0) break;
+            queued += static_cast<size_t>(n);
+            if (queued == blob.size()) break;
+        }
+        poll.gather(~0ull, 100);
+        CHECK(npipe_deregister(poll, s1) == NPIPE_OK);
+        CHECK(npipe_close(s2.release()) == NPIPE_OK);
+        std::atomic<bool> stop{false};
+        std::thread peer([&] {
+            char buf[4096];
+            while (!stop) {
+                npipe_write(c1, "0123456789", 10);
+                npipe_read(c2, buf, sizeof buf);  // slowly drain the lingering server
+                npipe_event_t ev[8];
+                npipe_poll_wait(peer_poll, ev, 8, 10);
+            }
+        });
+        for (int round = 0; round < 3; ++round) {
+            const Stopwatch sw;
+            npipe_event_t ev[8];
+            const int32_t n = npipe_poll_wait(poll, ev, 8, 300);
+            CHECK(n == 0);
+            CHECK(sw.ms() >= 290);
+        }
+        stop = true;
+        peer.join();
+    }
+
     TEST_CASE("wake interrupts an infinite wait from another thread" * doctest::timeout(30)) {
         npipe_poll_t p = 0;
         REQUIRE(npipe_poll_create(&p) == NPIPE_OK);
