@@ -450,7 +450,12 @@ TEST_SUITE("lifecycle") {
         npipe_info_t ci = info_of(p.client);
         CHECK(ci.bytes_written == 1000);
         CHECK(ci.write_pending == 0);
+#if defined(_WIN32)
         CHECK(ci.peer_unread <= 1000);
+#else
+        // npipe.h platform notes: Linux reports the kernel send queue (SIOCOUTQ), which counts a
+        // little more than the payload until the peer has read it; only "0 once read" is exact.
+#endif
         npipe_info_t si;
         CHECK(poll.pump_until([&] {
             si = info_of(p.server);
