@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 #include "relay.hpp"
 
 namespace tool {
@@ -72,6 +73,7 @@ int cmd_connect(const std::vector<std::string> &argv) {
     npipe_poll_t poll = 0;
     rc = npipe_poll_create(&poll);
     if (rc < 0) return capture(rc, "cannot create a poll").report();
+    watch_interrupt(poll);
     rc = npipe_register(poll, pipe, kPipeToken, NPIPE_READABLE | NPIPE_WRITABLE);
     if (rc < 0) return capture(rc, "cannot register the pipe").report();
     if (verbose)
@@ -82,8 +84,10 @@ int cmd_connect(const std::vector<std::string> &argv) {
     if (verbose)
         std::fprintf(stderr, "npipe: done: %llu bytes sent, %llu received%s\n", static_cast<unsigned long long>(s.sent),
                      static_cast<unsigned long long>(s.received), s.peer_closed ? " (server closed)" : "");
+    watch_interrupt(0);
     npipe_close(pipe);
     npipe_poll_close(poll);
+    if (s.interrupted) return interrupted_exit_code();
     return s.failure.failed() ? s.failure.report() : exit_ok;
 }
 

@@ -4,6 +4,7 @@
 
 #include "commands.hpp"
 #include "echo_server.hpp"
+#include "interrupt.hpp"
 #include "relay.hpp"
 
 namespace tool {
@@ -75,6 +76,7 @@ int cmd_listen(const std::vector<std::string> &argv) {
     npipe_poll_t poll = 0;
     int32_t rc = npipe_poll_create(&poll);
     if (rc < 0) return capture(rc, "cannot create a poll").report();
+    watch_interrupt(poll);
 
     if (args->has("echo")) {
         EchoServerConfig cfg;
@@ -83,12 +85,15 @@ int cmd_listen(const std::vector<std::string> &argv) {
         cfg.max_instances = static_cast<uint32_t>(max_instances);
         cfg.once = once;
         cfg.verbose = verbose;
+        cfg.stop = &interrupt_flag();
         EchoStats stats;
         Failure f = run_echo_server(poll, cfg, stats);
+        watch_interrupt(0);
         npipe_poll_close(poll);
         if (verbose)
             std::fprintf(stderr, "npipe: echoed %llu bytes to %llu clients\n",
                          static_cast<unsigned long long>(stats.bytes), static_cast<unsigned long long>(stats.clients));
+        if (interrupt_flag()) return interrupted_exit_code();
         return f.failed() ? f.report() : exit_ok;
     }
 
@@ -120,6 +125,11 @@ int cmd_listen(const std::vector<std::string> &argv) {
             }
             for (int32_t i = 0; i < n; ++i)
                 if (events[i].token == kPipeToken && (events[i].events & NPIPE_CONNECTED)) rc = npipe_take_error(server);
+            if (interrupt_flag()) break;
+        }
+        if (interrupt_flag()) {
+            code = interrupted_exit_code();
+            break;
         }
         if (rc < 0) {
             Failure f = capture(rc, "waiting for a client failed");
@@ -141,10 +151,15 @@ int cmd_listen(const std::vector<std::string> &argv) {
             std::fprintf(stderr, "npipe: client %llu done: %llu bytes sent, %llu received%s\n",
                          static_cast<unsigned long long>(clients), static_cast<unsigned long long>(s.sent),
                          static_cast<unsigned long long>(s.received), s.peer_closed ? " (client closed)" : "");
+        if (s.interrupted) {
+            code = interrupted_exit_code();
+            break;
+        }
         if (s.failure.failed()) code = s.failure.report();
         if (once) break;
         npipe_disconnect(server);
     }
+    watch_interrupt(0);
     npipe_close(server);
     npipe_poll_close(poll);
     return code;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common.hpp"
+#include "interrupt.hpp"
 
 namespace tool {
 
@@ -26,8 +27,6 @@ struct EchoStats {
     uint64_t bytes = 0;     // echoed payload bytes
     uint64_t messages = 0;  // message mode: echoed messages
 };
-
-constexpr uint64_t kStopToken = 0xFFFF'FFFF'0000'0001ull;
 
 // Creates the first instance; returns its failure (npipe_create) before serving anything.
 // `on_ready` (may be empty) is called once the first instance waits for clients.

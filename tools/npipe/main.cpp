@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "interrupt.hpp"
 
 #if !defined(_WIN32)
 #include <csignal>
@@ -21,7 +22,8 @@ const char *const kExitCodeHelp =
     "  4  no such pipe (NPIPE_ENOENT)\n"
     "  5  pipe busy or timed out (NPIPE_EBUSY, NPIPE_ETIMEDOUT)\n"
     "  6  access denied / refused (NPIPE_EACCES)\n"
-    "  7  name already in use (NPIPE_EEXIST)\n";
+    "  7  name already in use (NPIPE_EEXIST)\n"
+    "  130  interrupted (Ctrl-C; 128 + the signal): pipes were closed first where possible\n";
 
 }  // namespace tool
 
@@ -47,6 +49,7 @@ const char *const kHelp =
 
 int main(int argc, char **argv) {
     using namespace tool;
+    install_interrupt_handler();
 #if !defined(_WIN32)
     std::signal(SIGPIPE, SIG_IGN);  // a vanished stdout reader is an error to report, not a kill
 #endif

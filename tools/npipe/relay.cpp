@@ -1,5 +1,7 @@
 #include "relay.hpp"
 
+#include "interrupt.hpp"
+
 #include <vector>
 
 namespace tool {
@@ -146,6 +148,10 @@ SessionResult Relay::session(npipe_t pipe) {
         int32_t n = npipe_poll_wait(poll_, events, 16, -1);
         if (n < 0) {
             r.failure = capture(n, "cannot wait for the pipe");
+            return r;
+        }
+        if (interrupt_flag()) {
+            r.interrupted = true;
             return r;
         }
     }

@@ -41,6 +41,7 @@ struct SessionResult {
     bool peer_closed = false; // the peer closed (as opposed to our side ending the session)
     uint64_t sent = 0;        // payload bytes written to the pipe
     uint64_t received = 0;    // payload bytes copied to stdout
+    bool interrupted = false; // Ctrl-C / SIGTERM asked us to stop (interrupt.hpp)
 };
 
 // Parses "pipe" / "stdin" / "echoed".
