@@ -139,6 +139,7 @@ int cmd_listen(const std::vector<std::string> &argv) {
             }
             if (verbose) f.report();
             npipe_disconnect(server);
+            npipe_poll_wait(poll, events, 16, 100);  // no hot loop if the failure repeats at once
             continue;  // a client that vanished before we saw it: wait for the next one
         }
         ++clients;
@@ -146,7 +147,7 @@ int cmd_listen(const std::vector<std::string> &argv) {
             std::fprintf(stderr, "npipe: client %llu connected (pid %llu)\n", static_cast<unsigned long long>(clients),
                          peer_pid_of(server));
         SessionResult s = relay.session(server);
-        if (!s.peer_closed && !s.failure.failed()) drain_before_close(poll, server, 5000);
+        if (!s.peer_closed && !s.failure.failed() && !s.interrupted) drain_before_close(poll, server, 5000);
         if (verbose)
             std::fprintf(stderr, "npipe: client %llu done: %llu bytes sent, %llu received%s\n",
                          static_cast<unsigned long long>(clients), static_cast<unsigned long long>(s.sent),
