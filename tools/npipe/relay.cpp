@@ -158,24 +158,15 @@ SessionResult Relay::session(npipe_t pipe) {
 }
 
 void drain_before_close(npipe_poll_t poll, npipe_t pipe, int max_ms) {
-    double now = now_seconds(), deadline = now + max_ms / 1000.0, last_change = now;
-    uint64_t last = UINT64_MAX;
+    double deadline = now_seconds() + max_ms / 1000.0;
     npipe_event_t events[16];
-    while ((now = now_seconds()) < deadline) {
+    while (now_seconds() < deadline) {
         int32_t f = npipe_flush(pipe);
         if (f < 0 && f != NPIPE_EAGAIN) return;  // peer gone or broken: nothing left to wait for
         if (f == NPIPE_OK) {
             npipe_info_t info{};
             info.size = sizeof info;
             if (npipe_get_info(pipe, &info) < 0 || info.peer_unread == 0) return;
-            // Wine reports the whole quota as unread forever: a count that does not move for a
-            // second is taken as "the OS cannot tell", not as a reader that is still busy.
-            if (info.peer_unread != last) {
-                last = info.peer_unread;
-                last_change = now;
-            } else if (now - last_change > 1.0) {
-                return;
-            }
         }
         npipe_poll_wait(poll, events, 16, 10);
     }

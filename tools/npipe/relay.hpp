@@ -71,9 +71,9 @@ private:
 };
 
 // A server that ends a session: wait (bounded) until every accepted byte reached the OS and the
-// client has read it, because npipe_disconnect discards what the client has not read yet (as
-// DisconnectNamedPipe does). Returns early if the peer left, or if the unread count stops moving
-// for a second (Wine never reports it falling). A client needs no drain: closing keeps its data.
+// client has read it (npipe_get_info's peer_unread), because npipe_disconnect discards what the
+// client has not read yet, as DisconnectNamedPipe does. Returns early if the peer left. A client
+// needs no drain: closing keeps its data for the server.
 void drain_before_close(npipe_poll_t poll, npipe_t pipe, int max_ms);
 
 }  // namespace tool
