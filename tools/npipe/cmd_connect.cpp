@@ -54,11 +54,7 @@ int cmd_connect(const std::vector<std::string> &argv) {
     int64_t timeout = 0;
     if (!int_option("connect", *args, "timeout", -1, INT32_MAX, timeout)) return exit_usage;
     RelayOptions ropts;
-    ropts.message = args->has("message");
-    ropts.lines = args->has("lines");
-    if (ropts.lines && !ropts.message) return usage_error("connect", "--lines needs --message");
-    if (auto e = args->value("exit-on"); e && !parse_exit_on(*e, ropts.exit_on))
-        return usage_error("connect", "--exit-on takes pipe, stdin or echoed");
+    if (!relay_options_from("connect", *args, true, ropts)) return exit_usage;
     bool verbose = args->has("verbose");
 
     npipe_client_options_t o;

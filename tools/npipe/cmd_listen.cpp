@@ -61,11 +61,7 @@ int cmd_listen(const std::vector<std::string> &argv) {
     int64_t max_instances = 0;
     if (!int_option("listen", *args, "max-instances", 1, 254, max_instances)) return exit_usage;
     RelayOptions ropts;
-    ropts.message = args->has("message");
-    ropts.lines = args->has("lines");
-    if (ropts.lines && !ropts.message) return usage_error("listen", "--lines needs --message");
-    if (auto e = args->value("exit-on"); e && (!parse_exit_on(*e, ropts.exit_on) || ropts.exit_on == ExitOn::echoed))
-        return usage_error("listen", "--exit-on takes pipe or stdin");
+    if (!relay_options_from("listen", *args, false, ropts)) return exit_usage;
     bool verbose = args->has("verbose");
     bool once = args->has("once");
     uint32_t flags = 0;

@@ -6,11 +6,22 @@
 
 namespace tool {
 
-bool parse_exit_on(std::string_view text, ExitOn &out) {
-    if (text == "pipe") out = ExitOn::pipe;
-    else if (text == "stdin") out = ExitOn::stdin_eof;
-    else if (text == "echoed") out = ExitOn::echoed;
-    else return false;
+bool relay_options_from(std::string_view cmd, const ParsedArgs &args, bool allow_echoed, RelayOptions &out) {
+    out.message = args.has("message");
+    out.lines = args.has("lines");
+    if (out.lines && !out.message) {
+        usage_error(cmd, "--lines needs --message");
+        return false;
+    }
+    if (auto e = args.value("exit-on")) {
+        if (*e == "pipe") out.exit_on = ExitOn::pipe;
+        else if (*e == "stdin") out.exit_on = ExitOn::stdin_eof;
+        else if (*e == "echoed" && allow_echoed) out.exit_on = ExitOn::echoed;
+        else {
+            usage_error(cmd, allow_echoed ? "--exit-on takes pipe, stdin or echoed" : "--exit-on takes pipe or stdin");
+            return false;
+        }
+    }
     return true;
 }
 

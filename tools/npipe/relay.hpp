@@ -44,8 +44,9 @@ struct SessionResult {
     bool interrupted = false; // Ctrl-C / SIGTERM asked us to stop (interrupt.hpp)
 };
 
-// Parses "pipe" / "stdin" / "echoed".
-bool parse_exit_on(std::string_view text, ExitOn &out);
+// Reads --message, --lines and --exit-on (pipe, stdin, and echoed if `allow_echoed`); prints a
+// usage error and returns false when they do not fit.
+bool relay_options_from(std::string_view cmd, const ParsedArgs &args, bool allow_echoed, RelayOptions &out);
 
 class Relay {
 public:
