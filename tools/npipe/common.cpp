@@ -224,11 +224,10 @@ std::string unique_name(std::string_view prefix) {
 }
 
 std::string os_name_of(const std::string &name) {
-    // A generous buffer rather than a NULL/0 length query: this library answers that query with
-    // NPIPE_ENAMETOOLONG instead of the length.
-    std::string out(4096, '\0');
-    int32_t n = npipe_resolve_name(name.c_str(), out.data(), out.size());
+    int32_t n = npipe_resolve_name(name.c_str(), nullptr, 0);  // the length, without the NUL
     if (n < 0) return name;
+    std::string out(static_cast<size_t>(n) + 1, '\0');
+    if (npipe_resolve_name(name.c_str(), out.data(), out.size()) != n) return name;
     out.resize(static_cast<size_t>(n));
     return out;
 }
