@@ -98,7 +98,9 @@ int32_t map_pipe_name(const char *name, NameRole role, NamePlatform platform, co
     }
 
     if (local.find('/') != std::string::npos)
-        return fail(st::inval, "pipe name contains '/' (only a full socket path may, on Linux)");
+        return fail(st::inval, platform == NamePlatform::linux
+                                   ? "pipe name contains '/' (only a full socket path starting with '/' may)"
+                                   : "pipe name contains '/'");
 
     if (platform == NamePlatform::windows) {
         os_name = "\\\\.\\pipe\\" + local;
