@@ -200,7 +200,12 @@ inline std::string read_exactly(Poller &poll, npipe_t pipe, size_t want, size_t 
         [&] {
             for (;;) {
                 if (got.size() >= want) return true;
-                int64_t n = npipe_read(pipe, buf.data(), std::min(buf.size(), want - got.size()));
+                const size_t len = std::min(buf.size(), want - got.size());
+                int64_t n = npipe_read(pipe, buf.data(), len);
+                if (n > static_cast<int64_t>(len)) {
+                    FAIL_CHECK("npipe_read returned ", n, " bytes for a ", len, "-byte buffer");
+                    return true;
+                }
                 if (n > 0) {
                     got.append(buf.data(), static_cast<size_t>(n));
                     continue;
@@ -275,17 +280,24 @@ inline npipe_info_t info_of(npipe_t pipe) {
     return info;
 }
 
-// Drives npipe_connect on a registered server until it returns NPIPE_OK (bounded). Returns the
-// last result (NPIPE_OK on success).
-inline int32_t connect_server(Poller &poll, npipe_t server, int32_t bound_ms = kWaitMs) {
+// Calls `call` after each wait until it returns something other than NPIPE_EAGAIN (bounded);
+// returns the last result.
+template <class Call>
+int32_t retry_while_eagain(Poller &poll, Call &&call, int32_t bound_ms = kWaitMs) {
     int32_t rc = NPIPE_EAGAIN;
     poll.pump_until(
         [&] {
-            rc = npipe_connect(server);
+            rc = call();
             return rc != NPIPE_EAGAIN;
         },
         bound_ms);
     return rc;
+}
+
+// Drives npipe_connect on a registered server until it returns NPIPE_OK (bounded). Returns the
+// last result (NPIPE_OK on success).
+inline int32_t connect_server(Poller &poll, npipe_t server, int32_t bound_ms = kWaitMs) {
+    return retry_while_eagain(poll, [&] { return npipe_connect(server); }, bound_ms);
 }
 
 // A connected server/client pair of a fresh name, both registered with `poll`.
@@ -333,14 +345,7 @@ inline std::string read_to_end(Poller &poll, npipe_t pipe, int64_t *last = nullp
 
 // Retries npipe_flush until it is NPIPE_OK (bounded); returns the last result.
 inline int32_t flush_all(Poller &poll, npipe_t pipe, int32_t bound_ms = kWaitMs) {
-    int32_t rc = NPIPE_EAGAIN;
-    poll.pump_until(
-        [&] {
-            rc = npipe_flush(pipe);
-            return rc != NPIPE_EAGAIN;
-        },
-        bound_ms);
-    return rc;
+    return retry_while_eagain(poll, [&] { return npipe_flush(pipe); }, bound_ms);
 }
 
 inline bool contains(const char *haystack, const char *needle) {

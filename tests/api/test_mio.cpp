@@ -179,22 +179,8 @@ TEST_SUITE("mio") {
         const std::string data = pattern(8192, 11);
         CHECK(write_all(poll, p.client, data) == data.size());
         CHECK((poll.expect(kServer, NPIPE_READABLE) & NPIPE_READABLE) != 0);
-        std::string got;
-        char buf[4000];
-        const Stopwatch sw;
-        while (got.size() < data.size() && sw.ms() < kWaitMs) {
-            const int64_t n = npipe_read(p.server, buf, sizeof buf);
-            if (n > 0) {
-                CHECK(static_cast<size_t>(n) <= sizeof buf);
-                got.append(buf, static_cast<size_t>(n));
-            } else if (n == NPIPE_EAGAIN) {
-                poll.wait(1000);
-            } else {
-                FAIL("read returned ", npipe_err_name(static_cast<int>(n)));
-            }
-        }
-        CHECK(got.size() == data.size());
-        CHECK(got == data);
+        // In 4000-byte reads: a read never returns more than asked (checked in read_exactly).
+        CHECK(read_exactly(poll, p.server, data.size(), 4000) == data);
     }
 
     TEST_CASE("read_with_small_buffer_provided" * doctest::timeout(30)) {
@@ -203,20 +189,7 @@ TEST_SUITE("mio") {
         attached_pair(poll, p);
         const std::string data = pattern(10000, 12);
         CHECK(write_all(poll, p.client, data) == data.size());
-        std::string got;
-        char buf[128];
-        const Stopwatch sw;
-        while (got.size() < data.size() && sw.ms() < kWaitMs) {
-            const int64_t n = npipe_read(p.server, buf, sizeof buf);
-            if (n > 0) {
-                CHECK(static_cast<size_t>(n) <= sizeof buf);
-                got.append(buf, static_cast<size_t>(n));
-            } else if (n == NPIPE_EAGAIN) {
-                poll.wait(100);
-            } else {
-                FAIL("read returned ", npipe_err_name(static_cast<int>(n)));
-            }
-        }
-        CHECK(got == data);
+        // In 128-byte reads: a read never returns more than asked (checked in read_exactly).
+        CHECK(read_exactly(poll, p.server, data.size(), 128) == data);
     }
 }
