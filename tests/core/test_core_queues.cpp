@@ -1,0 +1,143 @@
+// The pipe's building blocks on their own: the frame decoder, the read and write queues, deadlines.
+#include <doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "lib/core/deadline.hpp"
+#include "lib/core/framing.hpp"
+#include "lib/core/read_queue.hpp"
+#include "lib/core/status.hpp"
+#include "lib/core/write_queue.hpp"
+
+using namespace npipe;
+
+namespace {
+
+std::vector<uint8_t> frame(const std::string &payload) {
+    std::vector<uint8_t> out(framing::kHeaderSize + payload.size());
+    framing::put_length(out.data(), static_cast<uint32_t>(payload.size()));
+    for (size_t i = 0; i < payload.size(); ++i) out[framing::kHeaderSize + i] = static_cast<uint8_t>(payload[i]);
+    return out;
+}
+
+// Every message read back with a buffer of `len` bytes, flags recorded per read.
+std::vector<std::string> drain(ReadQueue &q, size_t len, std::vector<uint32_t> *flags = nullptr) {
+    std::vector<std::string> out;
+    std::string buf(len, '\0');
+    for (;;) {
+        IoVec v{buf.data(), len};
+        const ReadQueue::MessageRead r = q.read_message(&v, 1, len, false, false);
+        if (!r.got) break;
+        out.emplace_back(buf.data(), r.bytes);
+        if (flags) flags->push_back(r.flags);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_SUITE("core") {
+    TEST_CASE("frame decoder: the same messages however the stream is split") {
+        std::vector<uint8_t> stream;
+        const std::vector<std::string> messages = {"", "a", "hello world", std::string(300, 'z'), ""};
+        for (const auto &m : messages) {
+            const auto f = frame(m);
+            stream.insert(stream.end(), f.begin(), f.end());
+        }
+        for (size_t split = 1; split <= stream.size(); ++split) {
+            CAPTURE(split);
+            ReadQueue q;
+            framing::FrameDecoder d;
+            for (size_t at = 0; at < stream.size(); at += split) {
+                const size_t n = std::min(split, stream.size() - at);
+                CHECK_FALSE(d.feed(stream.data() + at, n, q));
+            }
+            CHECK(drain(q, 1024) == messages);
+        }
+    }
+
+    TEST_CASE("frame decoder: a length over 16 MiB is a protocol error naming the likely cause") {
+        ReadQueue q;
+        framing::FrameDecoder d;
+        const uint8_t bad[] = {'G', 'E', 'T', ' ', 'x'};  // text from a byte-mode writer
+        const Failure f = d.feed(bad, sizeof bad, q);
+        CHECK(f.code == st::io);
+        CHECK(f.message.find("message mode") != std::string::npos);
+        CHECK(q.empty());
+    }
+
+    TEST_CASE("read queue: byte reads cross pieces; message reads never merge") {
+        ReadQueue q;
+        q.push({'a', 'b'}, true);
+        q.push({'c'}, true);
+        CHECK(q.buffered() == 3u);
+        char buf[8];
+        IoVec halves[2] = {{buf, 1}, {buf + 1, 7}};
+        CHECK(q.read_bytes(halves, 2) == 3u);
+        CHECK(std::string(buf, 3) == "abc");
+        CHECK(q.empty());
+
+        q.push({'x', 'y', 'z'}, true);
+        q.push({'w'}, true);
+        std::vector<uint32_t> flags;
+        CHECK(drain(q, 2, &flags) == std::vector<std::string>{"xy", "z", "w"});
+        CHECK(flags == std::vector<uint32_t>{mf::partial, 0, 0});
+        CHECK(q.buffered() == 0u);
+    }
+
+    TEST_CASE("write queue: acceptance, synchronous and asynchronous hand-over, the owed edge") {
+        WriteQueue q(100);
+        CHECK(q.acceptable(150, false) == 100u);
+        CHECK(q.acceptable(150, true) == 150u);  // empty: a big message is still taken
+        const std::string a(60, 'a');
+        IoVec va{const_cast<char *>(a.data()), a.size()};
+        q.append(nullptr, 0, &va, 1, 0, 60, false);
+        CHECK(q.acceptable(50, true) == 0u);  // does not fit behind what waits
+        CHECK(q.acceptable(50, false) == 40u);
+        const uint8_t header[2] = {'H', 'H'};
+        q.append(header, 2, &va, 1, 1, 30, true);  // bytes 1..30 of (header ++ a)
+        CHECK(q.queued() == 90u);
+        IoVec ranges[4];
+        REQUIRE(q.peek(ranges, 4) == 2u);
+        CHECK(ranges[1].len == 30u);
+        CHECK(static_cast<char *>(ranges[1].base)[0] == 'H');
+        CHECK(static_cast<char *>(ranges[1].base)[1] == 'a');
+        q.owe_on_room();
+        CHECK(q.settle_owed());  // room is 10: any room pays the debt
+        q.consumed(70);
+        CHECK(q.queued() == 20u);
+        const std::vector<uint8_t> piece = q.take_front();  // the rest of the message
+        CHECK(piece.size() == 20u);
+        CHECK(q.in_flight() == 20u);
+        CHECK_FALSE(q.idle());
+        q.owe_on_drain();
+        q.completed(20);
+        q.piece_done();
+        CHECK(q.idle());
+        CHECK(q.settle_owed());
+        CHECK_FALSE(q.settle_owed());
+
+        WriteQueue full(10);
+        full.append(nullptr, 0, &va, 1, 0, 10, false);
+        full.owe_on_room();
+        CHECK_FALSE(full.settle_owed());  // no room yet: still owed
+        full.consumed(1);
+        CHECK(full.settle_owed());
+    }
+
+    TEST_CASE("deadline: never, bounds, rounding up") {
+        CHECK(Deadline::never().remaining_ms() == -1);
+        CHECK(Deadline::after_ms(-5).is_never());
+        CHECK(Deadline::never().bound(30) == 30);
+        CHECK(Deadline::never().bound(-1) == -1);
+        const Deadline soon = Deadline::after_ms(200);
+        CHECK(soon.remaining_ms() > 0);
+        CHECK(soon.remaining_ms() <= 200);
+        CHECK(soon.bound(-1) == soon.remaining_ms());
+        CHECK(soon.bound(5) == 5);
+        CHECK(Deadline::after_ms(0).passed());
+        CHECK(Deadline::after_ms(0).remaining_ms() == 0);
+        CHECK(Deadline::earlier(Deadline::never(), soon).when() == soon.when());
+    }
+}
