@@ -2,6 +2,7 @@
 #include "npipe.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -35,12 +36,18 @@ int32_t publish(const std::shared_ptr<Pipe> &pipe, npipe_t *out) {
     return st::ok;
 }
 
-int32_t check_iovecs(const npipe_iovec_t *iov, size_t iovcnt) {
+// The one check of the caller's buffers: every backend relies on `total` being their exact sum.
+int32_t check_iovecs(const npipe_iovec_t *iov, size_t iovcnt, size_t &total) {
+    total = 0;
     if (!iov && iovcnt > 0) return fail(st::inval, "iov is NULL");
     if (iovcnt > kMaxIovecs)
         return failf(st::inval, 0, "iovcnt %zu exceeds the limit of %zu buffers", iovcnt, kMaxIovecs);
     for (size_t i = 0; i < iovcnt; ++i) {
         if (!iov[i].base && iov[i].len > 0) return failf(st::inval, 0, "iov[%zu].base is NULL", i);
+        if (iov[i].len > SIZE_MAX - total)
+            return failf(st::inval, 0, "the lengths of the %zu buffers add up to more than SIZE_MAX (at iov[%zu])",
+                         iovcnt, i);
+        total += iov[i].len;
     }
     return st::ok;
 }
@@ -165,7 +172,7 @@ int64_t npipe_read(npipe_t pipe, void *buf, size_t len) noexcept {
     return on_pipe(pipe, [&](Pipe &q) -> int64_t {
         if (!buf && len > 0) return fail(st::inval, "buf is NULL");
         IoVec one{buf, len};
-        return q.read(&one, 1, nullptr);
+        return q.read(&one, 1, len, nullptr);
     });
 }
 
@@ -173,25 +180,28 @@ int64_t npipe_write(npipe_t pipe, const void *buf, size_t len) noexcept {
     return on_pipe(pipe, [&](Pipe &q) -> int64_t {
         if (!buf && len > 0) return fail(st::inval, "buf is NULL");
         IoVec one{const_cast<void *>(buf), len};
-        return q.write(&one, 1);
+        return q.write(&one, 1, len);
     });
 }
 
 int64_t npipe_readv(npipe_t pipe, const npipe_iovec_t *iov, size_t iovcnt) noexcept {
     return on_pipe(pipe, [&](Pipe &q) -> int64_t {
-        int32_t rc = check_iovecs(iov, iovcnt);
+        size_t total = 0;
+        int32_t rc = check_iovecs(iov, iovcnt, total);
         if (rc < 0) return rc;
         IoVec none{nullptr, 0};
-        return iovcnt ? q.read(reinterpret_cast<const IoVec *>(iov), iovcnt, nullptr) : q.read(&none, 1, nullptr);
+        return iovcnt ? q.read(reinterpret_cast<const IoVec *>(iov), iovcnt, total, nullptr)
+                      : q.read(&none, 1, 0, nullptr);
     });
 }
 
 int64_t npipe_writev(npipe_t pipe, const npipe_iovec_t *iov, size_t iovcnt) noexcept {
     return on_pipe(pipe, [&](Pipe &q) -> int64_t {
-        int32_t rc = check_iovecs(iov, iovcnt);
+        size_t total = 0;
+        int32_t rc = check_iovecs(iov, iovcnt, total);
         if (rc < 0) return rc;
         IoVec none{nullptr, 0};
-        return iovcnt ? q.write(reinterpret_cast<const IoVec *>(iov), iovcnt) : q.write(&none, 1);
+        return iovcnt ? q.write(reinterpret_cast<const IoVec *>(iov), iovcnt, total) : q.write(&none, 1, 0);
     });
 }
 
@@ -201,7 +211,7 @@ int64_t npipe_read_msg(npipe_t pipe, void *buf, size_t len, uint32_t *msg_flags)
         if (!buf && len > 0) return fail(st::inval, "buf is NULL");
         IoVec one{buf, len};
         uint32_t flags = 0;
-        int64_t n = q.read(&one, 1, &flags);
+        int64_t n = q.read(&one, 1, len, &flags);
         if (msg_flags) *msg_flags = n >= 0 ? flags : 0;
         return n;
     });

@@ -30,11 +30,12 @@ public:
     virtual int32_t take_error() = 0;
 
     // npipe_read / npipe_readv (msg_flags == nullptr: on a message pipe, skip empty messages) and
-    // npipe_read_msg (msg_flags != nullptr: set to mf::partial / mf::empty). iovcnt >= 1, and the
-    // iovecs are valid (capi checked them); total length may be 0.
-    virtual int64_t read(const IoVec *iov, size_t iovcnt, uint32_t *msg_flags) = 0;
-    // npipe_write / npipe_writev (one message in message mode).
-    virtual int64_t write(const IoVec *iov, size_t iovcnt) = 0;
+    // npipe_read_msg (msg_flags != nullptr: set to mf::partial / mf::empty). iovcnt >= 1, the
+    // iovecs are valid and `total` is their summed length, computed without overflow (capi/
+    // checked all of it); total may be 0.
+    virtual int64_t read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *msg_flags) = 0;
+    // npipe_write / npipe_writev (one message in message mode); the same guarantees.
+    virtual int64_t write(const IoVec *iov, size_t iovcnt, size_t total) = 0;
     virtual int32_t flush() = 0;
     // npipe_close: the handle is already gone from the table. Never blocks; starts the linger.
     virtual void close() = 0;

@@ -9,8 +9,6 @@
 namespace npipe {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // Releases the single-waiter flag on every return path.
 class WaiterGuard {
 public:
@@ -31,8 +29,7 @@ int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
         std::lock_guard<std::mutex> lock(mu_);
         waiter_ = std::this_thread::get_id();
     }
-    const bool forever = timeout_ms < 0;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(forever ? 0 : timeout_ms);
+    const Deadline deadline = Deadline::after_ms(timeout_ms);
     bool looked_at_os = false;
     for (;;) {
         if (is_closed()) return fail(st::badf, "the poll was closed while waiting");
@@ -54,19 +51,17 @@ int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
         const size_t n = harvest(events, capacity);
         if (n > 0) return static_cast<int32_t>(n);
 
-        int32_t remaining = -1;
-        if (!forever) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            remaining = static_cast<int32_t>(std::max<decltype(left)>(left, 0));
-        }
+        const int32_t remaining = deadline.remaining_ms();
         // Always look at the OS once, also for a zero timeout: completions may already be queued.
+        // A lingering pipe's deadline bounds the OS wait, so it is released on time.
         int32_t rc = st::ok;
         if (enter_blocking()) {
-            rc = process_os_events(remaining);
+            rc = process_os_events(nearest_linger().bound(remaining));
             leave_blocking();
         } else if (remaining == 0) {
             continue;  // something was queued meanwhile: harvest it
         }
+        expire_lingers();
         if (rc < 0) return rc;
         if (remaining == 0) return static_cast<int32_t>(harvest(events, capacity));
     }
@@ -153,8 +148,80 @@ int32_t ReadyPoll::wake(uint64_t token) {
     return st::ok;
 }
 
+bool ReadyPoll::add_member(std::weak_ptr<PollMember> member) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (is_closed()) return false;
+    if (members_.size() >= members_prune_at_) {
+        members_.erase(std::remove_if(members_.begin(), members_.end(),
+                                      [](const std::weak_ptr<PollMember> &m) { return m.expired(); }),
+                       members_.end());
+        members_prune_at_ = std::max<size_t>(64, members_.size() * 2);
+    }
+    members_.push_back(std::move(member));
+    return true;
+}
+
+bool ReadyPoll::linger(std::shared_ptr<PollMember> member, Deadline deadline) {
+    bool must_interrupt = false;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (is_closed()) return false;
+        lingering_.push_back(Lingering{std::move(member), deadline});
+        must_interrupt = blocked_ && waiter_ != std::this_thread::get_id();
+    }
+    if (must_interrupt) interrupt();  // a blocked waiter must pick up the new deadline
+    return true;
+}
+
+void ReadyPoll::end_linger(const PollMember *member) {
+    std::shared_ptr<PollMember> keep;  // the caller holds a reference too: never the last one here
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = lingering_.begin(); it != lingering_.end(); ++it) {
+        if (it->member.get() == member) {
+            keep = std::move(it->member);
+            lingering_.erase(it);
+            break;
+        }
+    }
+}
+
+Deadline ReadyPoll::nearest_linger() {
+    std::lock_guard<std::mutex> lock(mu_);
+    Deadline nearest = Deadline::never();
+    for (const auto &l : lingering_) nearest = Deadline::earlier(nearest, l.deadline);
+    return nearest;
+}
+
+void ReadyPoll::expire_lingers() {
+    std::vector<std::shared_ptr<PollMember>> due;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = lingering_.begin(); it != lingering_.end();) {
+            if (it->deadline.passed()) {
+                due.push_back(std::move(it->member));
+                it = lingering_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (auto &member : due) member->linger_expired();
+}
+
 void ReadyPoll::close() {
     if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+    std::vector<std::weak_ptr<PollMember>> members;
+    std::vector<Lingering> lingering;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        members.swap(members_);
+        lingering.swap(lingering_);
+    }
+    // Stop every pipe of this poll: each releases its OS handles at once, so the names are free and
+    // the peers see EOF now, not when some operation finally completes.
+    for (auto &weak : members)
+        if (auto member = weak.lock()) member->poll_closed();
+    lingering.clear();
     on_close();
     std::deque<std::shared_ptr<ReadySource>> dropped;  // released outside the lock
     {

@@ -1,7 +1,9 @@
-// The portable half of a poll: the ready list, the coalescing wake set, the single-waiter guard
-// and the wait loop with honoured timeouts. A backend derives from it and supplies only the OS
-// part: block for OS events and process them (IOCP completions on Windows, epoll on Linux),
-// interrupt a blocked waiter, and tear down at close.
+// The portable half of a poll: the ready list, the coalescing wake set, the single-waiter guard,
+// the wait loop with honoured timeouts, the pipes to stop when the poll closes, and the linger
+// list of closed pipes still delivering bytes (the wait is bounded by the nearest linger
+// deadline). A backend derives from it and supplies only the OS part: block for OS events and
+// process them (IOCP completions on Windows, epoll on Linux), interrupt a blocked waiter, and
+// tear down at close.
 //
 // Pipes are ReadySources: when a pipe's state changes it raises bits in its EventState and calls
 // notify(); the waiter later calls collect() on it to get one merged event. Lock order: a pipe's
@@ -17,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "deadline.hpp"
 #include "object.hpp"
 #include "types.hpp"
 
@@ -32,6 +35,17 @@ public:
 private:
     friend class ReadyPoll;
     bool queued_ = false;  // guarded by the poll's mutex
+};
+
+// A pipe as the poll's member: it joined at its first registration and is stopped when the poll
+// closes. Both calls come without poll locks held, from a caller that holds a strong reference.
+class PollMember {
+public:
+    virtual ~PollMember() = default;
+    // The poll is closing: make no more progress, release the OS handles now.
+    virtual void poll_closed() = 0;
+    // A closed pipe's linger time ran out: release the OS handles now, whatever is undelivered.
+    virtual void linger_expired() = 0;
 };
 
 class ReadyPoll : public Object {
@@ -50,16 +64,31 @@ public:
     // blocked in the OS on another thread.
     void notify(const std::shared_ptr<ReadySource> &source);
 
+    // A pipe joins at its first registration; false when the poll is closed.
+    bool add_member(std::weak_ptr<PollMember> member);
+    // Keeps a closed pipe alive until end_linger() or the deadline (then linger_expired()).
+    // False when the poll is closing: nothing would drive the linger, the caller closes at once.
+    bool linger(std::shared_ptr<PollMember> member, Deadline deadline);
+    void end_linger(const PollMember *member);
+
 protected:
     // Blocks for at most timeout_ms (< 0: no limit) for OS events and processes what arrived.
     // Must return early after interrupt(). Returns st::ok or a failure to hand to the caller.
     virtual int32_t process_os_events(int32_t timeout_ms) = 0;
     // Makes a blocked (or the next) process_os_events return soon. Thread-safe.
     virtual void interrupt() = 0;
-    // Called once by close(), before a blocked waiter is interrupted.
+    // Called once by close(), after the members were stopped and before a blocked waiter is
+    // interrupted.
     virtual void on_close() = 0;
 
 private:
+    struct Lingering {
+        std::shared_ptr<PollMember> member;
+        Deadline deadline;
+    };
+    Deadline nearest_linger();
+    void expire_lingers();
+
     size_t harvest(Event *events, size_t capacity);
     // True if the waiter may block: nothing queued. Marks the waiter as blocked.
     bool enter_blocking();
@@ -68,6 +97,9 @@ private:
     std::mutex mu_;
     std::deque<std::shared_ptr<ReadySource>> ready_;
     std::vector<uint64_t> wakes_;
+    std::vector<std::weak_ptr<PollMember>> members_;
+    size_t members_prune_at_ = 64;
+    std::vector<Lingering> lingering_;
     bool blocked_ = false;  // the waiter is (about to be) blocked in process_os_events
     std::thread::id waiter_;
     std::atomic<bool> waiting_{false};

@@ -1,4 +1,4 @@
-#include "epoll_poll.hpp"
+#include "lib/posix/epoll_poll.hpp"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <vector>
 
-#include "errno_map.hpp"
+#include "lib/posix/errno_map.hpp"
 #include "lib/core/backend.hpp"
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
@@ -80,53 +80,9 @@ int EpollPoll::ctl(int op, int fd, uint32_t id, uint32_t tag, uint32_t events) n
     return epoll_ctl(epfd_, op, fd, &e) < 0 ? errno : 0;
 }
 
-void EpollPoll::start_linger(uint32_t id, std::shared_ptr<EpollSource> source, int32_t linger_ms) {
-    {
-        std::lock_guard<std::mutex> lock(src_mu_);
-        lingers_[id] = Linger{std::move(source), Clock::now() + std::chrono::milliseconds(linger_ms)};
-    }
-    interrupt();  // a blocked waiter must pick up the new deadline
-}
-
-void EpollPoll::end_linger(uint32_t id) {
-    std::shared_ptr<EpollSource> keep;  // may be the last reference: released outside the lock
-    std::lock_guard<std::mutex> lock(src_mu_);
-    auto it = lingers_.find(id);
-    if (it == lingers_.end()) return;
-    keep = std::move(it->second.source);
-    lingers_.erase(it);
-}
-
-int32_t EpollPoll::linger_timeout(int32_t timeout_ms) {
-    std::lock_guard<std::mutex> lock(src_mu_);
-    if (lingers_.empty()) return timeout_ms;
-    auto nearest = Clock::time_point::max();
-    for (const auto &[id, linger] : lingers_) nearest = std::min(nearest, linger.deadline);
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now()).count();
-    const int32_t ms = static_cast<int32_t>(std::clamp<decltype(left)>(left, 0, 0x7FFFFFFF));
-    return timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
-}
-
-void EpollPoll::expire_lingers() {
-    std::vector<std::shared_ptr<EpollSource>> expired;
-    {
-        std::lock_guard<std::mutex> lock(src_mu_);
-        const auto now = Clock::now();
-        for (auto it = lingers_.begin(); it != lingers_.end();) {
-            if (it->second.deadline <= now) {
-                expired.push_back(std::move(it->second.source));
-                it = lingers_.erase(it);
-            } else {
-                ++it;
-            }
-        }
-    }
-    for (auto &source : expired) source->on_linger_expired();
-}
-
 int32_t EpollPoll::process_os_events(int32_t timeout_ms) {
     epoll_event events[kBatch];
-    const int n = epoll_wait(epfd_, events, kBatch, linger_timeout(timeout_ms));
+    const int n = epoll_wait(epfd_, events, kBatch, timeout_ms);
     if (n < 0) {
         if (errno == EINTR) return st::ok;
         return fail_errno(errno, "epoll_wait");
@@ -148,7 +104,6 @@ int32_t EpollPoll::process_os_events(int32_t timeout_ms) {
         }
         if (source) source->on_os_event(static_cast<uint32_t>(data), events[i].events);
     }
-    expire_lingers();
     return st::ok;
 }
 
@@ -161,16 +116,10 @@ void EpollPoll::interrupt() {
 }
 
 void EpollPoll::on_close() {
-    std::vector<std::shared_ptr<EpollSource>> sources;
-    std::unordered_map<uint32_t, Linger> lingers;
-    {
-        std::lock_guard<std::mutex> lock(src_mu_);
-        for (auto &[id, weak] : sources_)
-            if (auto source = weak.lock()) sources.push_back(std::move(source));
-        sources_.clear();
-        lingers.swap(lingers_);
-    }
-    for (auto &source : sources) source->on_poll_closed();
+    // ReadyPoll stopped every pipe already (each removed its own source); drop what is left.
+    std::unordered_map<uint32_t, std::weak_ptr<EpollSource>> sources;
+    std::lock_guard<std::mutex> lock(src_mu_);
+    sources.swap(sources_);
 }
 
 }  // namespace posix

@@ -5,13 +5,9 @@
 // (id << 32) | tag, where the tag is the source's own (e.g. kind and connection generation), so a
 // stale event can never reach a freed object or a later connection. The waiter looks a source up
 // under the table lock, drops the lock, then calls it (lock order: pipe -> poll, never poll -> pipe
-// while holding a poll lock).
-//
-// Closed pipes with bytes still to deliver "linger": the poll keeps them alive, epoll drives their
-// draining, and process_os_events ends the linger at its deadline.
+// while holding a poll lock). Stopping pipes at close and lingering are ReadyPoll's.
 #pragma once
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,10 +22,6 @@ public:
     virtual ~EpollSource() = default;
     // An epoll event for one of the source's fds; `tag` is what the source passed to ctl().
     virtual void on_os_event(uint32_t tag, uint32_t events) = 0;
-    // The poll was closed: release every fd, make no more progress.
-    virtual void on_poll_closed() = 0;
-    // The linger deadline passed: close now, whatever is still buffered.
-    virtual void on_linger_expired() = 0;
 };
 
 class EpollPoll final : public ReadyPoll {
@@ -45,30 +37,17 @@ public:
     // epoll_ctl(op, fd) with data (id << 32 | tag). Returns 0 or the errno.
     int ctl(int op, int fd, uint32_t id, uint32_t tag, uint32_t events) noexcept;
 
-    // Keeps `source` alive until end_linger(id) or until the deadline, when on_linger_expired() runs.
-    void start_linger(uint32_t id, std::shared_ptr<EpollSource> source, int32_t linger_ms);
-    void end_linger(uint32_t id);
-
 protected:
     int32_t process_os_events(int32_t timeout_ms) override;
     void interrupt() override;
     void on_close() override;
 
 private:
-    using Clock = std::chrono::steady_clock;
-    struct Linger {
-        std::shared_ptr<EpollSource> source;
-        Clock::time_point deadline;
-    };
-    int32_t linger_timeout(int32_t timeout_ms);
-    void expire_lingers();
-
     const int epfd_;
     const int evfd_;
     std::atomic<bool> interrupt_pending_{false};
-    std::mutex src_mu_;  // guards sources_, lingers_, next_id_
+    std::mutex src_mu_;  // guards sources_, next_id_
     std::unordered_map<uint32_t, std::weak_ptr<EpollSource>> sources_;
-    std::unordered_map<uint32_t, Linger> lingers_;
     uint32_t next_id_ = 1;  // id 0 is the eventfd
 };
 

@@ -1,4 +1,4 @@
-#include "errno_map.hpp"
+#include "lib/posix/errno_map.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -71,7 +71,5 @@ Failure errno_failure(int err, const char *what, int32_t status) {
     f.message = std::string(what) + ": " + msg;
     return f;
 }
-
-int32_t report(const Failure &f) noexcept { return fail(f.code, f.message.c_str(), f.os_error); }
 
 }  // namespace npipe::posix

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "lib/core/failure.hpp"
+
 namespace npipe::posix {
 
 // errno -> NPIPE_E* (st::). Unknown values map to st::io.
@@ -15,24 +17,8 @@ int32_t fail_errno(int err, const char *what) noexcept;
 // As fail_errno, but with an explicit status (when the context decides the code).
 int32_t fail_errno_as(int32_t status, int err, const char *what) noexcept;
 
-}  // namespace npipe::posix
-
-#include <string>
-
-namespace npipe::posix {
-
-// A failure kept for later (sticky read/write errors, npipe_take_error): recorded without touching
-// the thread-local detail (a background failure must not overwrite the detail of a call that
-// succeeds), reported with report() by the call that returns it.
-struct Failure {
-    int32_t code = 0;
-    uint32_t os_error = 0;
-    std::string message;
-};
-
-// "<what>: <strerror(err)>" as a Failure with the mapped (or the given) status.
+// "<what>: <strerror(err)>" as a Failure with the mapped status, or `status` when it is given
+// (< 0: the context decides the code).
 Failure errno_failure(int err, const char *what, int32_t status = 1);
-// Sets this thread's detail from `f` and returns f.code.
-int32_t report(const Failure &f) noexcept;
 
 }  // namespace npipe::posix

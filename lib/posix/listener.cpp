@@ -1,4 +1,4 @@
-#include "listener.hpp"
+#include "lib/posix/listener.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 #include <map>
 #include <mutex>
 
-#include "errno_map.hpp"
+#include "lib/posix/errno_map.hpp"
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
 

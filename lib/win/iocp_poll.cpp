@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "lib/core/backend.hpp"
+#include "lib/core/deadline.hpp"
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
 #include "lib/win/win_error.hpp"
@@ -40,7 +41,7 @@ IocpPoll::~IocpPoll() {
     if (port_) CloseHandle(port_);
 }
 
-int32_t IocpPoll::associate(HANDLE handle, const std::weak_ptr<OpTarget> &target) {
+int32_t IocpPoll::associate(HANDLE handle) {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_ || !port_) return fail(st::badf, "the poll is closed");
     if (!CreateIoCompletionPort(handle, port_, kPipeOpKey, 0)) {
@@ -50,61 +51,7 @@ int32_t IocpPoll::associate(HANDLE handle, const std::weak_ptr<OpTarget> &target
             return fail_win32_as(st::exist, err, "CreateIoCompletionPort (the handle already belongs to another completion port)");
         return fail_win32(err, "CreateIoCompletionPort (joining the pipe to the poll)");
     }
-    if (targets_.size() >= targets_prune_at_) {
-        targets_.erase(std::remove_if(targets_.begin(), targets_.end(),
-                                      [](const std::weak_ptr<OpTarget> &t) { return t.expired(); }),
-                       targets_.end());
-        targets_prune_at_ = std::max<size_t>(64, targets_.size() * 2);
-    }
-    targets_.push_back(target);
     return st::ok;
-}
-
-bool IocpPoll::add_lingering(std::shared_ptr<OpTarget> target, Clock::time_point deadline) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closing_) return false;  // called with the pipe's lock held: never call back into it here
-    lingering_.push_back(Lingering{deadline, std::move(target)});
-    return true;
-}
-
-void IocpPoll::remove_lingering(const OpTarget *target) {
-    std::shared_ptr<OpTarget> keep;  // released after the lock (it may be the last reference)
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = lingering_.begin(); it != lingering_.end(); ++it) {
-        if (it->target.get() == target) {
-            keep = std::move(it->target);
-            lingering_.erase(it);
-            break;
-        }
-    }
-}
-
-DWORD IocpPoll::bound_by_linger(DWORD wait_ms) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (lingering_.empty()) return wait_ms;
-    auto nearest = lingering_.front().deadline;
-    for (const auto &l : lingering_) nearest = std::min(nearest, l.deadline);
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(nearest - Clock::now()).count();
-    const DWORD bound = left <= 0 ? 0 : static_cast<DWORD>(std::min<long long>(left, INFINITE - 1));
-    return std::min(wait_ms, bound);
-}
-
-void IocpPoll::expire_lingering() {
-    std::vector<std::shared_ptr<OpTarget>> due;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (lingering_.empty()) return;
-        const auto now = Clock::now();
-        for (auto it = lingering_.begin(); it != lingering_.end();) {
-            if (it->deadline <= now) {
-                due.push_back(std::move(it->target));
-                it = lingering_.erase(it);
-            } else {
-                ++it;
-            }
-        }
-    }
-    for (auto &t : due) t->linger_expired();
 }
 
 void IocpPoll::dispatch(const OVERLAPPED_ENTRY &entry) {
@@ -138,8 +85,7 @@ int32_t IocpPoll::process_os_events(int32_t timeout_ms) {
         port = port_;
         in_wait_ = true;
     }
-    DWORD wait_ms = timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms);
-    wait_ms = bound_by_linger(wait_ms);
+    const DWORD wait_ms = timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms);
 
     OVERLAPPED_ENTRY entries[kBatch];
     ULONG count = 0;
@@ -153,7 +99,6 @@ int32_t IocpPoll::process_os_events(int32_t timeout_ms) {
         if (port_close_pending_) release_port_locked();
     }
     for (ULONG i = 0; i < count; ++i) dispatch(entries[i]);
-    expire_lingering();
     if (!ok && err != WAIT_TIMEOUT && !is_closed()) return fail_win32(err, "GetQueuedCompletionStatusEx");
     return st::ok;
 }
@@ -172,27 +117,19 @@ void IocpPoll::release_port_locked() {
 }
 
 void IocpPoll::on_close() {
-    std::vector<std::weak_ptr<OpTarget>> targets;
-    std::vector<Lingering> lingering;
+    // ReadyPoll has stopped every pipe of this poll: each cancelled its ops and closed its handle.
     HANDLE port;
     {
         std::lock_guard<std::mutex> lock(mu_);
         closing_ = true;
-        targets.swap(targets_);
-        lingering.swap(lingering_);
         port = port_;
     }
-    // Stop every pipe of this poll: each cancels its ops and closes its OS handle at once, so the
-    // names are free and the peers see EOF now, not when some op finally completes.
-    for (auto &weak : targets)
-        if (auto t = weak.lock()) t->poll_closed();
-    lingering.clear();
 
     // Reap the cancelled ops' packets (bounded): they own memory and pipe references. A waiter on
     // another thread may dequeue some of them too; both sides dispatch safely.
     if (port) {
-        const auto deadline = Clock::now() + std::chrono::milliseconds(kReapBudgetMs);
-        while (outstanding_.load(std::memory_order_relaxed) > 0 && Clock::now() < deadline) {
+        const Deadline deadline = Deadline::after_ms(kReapBudgetMs);
+        while (outstanding_.load(std::memory_order_relaxed) > 0 && !deadline.passed()) {
             OVERLAPPED_ENTRY entries[kBatch];
             ULONG count = 0;
             if (!GetQueuedCompletionStatusEx(port, entries, kBatch, &count, kReapSliceMs, FALSE)) continue;

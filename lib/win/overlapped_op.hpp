@@ -3,7 +3,7 @@
 // never needs per-pipe offsets. The op owns its I/O buffer and a strong reference to its pipe: both
 // stay valid for the kernel until the packet has been dequeued, whatever the pipe does meanwhile
 // (disconnect, close, poll close). The pipe's OS HANDLE is NOT owned here: closing it never waits
-// for ops (mio bug F).
+// for ops .
 #pragma once
 #include <windows.h>
 
@@ -24,10 +24,6 @@ public:
     virtual ~OpTarget() = default;
     // The packet of `op` arrived: `bytes` transferred, `error` the Win32 result (0 = success).
     virtual void complete(OverlappedOp &op, DWORD bytes, DWORD error) = 0;
-    // The poll is closing: stop all progress, release the OS handle now.
-    virtual void poll_closed() = 0;
-    // A closed pipe's linger time ran out: cancel what is left and release the OS handle.
-    virtual void linger_expired() = 0;
 };
 
 struct OverlappedOp {

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "lib/core/failure.hpp"
+
 namespace npipe::win {
 
 // Maps a Win32 error to an npipe status (st::noent, st::busy, ..., st::io by default).
@@ -25,5 +27,7 @@ DWORD win32_from_ntstatus(uintptr_t status) noexcept;
 int32_t fail_win32(DWORD error, const char *what) noexcept;
 // Same, with the status chosen by the caller (when the context gives the error its meaning).
 int32_t fail_win32_as(int32_t status, DWORD error, const char *what) noexcept;
+// The same text as a Failure kept for later (a background operation's result).
+Failure win32_failure(DWORD error, const char *what);
 
 }  // namespace npipe::win

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "lib/core/backend.hpp"
+#include "lib/core/deadline.hpp"
 #include "lib/core/error_detail.hpp"
 #include "lib/core/names.hpp"
 #include "lib/core/status.hpp"
@@ -20,8 +21,6 @@
 namespace npipe {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using win::PipeSetup;
 
 constexpr DWORD kWaitSliceMs = 100;     // one WaitNamedPipeW slice while the server is busy
 constexpr DWORD kMaxBackoffMs = 50;     // sleep cap while the name does not exist yet
@@ -99,20 +98,8 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
         return win::fail_win32(err, "CreateNamedPipeW");
     }
 
-    PipeSetup setup;
-    setup.server = true;
-    setup.connected = false;
-    setup.flags = config.flags;
-    setup.can_read = !(config.flags & pf::outbound_only);
-    setup.can_write = !(config.flags & pf::inbound_only);
-    setup.message_read = message;
-    setup.message_write = message;
-    setup.in_buffer_size = config.in_buffer_size;
-    setup.out_buffer_size = config.out_buffer_size;
-    setup.max_instances = config.max_instances;
-    setup.linger_ms = config.linger_ms;
-    setup.handle = h.h;
-    out = std::make_shared<win::WinPipe>(setup);
+    const PipeSetup setup = server_setup(config);
+    out = std::make_shared<win::WinPipe>(setup, h.h);
     h.release();
     return st::ok;
 }
@@ -134,8 +121,7 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
     DWORD optional_access = can_read ? 0 : FILE_READ_ATTRIBUTES;
     const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
 
-    const bool forever = config.timeout_ms < 0;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(forever ? 0 : config.timeout_ms);
+    const Deadline deadline = Deadline::after_ms(config.timeout_ms);
     DWORD backoff_ms = 1;
     OwnedHandle h;
     for (;;) {
@@ -151,15 +137,11 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
         if (config.timeout_ms == 0)
             return win::fail_win32(err, err == ERROR_PIPE_BUSY ? "CreateFileW (all instances are busy)"
                                                                : "CreateFileW (no pipe of that name)");
-        DWORD slice = kWaitSliceMs;
-        if (!forever) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            if (left <= 0)
-                return win::fail_win32_as(st::timedout, err,
-                                          err == ERROR_PIPE_BUSY ? "CreateFileW (instances stayed busy until the timeout)"
-                                                                 : "CreateFileW (the pipe did not appear before the timeout)");
-            slice = static_cast<DWORD>(std::min<long long>(left, kWaitSliceMs));
-        }
+        if (deadline.passed())
+            return win::fail_win32_as(st::timedout, err,
+                                      err == ERROR_PIPE_BUSY ? "CreateFileW (instances stayed busy until the timeout)"
+                                                             : "CreateFileW (the pipe did not appear before the timeout)");
+        const DWORD slice = static_cast<DWORD>(deadline.bound(static_cast<int32_t>(kWaitSliceMs)));
         if (err == ERROR_PIPE_BUSY) {
             // Blocks until an instance is free or the slice passes: no spinning. A "not found"
             // answer (the server is between instances) falls through to the backoff sleep.
@@ -182,14 +164,7 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
         if (rc < 0) return rc;
     }
 
-    PipeSetup setup;
-    setup.server = false;
-    setup.connected = true;
-    setup.flags = config.flags;
-    setup.can_read = can_read;
-    setup.can_write = can_write;
-    setup.message_read = message;
-    setup.linger_ms = config.linger_ms;
+    PipeSetup setup = client_setup(config);
     DWORD type = 0, out_size = 0, in_size = 0, max_inst = 0;
     if (GetNamedPipeInfo(h.h, &type, &out_size, &in_size, &max_inst)) {
         setup.message_write = (type & PIPE_TYPE_MESSAGE) != 0;
@@ -197,11 +172,8 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
         setup.in_buffer_size = out_size;
         setup.out_buffer_size = in_size;
         setup.max_instances = max_inst == PIPE_UNLIMITED_INSTANCES ? 0 : max_inst;
-    } else {
-        setup.message_write = message;
     }
-    setup.handle = h.h;
-    out = std::make_shared<win::WinPipe>(setup);
+    out = std::make_shared<win::WinPipe>(setup, h.h);
     h.release();
     return st::ok;
 }
@@ -250,10 +222,9 @@ int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &ou
     } else {
         setup.connected = true;
     }
-    setup.handle = h;
     // The library owns the handle only once the pipe object exists: if make_shared throws, the
     // caller still owns it (capi turns the exception into NPIPE_ENOMEM).
-    out = std::make_shared<win::WinPipe>(setup);
+    out = std::make_shared<win::WinPipe>(setup, h);
     return st::ok;
 }
 

@@ -12,13 +12,14 @@
 #include <cstring>
 #include <thread>
 
-#include "errno_map.hpp"
 #include "lib/core/backend.hpp"
+#include "lib/core/deadline.hpp"
 #include "lib/core/error_detail.hpp"
 #include "lib/core/names.hpp"
 #include "lib/core/status.hpp"
-#include "listener.hpp"
-#include "unix_pipe.hpp"
+#include "lib/posix/errno_map.hpp"
+#include "lib/posix/listener.hpp"
+#include "lib/posix/unix_pipe.hpp"
 
 namespace npipe {
 
@@ -36,13 +37,8 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
     std::shared_ptr<Listener> listener;
     rc = Listener::acquire(path, config, listener);
     if (rc < 0) return rc;
-    UnixPipe::Setup setup;
-    setup.server = true;
-    setup.flags = config.flags;
-    setup.in_buffer_size = config.in_buffer_size;
-    setup.out_buffer_size = config.out_buffer_size;
-    setup.max_instances = config.max_instances;
-    setup.linger_ms = config.linger_ms;
+    PipeSetup setup = server_setup(config);
+    setup.framed = true;
     try {
         out = std::make_shared<UnixPipe>(setup, listener);
     } catch (...) {
@@ -53,8 +49,6 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
 }
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // One non-blocking connect attempt. Returns the connected socket, or -1 with errno set.
 int try_connect(const sockaddr_un &addr, socklen_t len) {
@@ -83,7 +77,7 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
 
     // Absent (ENOENT), not listening yet (ECONNREFUSED) and busy (EAGAIN: backlog full) are
     // retried until the deadline, sleeping with exponential backoff (1 ms .. 50 ms).
-    const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(config.timeout_ms, 0));
+    const Deadline deadline = Deadline::after_ms(config.timeout_ms);
     auto backoff = std::chrono::milliseconds(1);
     int fd;
     for (;;) {
@@ -102,16 +96,10 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
                              path.c_str());
             return failf(st::noent, static_cast<uint32_t>(err), "no server is listening on %s", path.c_str());
         }
-        auto wait = backoff;
-        if (config.timeout_ms > 0) {
-            const auto now = Clock::now();
-            if (now >= deadline)
-                return failf(st::timedout, static_cast<uint32_t>(err), "no server accepted on %s within %d ms (%s)",
-                             path.c_str(), static_cast<int>(config.timeout_ms),
-                             err == EAGAIN ? "busy" : "not there");
-            wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
-        }
-        std::this_thread::sleep_for(wait);
+        if (deadline.passed())
+            return failf(st::timedout, static_cast<uint32_t>(err), "no server accepted on %s within %d ms (%s)",
+                         path.c_str(), static_cast<int>(config.timeout_ms), err == EAGAIN ? "busy" : "not there");
+        std::this_thread::sleep_for(std::chrono::milliseconds(deadline.bound(static_cast<int32_t>(backoff.count()))));
         backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
     }
 
@@ -121,9 +109,8 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
         return failf(st::acces, 0, "the server of %s runs as uid %u, not as this user (NPIPE_CURRENT_USER_ONLY)",
                      path.c_str(), static_cast<unsigned>(cred.uid));
     }
-    UnixPipe::Setup setup;
-    setup.flags = config.flags;
-    setup.linger_ms = config.linger_ms;
+    PipeSetup setup = client_setup(config);
+    setup.framed = true;
     try {
         out = std::make_shared<UnixPipe>(setup, fd, cred.pid);
     } catch (...) {
@@ -154,8 +141,10 @@ int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &ou
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return posix::fail_errno(errno, "fcntl(O_NONBLOCK)");
     const int fdfl = fcntl(fd, F_GETFD);
     if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return posix::fail_errno(errno, "fcntl(FD_CLOEXEC)");
-    UnixPipe::Setup setup;
+    PipeSetup setup;
+    setup.connected = true;
     setup.flags = flags & pf::message;
+    setup.message_read = setup.message_write = setup.framed = (flags & pf::message) != 0;
     out = std::make_shared<UnixPipe>(setup, fd, posix::peer_cred(fd).pid);
     return st::ok;
 }

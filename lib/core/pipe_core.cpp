@@ -1,0 +1,520 @@
+#include "pipe_core.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "deadline.hpp"
+#include "error_detail.hpp"
+#include "framing.hpp"
+#include "status.hpp"
+
+namespace npipe {
+namespace {
+
+constexpr const char *kCanceled = "the pipe's poll was closed; the pipe can make no more progress";
+// The caller's out_buffer_size is a hint: a silly one (0 bytes, 4 GiB) must not mean a system
+// call per byte or an unbounded buffer.
+constexpr size_t kMinWriteCap = 64u * 1024u;
+constexpr size_t kMaxWriteCap = 16u * 1024u * 1024u;
+
+}  // namespace
+
+PipeSetup server_setup(const ServerConfig &config) {
+    PipeSetup setup;
+    setup.server = true;
+    setup.flags = config.flags;
+    setup.can_read = !(config.flags & pf::outbound_only);
+    setup.can_write = !(config.flags & pf::inbound_only);
+    setup.message_read = setup.message_write = (config.flags & pf::message) != 0;
+    setup.in_buffer_size = config.in_buffer_size;
+    setup.out_buffer_size = config.out_buffer_size;
+    setup.max_instances = config.max_instances;
+    setup.linger_ms = config.linger_ms;
+    return setup;
+}
+
+PipeSetup client_setup(const ClientConfig &config) {
+    PipeSetup setup;
+    setup.connected = true;
+    setup.flags = config.flags;
+    // A client "inbound only" reads only; "outbound only" writes only.
+    setup.can_read = !(config.flags & pf::outbound_only);
+    setup.can_write = !(config.flags & pf::inbound_only);
+    setup.message_read = setup.message_write = (config.flags & pf::message) != 0;
+    setup.linger_ms = config.linger_ms;
+    return setup;
+}
+
+PipeCore::PipeCore(const PipeSetup &setup)
+    : write_queue_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)),
+      setup_(setup),
+      state_(setup.connected ? State::connected : State::idle) {}
+
+int64_t PipeCore::os_read_direct(const IoVec *, size_t) { return 0; }
+
+int64_t PipeCore::os_write_direct(const uint8_t *, size_t, const IoVec *, size_t) { return 0; }
+
+// ---------------------------------------------------------------------------------------------
+// Registration and events
+
+int32_t PipeCore::register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (canceled_) return fail(st::canceled, kCanceled);
+    if (poll_ && poll_ != poll)
+        return fail(st::exist, "the pipe is bound for life to the poll it was first registered with");
+    if (events_.registered()) return fail(st::exist, "the pipe is already registered with this poll");
+    if (!poll_) {
+        if (!poll->add_member(weak_from_this())) return fail(st::badf, "the poll is closed");
+        const int32_t rc = os_attach(*poll);
+        if (rc < 0) return rc;
+        poll_ = poll;
+    }
+    events_.arm(token, interests);
+    // The pipe makes progress from its first registration on: a deferred connect starts now.
+    if (setup_.server && state_ == State::idle && connect_requested_) {
+        const int32_t rc = begin_connect(false);
+        if (rc < 0 && rc != st::again) raise(ev::connected | ev::error);
+    }
+    os_read_more();
+    raise_current_state();
+    return st::ok;
+}
+
+int32_t PipeCore::reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (canceled_) return fail(st::canceled, kCanceled);
+    if (!events_.registered()) return fail(st::noent, "the pipe is not registered with a poll");
+    if (poll_ != poll) return fail(st::exist, "the pipe is registered with another poll");
+    events_.arm(token, interests);
+    raise_current_state();
+    return st::ok;
+}
+
+int32_t PipeCore::deregister(const std::shared_ptr<Poll> &poll) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (canceled_) return fail(st::canceled, kCanceled);
+    if (!events_.registered()) return fail(st::noent, "the pipe is not registered with a poll");
+    if (poll_ != poll) return fail(st::exist, "the pipe is registered with another poll");
+    // What is in flight keeps running (its results are buffered); only the reporting stops.
+    events_.disarm();
+    return st::ok;
+}
+
+void PipeCore::raise(uint32_t bits) {
+    if (bits && events_.raise(bits) && poll_ && !canceled_) poll_->notify(shared_from_this());
+}
+
+// The readable/writable condition now: a read or write would not answer NPIPE_EAGAIN.
+uint32_t PipeCore::condition(uint32_t os_bits) const {
+    if (!connected() || closed_ || canceled_) return 0;
+    uint32_t bits = 0;
+    if (setup_.can_read && (!read_queue_.empty() || eof_ || read_failure_ || (os_bits & ev::readable)))
+        bits |= ev::readable;
+    if (setup_.can_write && (write_queue_.room() > 0 || peer_gone_ || write_failure_)) bits |= ev::writable;
+    return bits;
+}
+
+// (Re)registration reports what the current state warrants: nothing of an earlier registration
+// leaks into this one, and nothing that holds now is missed.
+void PipeCore::raise_current_state() {
+    const uint32_t os_bits = connected() && !released_ ? os_condition() : 0;
+    if ((os_bits & ev::write_closed) && setup_.can_write) peer_gone_ = true;
+    uint32_t bits = condition(os_bits);
+    if (connected()) {
+        if (setup_.can_read && (eof_ || (os_bits & ev::read_closed))) bits |= ev::read_closed;
+        if (setup_.can_write && peer_gone_) bits |= ev::write_closed;
+    }
+    if (first_failure_.has() || connect_failure_) bits |= ev::error;
+    if (connect_failure_) bits |= ev::connected;
+    raise(bits);
+}
+
+bool PipeCore::collect(Event &event, bool &keep_queued) {
+    std::lock_guard<std::mutex> lock(mu_);
+    uint32_t level_bits = 0;
+    if (events_.level()) level_bits = condition(connected() && !released_ ? os_condition() : 0);
+    const uint32_t bits = events_.take(level_bits, keep_queued);
+    if (bits == 0) return false;
+    event = Event{events_.token(), bits, 0};
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server lifecycle
+
+int32_t PipeCore::connect() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!setup_.server) return fail(st::inval, "npipe_connect is for server instances; this is a client end");
+    if (canceled_) return fail(st::canceled, kCanceled);
+    switch (state_) {
+        case State::connected: return st::ok;
+        case State::connecting: return fail(st::again, "still waiting for a client; NPIPE_CONNECTED follows");
+        case State::idle: break;
+    }
+    if (connect_failure_) {
+        const Failure f = std::move(connect_failure_);
+        connect_failure_ = Failure{};
+        return report(f);
+    }
+    if (!poll_) {
+        connect_requested_ = true;
+        return fail(st::again, "the pipe is not registered with a poll: waiting for a client starts at registration");
+    }
+    const int32_t rc = begin_connect(true);
+    if (rc == st::again) return fail(st::again, "waiting for a client; NPIPE_CONNECTED follows");
+    if (rc < 0) return report(std::exchange(connect_failure_, Failure{}));
+    return rc;
+}
+
+// Starts the wait for a client. A failure is kept in connect_failure_ (the caller reports it,
+// or raises NPIPE_CONNECTED | NPIPE_ERROR when no call is there to hear it).
+int32_t PipeCore::begin_connect(bool in_connect_call) {
+    connect_requested_ = false;
+    state_ = State::connecting;
+    Failure failure;
+    const int32_t rc = os_start_connect(failure);
+    if (rc == st::ok) {
+        connected_now(!in_connect_call);
+        return st::ok;
+    }
+    if (rc == st::again) return st::again;
+    state_ = State::idle;
+    connect_failure_ = failure ? failure : Failure{rc, 0, "waiting for a client failed"};
+    return connect_failure_.code;
+}
+
+// NPIPE_CONNECTED is the news that a wait ended; a npipe_connect call that returns NPIPE_OK has
+// told its caller already.
+void PipeCore::connected_now(bool report_event) {
+    state_ = State::connected;
+    os_read_more();
+    raise((report_event ? ev::connected : 0u) | (setup_.can_write ? ev::writable : 0u));
+}
+
+void PipeCore::connect_finished(const Failure &failure) {
+    if (state_ != State::connecting || closed_ || canceled_) return;
+    if (!failure) {
+        connected_now(true);
+        return;
+    }
+    state_ = State::idle;
+    connect_failure_ = failure;
+    raise(ev::connected | ev::error);
+}
+
+int32_t PipeCore::disconnect() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!setup_.server) return fail(st::inval, "npipe_disconnect is for server instances; this is a client end");
+    if (canceled_) return fail(st::canceled, kCanceled);
+    os_disconnect();
+    reset_connection();
+    return st::ok;
+}
+
+// The next connection on this instance sees nothing of the previous one: no data, EOF, failure
+// or event.
+void PipeCore::reset_connection() {
+    state_ = State::idle;
+    connect_requested_ = false;
+    connect_failure_ = Failure{};
+    first_failure_.clear();
+    read_queue_.clear();
+    eof_ = false;
+    read_failure_ = Failure{};
+    write_queue_.reset();
+    peer_gone_ = false;
+    write_failure_ = Failure{};
+    events_.reset_connection();
+}
+
+// The end of a wait for a client is reported before background failures: it is what the caller
+// asks about after NPIPE_CONNECTED.
+int32_t PipeCore::take_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (canceled_) return fail(st::canceled, kCanceled);
+    if (connect_failure_) return report(std::exchange(connect_failure_, Failure{}));
+    if (first_failure_.has()) return report(first_failure_.take());
+    return st::ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+// The checks every read, write and flush makes, in the order SPEC section 6 fixes.
+int32_t PipeCore::check_io(Direction direction) {
+    if (canceled_) return fail(st::canceled, kCanceled);
+    if (!events_.registered()) return fail(st::again, "pipe is not registered with a poll");
+    if (direction == Direction::read && !setup_.can_read)
+        return fail(st::acces, "this pipe end was opened for writing only (NPIPE_OUTBOUND_ONLY)");
+    if (direction == Direction::write && !setup_.can_write)
+        return fail(st::acces, "this pipe end was opened for reading only (NPIPE_INBOUND_ONLY)");
+    if (!connected())
+        return fail(st::notconn, "server instance is not connected (npipe_connect, then NPIPE_CONNECTED)");
+    return st::ok;
+}
+
+int64_t PipeCore::read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *msg_flags) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (msg_flags) *msg_flags = 0;
+    const int32_t rc = check_io(Direction::read);
+    if (rc < 0) return rc;
+    if (total == 0) return 0;
+    size_t n = 0;
+    bool got = false;
+    if (setup_.message_read) {
+        for (;;) {
+            const ReadQueue::MessageRead r = read_queue_.read_message(iov, iovcnt, total, msg_flags == nullptr, !eof_);
+            if (r.got) {
+                n = r.bytes;
+                got = true;
+                if (msg_flags) *msg_flags = r.flags;
+                break;
+            }
+            if (reading_ended() || released_ || !os_fill_read_queue()) break;
+        }
+    } else if (!read_queue_.empty()) {
+        n = read_queue_.read_bytes(iov, iovcnt);
+        got = n > 0;
+    } else if (!reading_ended() && !released_) {
+        const int64_t direct = os_read_direct(iov, iovcnt);
+        n = direct > 0 ? static_cast<size_t>(direct) : 0;
+        got = n > 0;
+    }
+    if (got) {
+        bytes_read_ += n;
+        os_read_more();  // room again: keep reading in the background
+        return static_cast<int64_t>(n);
+    }
+    if (read_failure_) return report(read_failure_);
+    if (eof_) return 0;
+    return fail(st::again, "no data yet; wait for NPIPE_READABLE");
+}
+
+void PipeCore::on_eof(bool peer_gone_too) {
+    uint32_t bits = 0;
+    if (!eof_) {
+        eof_ = true;
+        bits |= ev::readable | ev::read_closed;
+    }
+    if (peer_gone_too && setup_.can_write && !peer_gone_) {
+        peer_gone_ = true;
+        if (write_queue_.has_queued()) {
+            // Accepted, never handed to the OS, now undeliverable: a failure, never a silent drop.
+            first_failure_.note(failuref(st::pipe, 0, "the peer closed the pipe before %zu accepted bytes were written",
+                                         write_queue_.queued()));
+            bits |= ev::error;
+        }
+        write_queue_.discard_queued();
+        write_queue_.clear_owed();
+        bits |= ev::write_closed | ev::writable;
+    }
+    raise(bits);
+}
+
+void PipeCore::on_read_failed(const Failure &failure) {
+    if (!read_failure_) read_failure_ = failure;
+    first_failure_.note(failure);
+    raise(ev::readable | ev::error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int32_t rc = check_io(Direction::write);
+    if (rc < 0) return rc;
+    if (write_failure_) return report(write_failure_);
+    if (peer_gone_) return fail(st::pipe, "the peer closed or disconnected the pipe");
+    const bool whole = setup_.message_write;
+    if (whole && total > kMaxMessageSize)
+        return failf(st::msgsize, 0, "a message of %zu bytes exceeds the 16 MiB limit", total);
+    if (!whole && total == 0) return 0;
+
+    // Bytes already waiting go first (a synchronous backend hands them over now).
+    if (write_queue_.has_queued()) {
+        os_write_more();
+        if (write_failure_) return report(write_failure_);
+    }
+    uint8_t header[framing::kHeaderSize];
+    size_t prefix_len = 0;
+    if (whole && setup_.framed) {
+        framing::put_length(header, static_cast<uint32_t>(total));
+        prefix_len = sizeof header;
+    }
+    const size_t unit = prefix_len + total;
+    const bool was_idle = write_queue_.idle();
+    // A failure from here on concerns this call's bytes only when nothing else was waiting: the
+    // caller hears it now, so it is not also a background failure.
+    write_call_owns_failure_ = was_idle;
+    size_t done = 0;
+    if (was_idle) {
+        const int64_t sent = os_write_direct(header, prefix_len, iov, iovcnt);
+        if (sent < 0) {
+            write_call_owns_failure_ = false;
+            return sent;
+        }
+        done = static_cast<size_t>(sent);
+    }
+    const size_t rest = unit - done;
+    const size_t take = write_queue_.acceptable(rest, whole);
+    if (whole ? take != rest : (done == 0 && take == 0)) {
+        write_call_owns_failure_ = false;
+        write_queue_.owe_on_room();
+        return fail(st::again, whole ? "the write buffer has no room for the whole message; wait for NPIPE_WRITABLE"
+                                     : "the write buffer is full; wait for NPIPE_WRITABLE");
+    }
+    if (take > 0 || (whole && done < unit) || (whole && unit == 0))
+        write_queue_.append(header, prefix_len, iov, iovcnt, done, take, whole);
+    const size_t accepted = done + take - prefix_len;
+    bytes_written_ += accepted;
+    os_write_more();  // hand it to the OS now, not at the next wait
+    write_call_owns_failure_ = false;
+    if (write_failure_) {
+        bytes_written_ -= accepted;
+        return report(write_failure_);
+    }
+    return static_cast<int64_t>(accepted);
+}
+
+void PipeCore::write_progressed() {
+    if (closed_) {
+        if (write_queue_.idle()) finish_close();  // everything delivered: the linger is over
+        return;
+    }
+    if (write_queue_.settle_owed() && setup_.can_write) raise(ev::writable);
+}
+
+void PipeCore::on_write_failed(const Failure &failure) {
+    const bool gone = failure.code == st::pipe;
+    const bool lost = !write_queue_.idle() && !write_call_owns_failure_;
+    if (!write_failure_) write_failure_ = failure;
+    write_queue_.reset();
+    // A writer waiting for room must learn that writes now fail.
+    uint32_t bits = ev::writable;
+    if (gone && !peer_gone_) {
+        peer_gone_ = true;
+        bits |= ev::write_closed;
+    }
+    if (lost) {
+        // Accepted bytes are never dropped silently: NPIPE_ERROR now, npipe_take_error says which.
+        first_failure_.note(failure);
+        bits |= ev::error;
+    }
+    if (closed_) {
+        finish_close();
+        return;
+    }
+    if (setup_.can_write) raise(bits);
+}
+
+void PipeCore::on_peer_gone() {
+    if (!setup_.can_write || peer_gone_) return;
+    peer_gone_ = true;
+    raise(ev::write_closed | ev::writable);
+}
+
+int32_t PipeCore::flush() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int32_t rc = check_io(Direction::flush);
+    if (rc < 0) return rc;
+    if (write_failure_) return report(write_failure_);
+    if (write_queue_.idle()) return st::ok;
+    os_write_more();
+    if (write_failure_) return report(write_failure_);
+    if (write_queue_.idle()) return st::ok;
+    write_queue_.owe_on_drain();
+    return failf(st::again, 0, "%zu accepted bytes are still being written; NPIPE_WRITABLE follows when they are",
+                 write_queue_.used());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Close, poll close, linger
+
+void PipeCore::close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    events_.disarm();
+    connect_requested_ = false;
+    read_queue_.clear();
+    os_closing();
+    if (canceled_ || released_ || !poll_ || !connected() || setup_.linger_ms < 0 || write_queue_.idle()) {
+        finish_close();
+        return;
+    }
+    // Accepted bytes keep draining while the poll is waited on, for at most linger_ms.
+    os_write_more();
+    if (released_) return;  // the write failed and finished the close
+    if (write_queue_.idle()) {
+        finish_close();
+        return;
+    }
+    if (!poll_->linger(shared_from_this(), Deadline::after_ms(setup_.linger_ms))) {
+        finish_close();  // the poll is closing: nothing would drive the linger
+        return;
+    }
+    lingering_ = true;
+}
+
+void PipeCore::finish_close() {
+    write_queue_.reset();
+    if (!released_) {
+        released_ = true;
+        os_release();
+    }
+    if (lingering_) {
+        lingering_ = false;
+        if (poll_) poll_->end_linger(this);
+    }
+}
+
+void PipeCore::linger_expired() {
+    std::lock_guard<std::mutex> lock(mu_);
+    lingering_ = false;  // the poll already forgot the linger
+    finish_close();
+}
+
+void PipeCore::poll_closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (canceled_) return;
+    canceled_ = true;
+    lingering_ = false;  // the poll dropped its linger list itself
+    events_.disarm();
+    connect_requested_ = false;
+    read_queue_.clear();
+    write_queue_.reset();
+    if (!released_) {
+        released_ = true;
+        os_release();
+    }
+    poll_.reset();  // the poll's OS resources go as soon as the poll object does
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection
+
+int32_t PipeCore::get_info(PipeInfo &info) {
+    std::lock_guard<std::mutex> lock(mu_);
+    info = PipeInfo{};
+    info.flags = setup_.flags | (setup_.server ? pf::info_server : 0u);
+    const bool live = connected() && !released_ && !canceled_;
+    if (live && !eof_ && !peer_gone_) info.flags |= pf::info_connected;
+    info.in_buffer_size = setup_.in_buffer_size;
+    info.out_buffer_size = setup_.out_buffer_size;
+    info.max_instances = setup_.max_instances;
+    info.bytes_read = bytes_read_;
+    info.bytes_written = bytes_written_;
+    info.write_pending = write_queue_.used();
+    info.read_available = read_queue_.buffered();
+    if (live) os_query_info(info);
+    return st::ok;
+}
+
+int32_t PipeCore::raw_handle(intptr_t &out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    out = os_raw_handle();
+    return st::ok;
+}
+
+}  // namespace npipe

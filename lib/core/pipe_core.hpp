@@ -1,0 +1,186 @@
+// The portable pipe: every rule of SPEC sections 5 and 6 that is not an OS call, written once for
+// every platform. A backend (lib/win, lib/posix) derives from PipeCore and implements only the
+// os_* hooks below; it reports what the OS did through the protected event functions. Both run
+// under the pipe's one mutex, so a rule never sees half of an OS result.
+//
+//   state        IDLE -> CONNECTING -> CONNECTED (servers; clients and adopted ends start
+//                CONNECTED); npipe_disconnect resets every per-connection field at once.
+//   registration cancelled -> not registered / bound elsewhere -> bind for life -> arm -> re-raise,
+//                in that order on every platform.
+//   events       EventState (edge/level, READ_CLOSED/WRITE_CLOSED once per connection).
+//   failures     a sticky read failure, a sticky write failure, the failure of the last wait for
+//                a client, and the first background failure (npipe_take_error).
+//   read side    ReadQueue (message rules); a backend may read straight into the caller's buffers
+//                when nothing is queued (Linux byte mode).
+//   write side   WriteQueue (acceptance, in-flight accounting, the one WRITABLE rule); a backend may
+//                hand bytes to the OS straight from the caller's buffers when nothing is queued.
+//   close        the handle is gone at once; accepted bytes drain for at most linger_ms while the
+//                poll is waited on (the poll's linger list), then the OS handles are released.
+//
+// Lock order: the pipe's mutex, then the poll's (notify, linger); the poll never calls a pipe with
+// a lock of its own held, and every caller into a pipe holds a strong reference to it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "backend.hpp"
+#include "event_state.hpp"
+#include "failure.hpp"
+#include "read_queue.hpp"
+#include "write_queue.hpp"
+
+namespace npipe {
+
+// Everything a pipe end knows about how it was made (server instance, client or adopted handle).
+struct PipeSetup {
+    bool server = false;
+    bool connected = false;       // clients and adopted connected ends start CONNECTED
+    uint32_t flags = 0;           // creation flags, reported by npipe_get_info
+    bool can_read = true;         // false: outbound-only server / write-only client
+    bool can_write = true;        // false: inbound-only server / read-only client
+    bool message_read = false;    // reads keep message boundaries
+    bool message_write = false;   // every write is one message
+    bool framed = false;          // messages travel with an in-band length header (framing.hpp)
+    uint32_t in_buffer_size = kDefaultBufferSize;
+    uint32_t out_buffer_size = kDefaultBufferSize;
+    uint32_t max_instances = 0;
+    int32_t linger_ms = kDefaultLingerMs;
+};
+
+// The setup every platform derives from the caller's options; a backend adjusts only what its OS
+// decides (Windows: the write side follows the pipe's type; Linux: messages are framed).
+PipeSetup server_setup(const ServerConfig &config);
+PipeSetup client_setup(const ClientConfig &config);
+
+class PipeCore : public Pipe, public ReadySource, public PollMember, public std::enable_shared_from_this<PipeCore> {
+public:
+    explicit PipeCore(const PipeSetup &setup);
+
+    // Pipe
+    int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final;
+    int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final;
+    int32_t deregister(const std::shared_ptr<Poll> &poll) final;
+    int32_t connect() final;
+    int32_t disconnect() final;
+    int32_t take_error() final;
+    int64_t read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *msg_flags) final;
+    int64_t write(const IoVec *iov, size_t iovcnt, size_t total) final;
+    int32_t flush() final;
+    void close() final;
+    int32_t get_info(PipeInfo &info) final;
+    int32_t raw_handle(intptr_t &out) final;
+
+    // ReadySource
+    bool collect(Event &event, bool &keep_queued) final;
+
+    // PollMember
+    void poll_closed() final;
+    void linger_expired() final;
+
+protected:
+    enum class State { idle, connecting, connected };
+
+    // ---- The OS hooks. Every one runs with mu_ held. --------------------------------------------
+    // Joins the OS wait set of `poll` (completion port, epoll), once, at the first registration.
+    virtual int32_t os_attach(ReadyPoll &poll) = 0;
+    // Server: starts waiting for a client. st::ok: a client is connected now; st::again: waiting
+    // (connect_finished() follows); else a failure, described in `failure`.
+    virtual int32_t os_start_connect(Failure &failure) = 0;
+    // Server: drops the client and cancels what is pending; nothing of it may reach the core later.
+    virtual void os_disconnect() = 0;
+    // Keeps data coming in the background where the OS pushes it (Windows' outstanding ReadFile).
+    virtual void os_read_more() {}
+    // Pulls what the OS holds now: straight into the caller's buffers (byte mode, nothing queued;
+    // returns the count, 0 for none) ...
+    virtual int64_t os_read_direct(const IoVec *iov, size_t iovcnt);
+    // ... or into read_queue_ (message mode; true if anything arrived). EOF and failures go
+    // through on_eof() / on_read_failed().
+    virtual bool os_fill_read_queue() { return false; }
+    // Hands (prefix ++ iov) to the OS straight from the caller's buffers when nothing is queued:
+    // the count the OS took (0 if none, or if the backend never writes directly), or a failure,
+    // already reported through on_write_failed() and to the caller.
+    virtual int64_t os_write_direct(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt);
+    // Hands queued bytes to the OS (as far as it takes them now).
+    virtual void os_write_more() = 0;
+    // Readiness the OS knows of and the core cannot (ev::readable, ev::read_closed,
+    // ev::write_closed), for (re)registration and level mode.
+    virtual uint32_t os_condition() { return 0; }
+    // The pipe is closed: stop taking new clients (the name may go at once, linger or not).
+    virtual void os_closing() {}
+    // Releases every OS handle now, cancelling what is pending. Called once.
+    virtual void os_release() = 0;
+    // peer_pid, the OS part of read_available, peer_unread (connected, not released).
+    virtual void os_query_info(PipeInfo &info) = 0;
+    virtual intptr_t os_raw_handle() = 0;
+
+    // ---- What the OS did, reported by the backend (mu_ held). -----------------------------------
+    // The wait for a client ended: connected (no failure) or failed.
+    void connect_finished(const Failure &failure);
+    // Data arrived in read_queue_ (pushed by the backend), or the OS says reading would not block.
+    void data_arrived() { raise(ev::readable); }
+    // The peer shut its sending side (Linux: EPOLLRDHUP) before the end is read.
+    void peer_stopped_sending() { raise(ev::readable | ev::read_closed); }
+    // End of the stream. `peer_gone_too`: the OS cannot half-close (Windows), so writes end too.
+    void on_eof(bool peer_gone_too);
+    void on_read_failed(const Failure &failure);
+    // The OS completed or took bytes: settles owed WRITABLE edges and finishes a linger.
+    void write_progressed();
+    // A write failed; code st::pipe means the peer is gone.
+    void on_write_failed(const Failure &failure);
+    // The peer is gone and writes cannot reach it (Linux: EPOLLHUP).
+    void on_peer_gone();
+
+    // ---- State the hooks read. ------------------------------------------------------------------
+    const PipeSetup &setup() const { return setup_; }
+    bool connected() const { return state_ == State::connected; }
+    bool connecting() const { return state_ == State::connecting; }
+    bool canceled() const { return canceled_; }
+    bool closed() const { return closed_; }
+    bool released() const { return released_; }
+    // Reading has ended on this connection (EOF or a sticky failure): no more OS reads.
+    bool reading_ended() const { return eof_ || static_cast<bool>(read_failure_); }
+    // The poll the pipe is bound to (null before the first registration and after the poll closed).
+    const std::shared_ptr<Poll> &poll() const { return poll_; }
+
+    std::mutex mu_;
+    ReadQueue read_queue_;
+    WriteQueue write_queue_;
+
+private:
+    enum class Direction { read, write, flush };
+
+    int32_t check_io(Direction direction);
+    int32_t begin_connect(bool in_connect_call);
+    void connected_now(bool report_event);
+    void raise(uint32_t bits);
+    void raise_current_state();
+    uint32_t condition(uint32_t os_bits) const;
+    void reset_connection();
+    void finish_close();
+
+    const PipeSetup setup_;
+    std::shared_ptr<Poll> poll_;  // bound for life at the first registration
+    EventState events_;
+    State state_;
+    bool connect_requested_ = false;  // npipe_connect before the first registration
+    bool closed_ = false;             // npipe_close ran (the pipe may still linger)
+    bool canceled_ = false;           // the poll was closed: no more progress
+    bool released_ = false;           // os_release ran
+    bool lingering_ = false;          // in the poll's linger list
+    bool write_call_owns_failure_ = false;  // a write failing now failed on the caller's own bytes
+
+    Failure connect_failure_;  // the last wait for a client failed (npipe_connect, take_error)
+    FirstFailure first_failure_;
+    bool eof_ = false;
+    Failure read_failure_;   // sticky: returned after the buffered bytes
+    bool peer_gone_ = false;
+    Failure write_failure_;  // sticky: every later write returns it
+
+    uint64_t bytes_read_ = 0;
+    uint64_t bytes_written_ = 0;
+};
+
+}  // namespace npipe
