@@ -1,0 +1,133 @@
+// A fake OS layer for the portable pipe: a poll whose "OS wait" is a condition variable and a pipe
+// whose OS hooks record what the core asked for. Tests drive it the way a backend would (data
+// arrives, a write completes, the peer leaves), so the rules of lib/core run natively, in
+// milliseconds, under every sanitizer, without Windows or sockets.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "lib/core/pipe_core.hpp"
+#include "lib/core/status.hpp"
+
+namespace fake {
+
+using namespace npipe;
+
+class Poll final : public ReadyPoll {
+protected:
+    int32_t process_os_events(int32_t timeout_ms) override {
+        std::unique_lock<std::mutex> lock(mu_);
+        const auto bound = std::chrono::milliseconds(timeout_ms < 0 ? 10000 : timeout_ms);
+        cv_.wait_for(lock, bound, [&] { return interrupted_; });
+        interrupted_ = false;
+        return st::ok;
+    }
+    void interrupt() override {
+        std::lock_guard<std::mutex> lock(mu_);
+        interrupted_ = true;
+        cv_.notify_all();
+    }
+    void on_close() override {}
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool interrupted_ = false;
+};
+
+// Writes complete asynchronously, as on Windows: the core hands pieces over, the test completes them.
+class Pipe final : public PipeCore {
+public:
+    explicit Pipe(const PipeSetup &setup) : PipeCore(setup) {}
+
+    // Script for the next os_start_connect.
+    int32_t connect_answer = st::again;
+    Failure connect_failure;
+
+    // What the core did.
+    std::vector<std::string> handed_to_os;  // every piece os_write_more handed over, in order
+    size_t in_flight = 0;                   // of those, not yet completed
+    int connects_started = 0;
+    int disconnects = 0;
+    int releases = 0;
+
+    // The OS side, as a backend would report it.
+    void arrive(const std::string &bytes, bool end_of_message = true) {
+        std::lock_guard<std::mutex> lock(mu_);
+        read_queue_.push(std::vector<uint8_t>(bytes.begin(), bytes.end()), end_of_message);
+        data_arrived();
+    }
+    void finish_connect(const Failure &failure = Failure{}) {
+        std::lock_guard<std::mutex> lock(mu_);
+        connect_finished(failure);
+    }
+    void end_of_stream(bool peer_gone_too) {
+        std::lock_guard<std::mutex> lock(mu_);
+        on_eof(peer_gone_too);
+    }
+    void read_fails(const Failure &failure) {
+        std::lock_guard<std::mutex> lock(mu_);
+        on_read_failed(failure);
+    }
+    void write_fails(const Failure &failure) {
+        std::lock_guard<std::mutex> lock(mu_);
+        in_flight = 0;
+        on_write_failed(failure);
+    }
+    // The OS completes every piece in flight.
+    void complete_writes() {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (size_t i = handed_to_os.size() - in_flight; i < handed_to_os.size(); ++i) {
+            write_queue_.completed(handed_to_os[i].size());
+            write_queue_.piece_done();
+        }
+        in_flight = 0;
+        os_write_more();
+        write_progressed();
+    }
+    size_t write_used() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return write_queue_.used();
+    }
+
+private:
+    int32_t os_attach(ReadyPoll &) override { return st::ok; }
+    int32_t os_start_connect(Failure &failure) override {
+        ++connects_started;
+        failure = connect_failure;
+        return connect_answer;
+    }
+    void os_disconnect() override {
+        ++disconnects;
+        in_flight = 0;
+    }
+    void os_write_more() override {
+        while (write_queue_.has_queued()) {
+            const std::vector<uint8_t> piece = write_queue_.take_front();
+            handed_to_os.emplace_back(piece.begin(), piece.end());
+            ++in_flight;
+        }
+    }
+    void os_release() override { ++releases; }
+    void os_query_info(PipeInfo &) override {}
+    intptr_t os_raw_handle() override { return 42; }
+};
+
+inline PipeSetup server_setup(uint32_t flags = 0) {
+    ServerConfig config;
+    config.flags = flags;
+    return npipe::server_setup(config);
+}
+
+inline PipeSetup client_setup(uint32_t flags = 0) {
+    ClientConfig config;
+    config.flags = flags;
+    return npipe::client_setup(config);
+}
+
+}  // namespace fake

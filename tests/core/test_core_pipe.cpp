@@ -1,0 +1,271 @@
+// The portable pipe's rules (lib/core/pipe_core.*), driven through the fake OS layer: the same
+// rules every backend gets, checked natively and without a real pipe.
+#include <doctest.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fake_os.hpp"
+#include "lib/core/error_detail.hpp"
+
+using namespace npipe;
+
+namespace {
+
+struct Rig {
+    std::shared_ptr<fake::Poll> poll = std::make_shared<fake::Poll>();
+    std::shared_ptr<fake::Pipe> pipe;
+
+    explicit Rig(const PipeSetup &setup, uint32_t interests = ev::readable | ev::writable)
+        : pipe(std::make_shared<fake::Pipe>(setup)) {
+        REQUIRE(pipe->register_with(poll, 7, interests) == st::ok);
+    }
+    ~Rig() { poll->close(); }
+
+    // The bits reported for token 7 by one wait that does not block.
+    uint32_t events() {
+        Event out[8];
+        const int32_t n = poll->wait(out, 8, 0);
+        REQUIRE(n >= 0);
+        uint32_t bits = 0;
+        for (int32_t i = 0; i < n; ++i)
+            if (out[i].token == 7) bits |= out[i].events;
+        return bits;
+    }
+    int64_t write(const std::string &s) {
+        IoVec v{const_cast<char *>(s.data()), s.size()};
+        return pipe->write(&v, 1, s.size());
+    }
+    int64_t read(std::string &out, size_t len, uint32_t *flags = nullptr) {
+        out.assign(len, '\0');
+        IoVec v{out.data(), len};
+        const int64_t n = pipe->read(&v, 1, len, flags);
+        out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        return n;
+    }
+};
+
+std::string text(size_t n, char c = 'x') { return std::string(n, c); }
+
+}  // namespace
+
+TEST_SUITE("core") {
+    TEST_CASE("pipe: edge mode reports new data once; level mode repeats until drained") {
+        Rig edge(fake::client_setup());
+        CHECK(edge.events() == ev::writable);  // registration: room to write
+        edge.pipe->arrive("abc");
+        CHECK(edge.events() == ev::readable);
+        CHECK(edge.events() == 0u);  // no repeat without a new change
+        std::string got;
+        CHECK(edge.read(got, 2) == 2);
+        CHECK(edge.events() == 0u);  // data left, but no news
+        CHECK(edge.read(got, 8) == 1);
+        CHECK(edge.read(got, 8) == st::again);
+        edge.pipe->arrive("d");
+        CHECK(edge.events() == ev::readable);
+
+        Rig level(fake::client_setup(), ev::readable | ev::level);
+        level.pipe->arrive("abc");
+        CHECK(level.events() == ev::readable);
+        CHECK(level.events() == ev::readable);
+        CHECK(level.read(got, 8) == 3);
+        CHECK(level.events() == 0u);
+    }
+
+    TEST_CASE("pipe: register re-evaluates; deregister hides; the check order of SPEC section 5") {
+        auto poll = std::make_shared<fake::Poll>();
+        auto other = std::make_shared<fake::Poll>();
+        auto pipe = std::make_shared<fake::Pipe>(fake::client_setup());
+        CHECK(pipe->reregister(poll, 1, ev::readable) == st::noent);
+        CHECK(pipe->deregister(poll) == st::noent);
+        pipe->arrive("early");  // buffered before registration
+        REQUIRE(pipe->register_with(poll, 1, ev::readable) == st::ok);
+        Event e[4];
+        REQUIRE(poll->wait(e, 4, 0) == 1);
+        CHECK(e[0].events == ev::readable);
+        CHECK(pipe->register_with(poll, 1, ev::readable) == st::exist);
+        CHECK(pipe->deregister(other) == st::exist);
+        REQUIRE(pipe->deregister(poll) == st::ok);
+        pipe->arrive("more");
+        CHECK(poll->wait(e, 4, 0) == 0);
+        CHECK(pipe->reregister(other, 1, ev::readable) == st::noent);  // not registered comes first
+        CHECK(pipe->register_with(other, 1, ev::readable) == st::exist);  // bound for life
+        CHECK(pipe->register_with(poll, 2, ev::readable) == st::ok);
+        REQUIRE(poll->wait(e, 4, 0) == 1);
+        CHECK(e[0].token == 2u);
+        poll->close();
+        other->close();
+    }
+
+    TEST_CASE("pipe: message rules: whole when it fits, partial when not, empty reported or skipped") {
+        Rig r(fake::client_setup(pf::message));
+        std::string got;
+        uint32_t flags = 0xFF;
+        r.pipe->arrive("hel", false);  // half a message: a buffer that holds it all waits for the rest
+        CHECK(r.read(got, 64, &flags) == st::again);
+        r.pipe->arrive("lo", true);
+        r.pipe->arrive("", true);
+        r.pipe->arrive("next", true);
+        CHECK(r.read(got, 64, &flags) == 5);
+        CHECK(got == "hello");
+        CHECK(flags == 0u);
+        CHECK(r.read(got, 64, &flags) == 0);
+        CHECK(flags == mf::empty);
+        CHECK(r.read(got, 2, &flags) == 2);  // a small buffer: partial, never merged
+        CHECK(flags == mf::partial);
+        CHECK(r.read(got, 64, &flags) == 2);
+        CHECK(got == "xt");
+        CHECK(flags == 0u);
+        r.pipe->arrive("", true);
+        r.pipe->arrive("z", true);
+        CHECK(r.read(got, 64) == 1);  // npipe_read skips the empty message
+        CHECK(got == "z");
+        // A message cut off by the end of the stream: its last piece is not "partial".
+        r.pipe->arrive("cut", false);
+        r.pipe->end_of_stream(false);
+        CHECK(r.read(got, 64, &flags) == 3);
+        CHECK(flags == 0u);
+        CHECK(r.read(got, 64, &flags) == 0);
+        CHECK(flags == 0u);
+    }
+
+    TEST_CASE("pipe: take_error reports a failed wait for a client first, then the first background failure") {
+        Rig r(fake::server_setup());
+        r.pipe->connect_answer = st::again;
+        CHECK(r.pipe->connect() == st::again);
+        r.pipe->finish_connect();
+        CHECK((r.events() & ev::connected) != 0u);
+        r.pipe->read_fails(Failure{st::io, 5, "first background"});
+        r.pipe->write_fails(Failure{st::acces, 6, "second background"});
+        CHECK(r.pipe->take_error() == st::io);
+        CHECK(std::string(last_error_message()) == "first background");
+        CHECK(r.pipe->take_error() == st::ok);  // once
+        // A new connection whose wait fails: that comes first.
+        CHECK(r.pipe->disconnect() == st::ok);
+        CHECK(r.pipe->connect() == st::again);
+        r.pipe->read_fails(Failure{st::io, 7, "stale background"});  // not connected: noted anyway
+        r.pipe->finish_connect(Failure{st::busy, 8, "the wait failed"});
+        CHECK(r.pipe->take_error() == st::busy);
+        CHECK(r.pipe->take_error() == st::io);
+        CHECK(r.pipe->take_error() == st::ok);
+    }
+
+    TEST_CASE("pipe: disconnect resets every per-connection field") {
+        Rig r(fake::server_setup(pf::message));
+        REQUIRE(r.pipe->connect() == st::again);
+        r.pipe->finish_connect();
+        r.events();
+        r.pipe->arrive("left over");
+        REQUIRE(r.write("queued") == 6);  // in flight, never completed
+        r.pipe->read_fails(Failure{st::io, 1, "old failure"});
+        r.pipe->end_of_stream(true);
+        CHECK(r.pipe->disconnect() == st::ok);
+        CHECK(r.pipe->disconnects == 1);
+        CHECK(r.events() == 0u);  // nothing of the old connection is reported
+        CHECK(r.pipe->take_error() == st::ok);
+        std::string got;
+        CHECK(r.read(got, 64) == st::notconn);
+        CHECK(r.pipe->write_used() == 0u);
+        REQUIRE(r.pipe->connect() == st::again);
+        r.pipe->finish_connect();
+        CHECK(r.events() == (ev::connected | ev::writable));
+        CHECK(r.read(got, 64) == st::again);  // no stale data, no stale EOF
+        CHECK(r.write("fresh") == 5);
+        r.pipe->end_of_stream(true);
+        CHECK((r.events() & (ev::read_closed | ev::write_closed)) == (ev::read_closed | ev::write_closed));
+    }
+
+    TEST_CASE("pipe: write acceptance: bytes take what fits, a message goes whole, WRITABLE only when owed") {
+        Rig r(fake::client_setup());
+        CHECK(r.events() == ev::writable);
+        const std::string big = text(100 * 1024);
+        CHECK(r.write(big) == 64 * 1024);  // the buffer holds 64 KiB (in flight counts)
+        CHECK(r.write("y") == st::again);
+        r.pipe->complete_writes();
+        CHECK(r.events() == ev::writable);  // owed by the EAGAIN
+        CHECK(r.write("z") == 1);
+        r.pipe->complete_writes();
+        CHECK(r.events() == 0u);  // a completion nobody waited for is no news
+        CHECK(r.pipe->flush() == st::ok);
+        CHECK(r.write("w") == 1);
+        CHECK(r.pipe->flush() == st::again);
+        r.pipe->complete_writes();
+        CHECK(r.events() == ev::writable);  // owed by the flush
+        CHECK(r.pipe->flush() == st::ok);
+
+        Rig m(fake::client_setup(pf::message));
+        m.events();
+        CHECK(m.write(text(40 * 1024)) == 40 * 1024);
+        CHECK(m.write(text(40 * 1024)) == st::again);  // never part of a message
+        m.pipe->complete_writes();
+        CHECK(m.write(text(200 * 1024)) == 200 * 1024);  // larger than the room, but the buffer is empty
+        CHECK(m.write("") == 0);  // an empty message is a message
+        m.pipe->complete_writes();
+        CHECK(m.pipe->handed_to_os.size() == 3u);
+        CHECK(m.pipe->handed_to_os.back().empty());
+        const std::string too_big = text(kMaxMessageSize + 1);
+        CHECK(m.write(too_big) == st::msgsize);
+    }
+
+    TEST_CASE("pipe: a failed background write raises ERROR and fails every later write; the peer gone is EPIPE") {
+        Rig r(fake::client_setup());
+        r.events();
+        REQUIRE(r.write("abc") == 3);
+        r.pipe->write_fails(Failure{st::io, 9, "WriteFile failed"});
+        CHECK((r.events() & (ev::error | ev::writable)) == (ev::error | ev::writable));
+        CHECK(r.write("more") == st::io);
+        CHECK(r.write("more") == st::io);  // sticky
+        CHECK(r.pipe->take_error() == st::io);
+        CHECK(r.pipe->take_error() == st::ok);
+
+        Rig g(fake::client_setup());
+        g.events();
+        REQUIRE(g.write(text(70 * 1024)) == 64 * 1024);
+        REQUIRE(g.write("x") == st::again);
+        g.pipe->end_of_stream(true);  // Windows: the read side ended, so did writing
+        CHECK((g.events() & (ev::write_closed | ev::writable | ev::readable | ev::read_closed)) ==
+              (ev::write_closed | ev::writable | ev::readable | ev::read_closed));
+        CHECK(g.write("x") == st::pipe);
+        std::string got;
+        CHECK(g.read(got, 8) == 0);  // sticky EOF
+        CHECK(g.read(got, 8) == 0);
+    }
+
+    TEST_CASE("pipe: close lingers while bytes are undelivered, then releases; the poll's close stops it") {
+        auto poll = std::make_shared<fake::Poll>();
+        auto pipe = std::make_shared<fake::Pipe>(fake::client_setup());
+        REQUIRE(pipe->register_with(poll, 1, ev::writable) == st::ok);
+        IoVec v{const_cast<char *>("data"), 4};
+        REQUIRE(pipe->write(&v, 1, 4) == 4);
+        pipe->close();
+        CHECK(pipe->releases == 0);  // lingering: the poll keeps it alive
+        std::weak_ptr<fake::Pipe> weak = pipe;
+        auto keep = pipe;
+        pipe.reset();
+        keep->complete_writes();  // delivered: the linger ends
+        CHECK(keep->releases == 1);
+        keep.reset();
+        Event e[4];
+        CHECK(poll->wait(e, 4, 0) == 0);  // a closed pipe reports nothing (and leaves the ready list)
+        CHECK(weak.expired());  // the poll let go of it
+
+        PipeSetup short_linger = fake::client_setup();
+        short_linger.linger_ms = 50;
+        auto expiring = std::make_shared<fake::Pipe>(short_linger);
+        expiring->register_with(poll, 2, ev::writable);
+        REQUIRE(expiring->write(&v, 1, 4) == 4);
+        expiring->close();
+        poll->wait(e, 4, 1000);  // the wait ends the 50 ms linger on time, whatever its own timeout
+        CHECK(expiring->releases == 1);
+
+        auto stopped = std::make_shared<fake::Pipe>(fake::client_setup());
+        stopped->register_with(poll, 3, ev::writable);
+        poll->close();
+        CHECK(stopped->releases == 1);
+        CHECK(stopped->write(&v, 1, 4) == st::canceled);
+        CHECK(stopped->take_error() == st::canceled);
+    }
+}
