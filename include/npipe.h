@@ -5,7 +5,7 @@
  * API in the manner of Rust mio: register a pipe with a poll, wait for NPIPE_READABLE /
  * NPIPE_WRITABLE, then call npipe_read / npipe_write until they return NPIPE_EAGAIN.
  *
- * ABI rules (see SPEC.md section 2):
+ * ABI rules:
  *   - every function returns int32_t status codes (>= 0 success, < 0 an NPIPE_E* code) or int64_t
  *     byte counts; only fixed-width integers, size_t, intptr_t, pointers and UTF-8 strings appear;
  *   - no exception crosses this boundary, no callback is ever made, no caller pointer is kept;
@@ -17,7 +17,7 @@
  *
  * C99-clean: usable from C99 and later and from C++.
  *
- * Platform notes -- where this release differs from SPEC.md or reads it one particular way:
+ * Platform notes -- where the platforms differ, or this release reads a rule one particular way:
  *   - peer_unread (npipe_info_t): Windows reports the outbound quota in use (0 under Wine 8, whose
  *     pipe driver reports no quota); Linux reports the kernel send queue (SIOCOUTQ), which counts
  *     a little more than the payload and is exactly 0 once the peer has read everything.
@@ -247,7 +247,8 @@ NPIPE_API int32_t NPIPE_CALL npipe_connect(npipe_t server) NPIPE_NOEXCEPT;
  * resets all per-connection state; the instance is IDLE and npipe_connect may be called again. */
 NPIPE_API int32_t NPIPE_CALL npipe_disconnect(npipe_t server) NPIPE_NOEXCEPT;
 /* Returns the first background failure once and clears it (NPIPE_OK if none). After NPIPE_CONNECTED:
- * NPIPE_OK if a client is connected, else why the connect failed. */
+ * NPIPE_OK if a client is connected, else why the connect failed (a failed wait for a client is
+ * returned before any background failure). */
 NPIPE_API int32_t NPIPE_CALL npipe_take_error(npipe_t pipe) NPIPE_NOEXCEPT;
 /* Opens a client end. opts may be NULL (duplex, byte mode, fail at once). Busy or absent servers are
  * retried until timeout_ms without spinning. Errors: NPIPE_ENOENT, NPIPE_EBUSY, NPIPE_ETIMEDOUT,
@@ -277,8 +278,9 @@ typedef struct npipe_iovec_t { void *base; size_t len; } npipe_iovec_t;
 NPIPE_API int64_t NPIPE_CALL npipe_readv(npipe_t pipe, const npipe_iovec_t *iov, size_t iovcnt) NPIPE_NOEXCEPT;
 NPIPE_API int64_t NPIPE_CALL npipe_writev(npipe_t pipe, const npipe_iovec_t *iov, size_t iovcnt) NPIPE_NOEXCEPT;
 /* Reads at most one message: *msg_flags gets NPIPE_MSG_PARTIAL when the rest of the same message
- * follows, NPIPE_MSG_EMPTY for a zero-length message (returns 0); 0 without flags is EOF. In byte
- * mode it behaves like npipe_read with flags 0. msg_flags may be NULL. */
+ * follows, NPIPE_MSG_EMPTY for a zero-length message (returns 0); 0 without flags is EOF. A message
+ * that fits in len comes whole: while only part of it has arrived the read answers NPIPE_EAGAIN.
+ * In byte mode it behaves like npipe_read with flags 0. msg_flags may be NULL. */
 NPIPE_API int64_t NPIPE_CALL npipe_read_msg(npipe_t pipe, void *buf, size_t len, uint32_t *msg_flags) NPIPE_NOEXCEPT;
 #define NPIPE_MSG_PARTIAL 0x1u     /* more of this message follows */
 #define NPIPE_MSG_EMPTY   0x2u     /* a zero-length message was read (not EOF) */
@@ -293,8 +295,9 @@ NPIPE_API int32_t NPIPE_CALL npipe_close(npipe_t pipe) NPIPE_NOEXCEPT;
 #define NPIPE_INFO_CONNECTED  0x20000u
 typedef struct npipe_info_t {
     uint32_t size;             /* in: sizeof(npipe_info_t); out: bytes written */
-    uint32_t flags;            /* NPIPE_INFO_SERVER, NPIPE_INFO_CONNECTED, plus the creation flags
-                                  (NPIPE_MESSAGE, NPIPE_INBOUND_ONLY, NPIPE_OUTBOUND_ONLY, ...) */
+    uint32_t flags;            /* NPIPE_INFO_SERVER, NPIPE_INFO_CONNECTED (a peer is connected and
+                                  has not left), plus the creation flags (NPIPE_MESSAGE,
+                                  NPIPE_INBOUND_ONLY, NPIPE_OUTBOUND_ONLY, ...) */
     uint32_t in_buffer_size;
     uint32_t out_buffer_size;
     uint32_t max_instances;    /* 0 = unlimited */

@@ -1,5 +1,5 @@
 // Version, status codes, thread-local error detail, handle validity, and misuse of every function
-// (SPEC sections 2, 3, 4, 6 and 8).
+// (the header's ABI, handle, status, pipe and misuse rules).
 #include "support.hpp"
 
 #include <climits>
@@ -453,7 +453,7 @@ TEST_SUITE("basics") {
         so.flags = NPIPE_CURRENT_USER_ONLY;
         CHECK(npipe_create(name.c_str(), &so, &h) == NPIPE_EINVAL);
 #if !defined(_WIN32)
-        // SPEC 6: sddl on other platforms: NULL, or NPIPE_ENOTSUP.
+        // The header: sddl on other platforms: NULL, or NPIPE_ENOTSUP.
         so.flags = 0;
         CHECK(npipe_create(name.c_str(), &so, &h) == NPIPE_ENOTSUP);
 #endif
@@ -571,7 +571,7 @@ TEST_SUITE("basics") {
         REQUIRE(connect_server(poll, server) == NPIPE_OK);
 #if defined(_WIN32)
         // Windows: the only instance is taken, so an immediate open is NPIPE_EBUSY and a bounded
-        // one NPIPE_ETIMEDOUT. (SPEC 6, Linux instances: npipe_open succeeds once the kernel queues
+        // one NPIPE_ETIMEDOUT. (the header, Linux instances: npipe_open succeeds once the kernel queues
         // the connection, so Linux answers these differently by design.)
         {
             npipe_t h = 0;

@@ -1,4 +1,4 @@
-// Connection lifecycle (study sections 7.3 and 9, SPEC section 6): instance reuse without stale
+// Connection lifecycle (mio's reuse scenarios and the bug classes of docs/design.md): instance reuse without stale
 // state (mio#1983, bug E), EOF and closed events, EPIPE, close with linger (mio#1944, bug F),
 // peers closing under I/O (bug A), flush, vectored I/O, counters, big transfers, wake storms.
 #include "support.hpp"
@@ -502,7 +502,7 @@ TEST_SUITE("lifecycle") {
     TEST_CASE("a registered server with a client attached but no npipe_connect stays quiet" *
               doctest::timeout(30)) {
         // Study section 9: "register before connect with a client already attached and no
-        // connect() call: define the behaviour". SPEC: the instance is IDLE until npipe_connect,
+        // connect() call: define the behaviour". The header: the instance is IDLE until npipe_connect,
         // so it reports no READABLE/WRITABLE and its I/O answers NPIPE_ENOTCONN.
         Poller poll;
         const std::string name = unique_name("noconnect");

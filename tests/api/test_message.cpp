@@ -1,4 +1,4 @@
-// Message mode (SPEC section 6, study bug B and PR #1778): boundaries, partial reads, empty
+// Message mode (the header's message rules, bug class B of docs/design.md, mio PR #1778): boundaries, partial reads, empty
 // messages vs EOF, one message per writev, the 16 MiB limit, all-or-nothing writes.
 #include "support.hpp"
 
@@ -74,7 +74,7 @@ TEST_SUITE("message") {
         for (size_t i = 0; i < std::size(kSizes); ++i) {
             CAPTURE(kSizes[i]);
             const std::string m = pattern(kSizes[i], static_cast<uint32_t>(i));
-            // SPEC fixes boundaries, not chunk sizes: a message may come in pieces flagged
+            // The header fixes boundaries, not chunk sizes: a message may come in pieces flagged
             // NPIPE_MSG_PARTIAL even into a big buffer, but never merged with the next one.
             CHECK(recv_whole(poll, p.server, buf.size()) == m);
         }

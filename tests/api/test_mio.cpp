@@ -1,4 +1,4 @@
-// mio's tests/win_named_pipe.rs, ported to the C API (study section 7.1). mio's "writable" after a
+// mio's tests/win_named_pipe.rs, ported to the C API. mio's "writable" after a
 // connect is our NPIPE_CONNECTED (+ NPIPE_WRITABLE); mio's ERROR_NO_DATA is our NPIPE_EPIPE.
 #include "support.hpp"
 
@@ -65,7 +65,7 @@ TEST_SUITE("mio") {
         REQUIRE(npipe_register(poll, client, kClient, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
         const uint32_t bits = poll.expect(kServer, NPIPE_CONNECTED | NPIPE_WRITABLE);
         CHECK((bits & NPIPE_CONNECTED) != 0);
-        // SPEC: NPIPE_WRITABLE comes with the connect when registered for it (maybe in a later batch).
+        // The header: NPIPE_WRITABLE comes with the connect when registered for it (maybe in a later batch).
         if (!(bits & NPIPE_WRITABLE)) CHECK((poll.expect(kServer, NPIPE_WRITABLE) & NPIPE_WRITABLE) != 0);
         CHECK(npipe_take_error(server) == NPIPE_OK);
         CHECK(npipe_connect(server) == NPIPE_OK);
@@ -79,7 +79,7 @@ TEST_SUITE("mio") {
         CHECK(poll.wait(0) == 0);
         PipeGuard client(open_client(name));
         REQUIRE(npipe_register(poll, client, kClient, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
-        // SPEC: "if a client is already there it returns NPIPE_OK (CONNECTED)".
+        // The header: "if a client is already there it returns NPIPE_OK (CONNECTED)".
         CHECK(npipe_connect(server) == NPIPE_OK);
         CHECK((poll.expect(kServer, NPIPE_WRITABLE) & NPIPE_WRITABLE) != 0);
         CHECK(npipe_connect(server) == NPIPE_OK);

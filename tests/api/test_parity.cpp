@@ -1,6 +1,6 @@
 // One program, one answer: the cases where the Windows and Linux backends once answered
 // differently (each now lives once, in lib/core). Every case runs natively and under Wine and
-// asserts the single answer the SPEC gives, down to the message where the message is the point.
+// asserts the single answer the header gives, down to the message where the message is the point.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -99,5 +99,6 @@ TEST_SUITE("parity") {
         CHECK(poll.pump_until([&] { return npipe_write(p.server, "x", 1) == NPIPE_EPIPE; }));
         CHECK(npipe_take_error(p.server) == NPIPE_EPIPE);
         CHECK(npipe_take_error(p.server) == NPIPE_OK);
+        CHECK((info_of(p.server).flags & NPIPE_INFO_CONNECTED) == 0u);  // the peer left
     }
 }

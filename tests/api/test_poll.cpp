@@ -1,4 +1,4 @@
-// The poll (SPEC section 5): timeouts, wake, batching, the single waiter, interests, edge and
+// The poll (the header's poll section): timeouts, wake, batching, the single waiter, interests, edge and
 // level triggering, re-evaluation at registration, and stale tokens after deregister / close.
 #include "support.hpp"
 

@@ -1,4 +1,4 @@
-// Linux-only behaviour of the AF_UNIX backend (SPEC section 6 "Names", "Security", "Linux
+// Linux-only behaviour of the AF_UNIX backend (the header's "Names", "Security", "Linux
 // instances"): the socket files themselves (stale ones replaced, live ones and non-sockets left
 // alone, 0600 with NPIPE_CURRENT_USER_ONLY, removal on the last close), the name mapping, interop
 // with plain AF_UNIX peers and the documented message framing, adopted sockets, peer pids, fd

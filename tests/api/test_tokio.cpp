@@ -1,4 +1,4 @@
-// tokio's tests/net_named_pipe.rs, ported to the C API (study section 7.2). tokio's tasks become
+// tokio's tests/net_named_pipe.rs, ported to the C API. tokio's tasks become
 // threads, each with its own poll; tokio's ERROR_NO_DATA is our NPIPE_EPIPE.
 #include "support.hpp"
 
