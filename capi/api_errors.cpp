@@ -1,10 +1,9 @@
 // Version and error-reporting exports.
-#include "npipe.h"
-
 #include <cstdio>
 
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
+#include "npipe.h"
 
 // The header's literal values must match the one status table.
 #define NPIPE_CHECK_STATUS(name, value, text) \

@@ -1,6 +1,4 @@
 // Pipe exports: argument checks and handle resolution, then the backend does the work.
-#include "npipe.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -9,6 +7,7 @@
 #include "capi/guard.hpp"
 #include "capi/options.hpp"
 #include "lib/core/names.hpp"
+#include "npipe.h"
 
 using namespace npipe;
 using namespace npipe::capi;

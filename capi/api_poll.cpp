@@ -1,9 +1,8 @@
 // Poll exports: argument checks and handle resolution, then the core/backend does the work.
-#include "npipe.h"
-
 #include <cstddef>
 
 #include "capi/guard.hpp"
+#include "npipe.h"
 
 using namespace npipe;
 using namespace npipe::capi;

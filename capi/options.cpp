@@ -19,8 +19,8 @@ int32_t check_struct_size(const void *opts, uint32_t size, size_t known, const c
     const auto *bytes = static_cast<const unsigned char *>(opts);
     for (size_t i = known; i < size; ++i) {
         if (bytes[i] != 0)
-            return failf(st::notsup, 0, "%s has non-zero fields beyond this library's %u bytes (newer header?)",
-                         what, static_cast<unsigned>(known));
+            return failf(st::notsup, 0, "%s has non-zero fields beyond this library's %u bytes (newer header?)", what,
+                         static_cast<unsigned>(known));
     }
     return st::ok;
 }
@@ -35,7 +35,8 @@ int32_t to_server_config(const npipe_server_options_t *opts, ServerConfig &confi
     int32_t rc = check_struct_size(opts, opts->size, sizeof(npipe_server_options_t), "npipe_server_options_t");
     if (rc < 0) return rc;
     if (opts->flags & ~pf::server_mask)
-        return failf(st::inval, 0, "unknown server flag bits 0x%x", static_cast<unsigned>(opts->flags & ~pf::server_mask));
+        return failf(st::inval, 0, "unknown server flag bits 0x%x",
+                     static_cast<unsigned>(opts->flags & ~pf::server_mask));
     if ((opts->flags & pf::inbound_only) && (opts->flags & pf::outbound_only))
         return fail(st::inval, "NPIPE_INBOUND_ONLY and NPIPE_OUTBOUND_ONLY exclude each other");
     if (opts->max_instances > 254)
@@ -61,7 +62,8 @@ int32_t to_client_config(const npipe_client_options_t *opts, ClientConfig &confi
     int32_t rc = check_struct_size(opts, opts->size, sizeof(npipe_client_options_t), "npipe_client_options_t");
     if (rc < 0) return rc;
     if (opts->flags & ~pf::client_mask)
-        return failf(st::inval, 0, "unknown client flag bits 0x%x", static_cast<unsigned>(opts->flags & ~pf::client_mask));
+        return failf(st::inval, 0, "unknown client flag bits 0x%x",
+                     static_cast<unsigned>(opts->flags & ~pf::client_mask));
     if ((opts->flags & pf::inbound_only) && (opts->flags & pf::outbound_only))
         return fail(st::inval, "NPIPE_INBOUND_ONLY and NPIPE_OUTBOUND_ONLY exclude each other");
     if (opts->flags & pf::nonblock_open)

@@ -1,8 +1,8 @@
-// Validation of the public option structs (SPEC section 2, "Public structs that may grow") and
+// Validation of the public option structs (the header's ABI rules on structs that may grow) and
 // their conversion into the core's resolved configs.
 #pragma once
-#include "npipe.h"
 #include "lib/core/types.hpp"
+#include "npipe.h"
 
 namespace npipe::capi {
 

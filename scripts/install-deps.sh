@@ -14,6 +14,7 @@ have python3 || need+=(python3)
 have x86_64-w64-mingw32-g++-posix || need+=(g++-mingw-w64-x86-64-posix)
 have x86_64-w64-mingw32-objdump || need+=(binutils-mingw-w64-x86-64)
 have wine || need+=(wine)
+have clang-format || need+=(clang-format)
 [ -x /usr/lib/wine/wine64 ] || need+=(wine64)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -46,13 +46,23 @@ bool is_valid_utf8(const char *s, size_t len) noexcept {
     size_t i = 0;
     while (i < len) {
         unsigned char c = p[i];
-        if (c < 0x80u) { ++i; continue; }
+        if (c < 0x80u) {
+            ++i;
+            continue;
+        }
         size_t n;
         uint32_t cp;
-        if ((c & 0xE0u) == 0xC0u) { n = 1; cp = c & 0x1Fu; }
-        else if ((c & 0xF0u) == 0xE0u) { n = 2; cp = c & 0x0Fu; }
-        else if ((c & 0xF8u) == 0xF0u) { n = 3; cp = c & 0x07u; }
-        else return false;
+        if ((c & 0xE0u) == 0xC0u) {
+            n = 1;
+            cp = c & 0x1Fu;
+        } else if ((c & 0xF0u) == 0xE0u) {
+            n = 2;
+            cp = c & 0x0Fu;
+        } else if ((c & 0xF8u) == 0xF0u) {
+            n = 3;
+            cp = c & 0x07u;
+        } else
+            return false;
         if (len - i <= n) return false;
         for (size_t k = 1; k <= n; ++k) {
             if ((p[i + k] & 0xC0u) != 0x80u) return false;

@@ -1,4 +1,4 @@
-// Pipe-name rules (SPEC section 6), as pure string functions so both platforms' mappings can be
+// Pipe-name rules (the header's "Names"), as pure string functions so both platforms' mappings can be
 // tested anywhere. "foo" and "\\.\pipe\foo" name the same pipe everywhere.
 //   Windows: a local name becomes \\.\pipe\<name> (at most 256 characters in all); a remote
 //            \\server\pipe\name passes through for clients.
@@ -30,8 +30,7 @@ bool is_valid_utf8(const char *s, size_t len) noexcept;
 // Maps a caller's pipe name to the OS name on `platform`. Returns st::ok, or fails (with a specific
 // message) with st::inval, st::nametoolong or st::notsup. `tmpdir` is the value of TMPDIR (NULL or
 // empty: /tmp); it is ignored on Windows.
-int32_t map_pipe_name(const char *name, NameRole role, NamePlatform platform, const char *tmpdir,
-                      std::string &os_name);
+int32_t map_pipe_name(const char *name, NameRole role, NamePlatform platform, const char *tmpdir, std::string &os_name);
 
 // map_pipe_name for this platform and this process's TMPDIR.
 int32_t map_pipe_name(const char *name, NameRole role, std::string &os_name);

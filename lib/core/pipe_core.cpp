@@ -17,31 +17,32 @@ constexpr const char *kCanceled = "the pipe's poll was closed; the pipe can make
 constexpr size_t kMinWriteCap = 64u * 1024u;
 constexpr size_t kMaxWriteCap = 16u * 1024u * 1024u;
 
+// What servers and clients alike take from their flags. A client "inbound only" reads only,
+// "outbound only" writes only; a server the other way round, which is the same test of the bits.
+PipeSetup setup_from_flags(uint32_t flags, int32_t linger_ms) {
+    PipeSetup setup;
+    setup.flags = flags;
+    setup.can_read = !(flags & pf::outbound_only);
+    setup.can_write = !(flags & pf::inbound_only);
+    setup.message_read = setup.message_write = (flags & pf::message) != 0;
+    setup.linger_ms = linger_ms;
+    return setup;
+}
+
 }  // namespace
 
 PipeSetup server_setup(const ServerConfig &config) {
-    PipeSetup setup;
+    PipeSetup setup = setup_from_flags(config.flags, config.linger_ms);
     setup.server = true;
-    setup.flags = config.flags;
-    setup.can_read = !(config.flags & pf::outbound_only);
-    setup.can_write = !(config.flags & pf::inbound_only);
-    setup.message_read = setup.message_write = (config.flags & pf::message) != 0;
     setup.in_buffer_size = config.in_buffer_size;
     setup.out_buffer_size = config.out_buffer_size;
     setup.max_instances = config.max_instances;
-    setup.linger_ms = config.linger_ms;
     return setup;
 }
 
 PipeSetup client_setup(const ClientConfig &config) {
-    PipeSetup setup;
+    PipeSetup setup = setup_from_flags(config.flags, config.linger_ms);
     setup.connected = true;
-    setup.flags = config.flags;
-    // A client "inbound only" reads only; "outbound only" writes only.
-    setup.can_read = !(config.flags & pf::outbound_only);
-    setup.can_write = !(config.flags & pf::inbound_only);
-    setup.message_read = setup.message_write = (config.flags & pf::message) != 0;
-    setup.linger_ms = config.linger_ms;
     return setup;
 }
 
@@ -240,7 +241,7 @@ int32_t PipeCore::take_error() {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-// The checks every read, write and flush makes, in the order SPEC section 6 fixes.
+// The checks every read, write and flush makes, in the order the header fixes.
 int32_t PipeCore::check_io(Direction direction) {
     if (canceled_) return fail(st::canceled, kCanceled);
     if (!events_.registered()) return fail(st::again, "pipe is not registered with a poll");

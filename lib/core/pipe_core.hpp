@@ -1,4 +1,4 @@
-// The portable pipe: every rule of SPEC sections 5 and 6 that is not an OS call, written once for
+// The portable pipe: every rule of the header's poll and pipe sections that is not an OS call, written once for
 // every platform. A backend (lib/win, lib/posix) derives from PipeCore and implements only the
 // os_* hooks below; it reports what the OS did through the protected event functions. Both run
 // under the pipe's one mutex, so a rule never sees half of an OS result.
@@ -37,13 +37,13 @@ namespace npipe {
 // Everything a pipe end knows about how it was made (server instance, client or adopted handle).
 struct PipeSetup {
     bool server = false;
-    bool connected = false;       // clients and adopted connected ends start CONNECTED
-    uint32_t flags = 0;           // creation flags, reported by npipe_get_info
-    bool can_read = true;         // false: outbound-only server / write-only client
-    bool can_write = true;        // false: inbound-only server / read-only client
-    bool message_read = false;    // reads keep message boundaries
-    bool message_write = false;   // every write is one message
-    bool framed = false;          // messages travel with an in-band length header (framing.hpp)
+    bool connected = false;      // clients and adopted connected ends start CONNECTED
+    uint32_t flags = 0;          // creation flags, reported by npipe_get_info
+    bool can_read = true;        // false: outbound-only server / write-only client
+    bool can_write = true;       // false: inbound-only server / read-only client
+    bool message_read = false;   // reads keep message boundaries
+    bool message_write = false;  // every write is one message
+    bool framed = false;         // messages travel with an in-band length header (framing.hpp)
     uint32_t in_buffer_size = kDefaultBufferSize;
     uint32_t out_buffer_size = kDefaultBufferSize;
     uint32_t max_instances = 0;
@@ -165,17 +165,17 @@ private:
     std::shared_ptr<Poll> poll_;  // bound for life at the first registration
     EventState events_;
     State state_;
-    bool connect_requested_ = false;  // npipe_connect before the first registration
-    bool closed_ = false;             // npipe_close ran (the pipe may still linger)
-    bool canceled_ = false;           // the poll was closed: no more progress
-    bool released_ = false;           // os_release ran
-    bool lingering_ = false;          // in the poll's linger list
+    bool connect_requested_ = false;        // npipe_connect before the first registration
+    bool closed_ = false;                   // npipe_close ran (the pipe may still linger)
+    bool canceled_ = false;                 // the poll was closed: no more progress
+    bool released_ = false;                 // os_release ran
+    bool lingering_ = false;                // in the poll's linger list
     bool write_call_owns_failure_ = false;  // a write failing now failed on the caller's own bytes
 
     Failure connect_failure_;  // the last wait for a client failed (npipe_connect, take_error)
     FirstFailure first_failure_;
     bool eof_ = false;
-    Failure read_failure_;   // sticky: returned after the buffered bytes
+    Failure read_failure_;  // sticky: returned after the buffered bytes
     bool peer_gone_ = false;
     Failure write_failure_;  // sticky: every later write returns it
 

@@ -70,7 +70,7 @@ ReadQueue::MessageRead ReadQueue::read_message(const IoVec *iov, size_t iovcnt, 
         }
         const bool end = p.end_of_message;
         pieces_.pop_front();
-        if (end) break;  // never merge two messages
+        if (end) break;         // never merge two messages
         if (pieces_.empty()) {  // the rest of this message has not arrived (yet)
             partial = more_may_come;
             break;

@@ -4,23 +4,23 @@
 #pragma once
 #include <cstdint>
 
-#define NPIPE_STATUS_TABLE(X)                                                              \
-    X(OK, 0, "success")                                                                    \
-    X(EAGAIN, -1, "operation would block")                                                 \
-    X(EINVAL, -2, "invalid argument")                                                      \
-    X(EBADF, -3, "not a live handle of the expected kind")                                 \
-    X(ENOENT, -4, "no pipe of that name")                                                  \
-    X(EBUSY, -5, "resource busy")                                                          \
-    X(EEXIST, -6, "already exists")                                                        \
-    X(EACCES, -7, "access denied")                                                         \
-    X(EPIPE, -8, "the peer is gone")                                                       \
-    X(ENOTCONN, -9, "pipe is not connected")                                               \
-    X(ETIMEDOUT, -10, "timed out")                                                         \
-    X(ENOMEM, -11, "out of memory")                                                        \
-    X(ENAMETOOLONG, -12, "name too long")                                                  \
-    X(EMSGSIZE, -13, "message too large")                                                  \
-    X(ENOTSUP, -14, "not supported")                                                       \
-    X(ECANCELED, -15, "the pipe's poll was closed")                                        \
+#define NPIPE_STATUS_TABLE(X)                              \
+    X(OK, 0, "success")                                    \
+    X(EAGAIN, -1, "operation would block")                 \
+    X(EINVAL, -2, "invalid argument")                      \
+    X(EBADF, -3, "not a live handle of the expected kind") \
+    X(ENOENT, -4, "no pipe of that name")                  \
+    X(EBUSY, -5, "resource busy")                          \
+    X(EEXIST, -6, "already exists")                        \
+    X(EACCES, -7, "access denied")                         \
+    X(EPIPE, -8, "the peer is gone")                       \
+    X(ENOTCONN, -9, "pipe is not connected")               \
+    X(ETIMEDOUT, -10, "timed out")                         \
+    X(ENOMEM, -11, "out of memory")                        \
+    X(ENAMETOOLONG, -12, "name too long")                  \
+    X(EMSGSIZE, -13, "message too large")                  \
+    X(ENOTSUP, -14, "not supported")                       \
+    X(ECANCELED, -15, "the pipe's poll was closed")        \
     X(EIO, -99, "operating system error")
 
 namespace npipe {

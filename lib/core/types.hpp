@@ -32,8 +32,8 @@ constexpr uint32_t outbound_only = 0x08u;
 constexpr uint32_t allow_remote = 0x10u;
 constexpr uint32_t current_user_only = 0x20u;
 constexpr uint32_t nonblock_open = 0x40u;
-constexpr uint32_t server_mask = first_instance | message | inbound_only | outbound_only | allow_remote |
-                                 current_user_only;
+constexpr uint32_t server_mask =
+    first_instance | message | inbound_only | outbound_only | allow_remote | current_user_only;
 constexpr uint32_t client_mask = message | inbound_only | outbound_only | current_user_only | nonblock_open;
 // npipe_info_t flags.
 constexpr uint32_t info_server = 0x10000u;
@@ -49,8 +49,8 @@ constexpr uint32_t empty = 0x2u;
 constexpr size_t kMaxMessageSize = 16u * 1024u * 1024u;  // NPIPE_EMSGSIZE beyond
 constexpr uint32_t kDefaultBufferSize = 64u * 1024u;
 constexpr int32_t kDefaultLingerMs = 1000;
-constexpr size_t kMaxIovecs = 1024;  // like IOV_MAX: more buffers than this is NPIPE_EINVAL
-constexpr size_t kMaxPendingWakes = 64;  // distinct tokens pending at once (SPEC: at least 64)
+constexpr size_t kMaxIovecs = 1024;      // like IOV_MAX: more buffers than this is NPIPE_EINVAL
+constexpr size_t kMaxPendingWakes = 64;  // distinct tokens pending at once (the header promises at least 64)
 
 struct Event {
     uint64_t token;

@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <vector>
 
-#include "lib/posix/errno_map.hpp"
 #include "lib/core/backend.hpp"
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
+#include "lib/posix/errno_map.hpp"
 
 namespace npipe {
 
@@ -91,8 +91,7 @@ int32_t EpollPoll::process_os_events(int32_t timeout_ms) {
         const uint64_t data = events[i].data.u64;
         if (data == kWakeData) {
             uint64_t count;
-            while (read(evfd_, &count, sizeof count) > 0) {
-            }
+            while (read(evfd_, &count, sizeof count) > 0) {}
             interrupt_pending_.store(false, std::memory_order_release);
             continue;
         }
@@ -111,8 +110,7 @@ void EpollPoll::interrupt() {
     // Coalesced: one eventfd write until the waiter has drained it.
     if (interrupt_pending_.exchange(true, std::memory_order_acq_rel)) return;
     const uint64_t one = 1;
-    while (write(evfd_, &one, sizeof one) < 0 && errno == EINTR) {
-    }
+    while (write(evfd_, &one, sizeof one) < 0 && errno == EINTR) {}
 }
 
 void EpollPoll::on_close() {

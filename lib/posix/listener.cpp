@@ -11,9 +11,9 @@
 #include <map>
 #include <mutex>
 
-#include "lib/posix/errno_map.hpp"
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
+#include "lib/posix/errno_map.hpp"
 
 namespace npipe::posix {
 namespace {
@@ -136,7 +136,8 @@ int32_t bind_private(int fd, const std::string &path) {
                 if (rc < 0) break;
                 struct stat sb;
                 if (lstat(path.c_str(), &sb) == 0) continue;
-                rc = rename(tmp.c_str(), path.c_str()) == 0 ? st::ok : fail_errno(errno, "rename of the socket into place");
+                rc = rename(tmp.c_str(), path.c_str()) == 0 ? st::ok
+                                                            : fail_errno(errno, "rename of the socket into place");
                 break;
             }
             rc = bind_failure(err, path);

@@ -1,4 +1,4 @@
-// The listening socket behind a pipe name (SPEC "Linux instances"). All server instances of one
+// The listening socket behind a pipe name (the header's "Linux" notes on instances). All server instances of one
 // name in this process share one listening AF_UNIX socket; a process-wide registry keyed by the
 // socket path hands it out and counts the instances (max_instances counts this process's ones).
 //

@@ -29,8 +29,7 @@ using posix::UnixPipe;
 int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out) {
     if (config.has_sddl)
         return fail(st::notsup, "security descriptors (sddl) are Windows-only; on Linux use NPIPE_CURRENT_USER_ONLY");
-    if (config.flags & pf::allow_remote)
-        return fail(st::notsup, "NPIPE_ALLOW_REMOTE: AF_UNIX sockets are local only");
+    if (config.flags & pf::allow_remote) return fail(st::notsup, "NPIPE_ALLOW_REMOTE: AF_UNIX sockets are local only");
     std::string path;
     int32_t rc = map_pipe_name(name, NameRole::server, path);
     if (rc < 0) return rc;
@@ -121,7 +120,8 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
 }
 
 int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &out) {
-    if (raw < 0 || raw > INT32_MAX) return failf(st::inval, 0, "%lld is not a file descriptor", static_cast<long long>(raw));
+    if (raw < 0 || raw > INT32_MAX)
+        return failf(st::inval, 0, "%lld is not a file descriptor", static_cast<long long>(raw));
     const int fd = static_cast<int>(raw);
     struct stat sb;
     if (fstat(fd, &sb) < 0) return posix::fail_errno_as(st::inval, errno, "fstat of the raw handle");

@@ -126,8 +126,10 @@ void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
         return;
     }
     if (setup().can_read) {
-        if (events & (EPOLLRDHUP | EPOLLHUP)) peer_stopped_sending();
-        else if (events & (EPOLLIN | EPOLLERR)) data_arrived();
+        if (events & (EPOLLRDHUP | EPOLLHUP))
+            peer_stopped_sending();
+        else if (events & (EPOLLIN | EPOLLERR))
+            data_arrived();
     }
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
         if (write_queue_.has_queued()) os_write_more();
@@ -240,8 +242,10 @@ void UnixPipe::os_release() {
 
 void UnixPipe::read_failed(int err) {
     // A reset or broken connection is the end of the stream, like an orderly close.
-    if (peer_left(err)) on_eof(false);
-    else on_read_failed(errno_failure(err, "recv"));
+    if (peer_left(err))
+        on_eof(false);
+    else
+        on_read_failed(errno_failure(err, "recv"));
 }
 
 int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {

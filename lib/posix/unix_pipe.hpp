@@ -55,12 +55,12 @@ private:
     void read_failed(int err);
     Failure write_failure(int err) const;
 
-    std::shared_ptr<Listener> listener_;  // server: until close or poll close
-    int fd_ = -1;                         // the connection
-    int listen_fd_ = -1;                  // server: our dup of the listening socket in our epoll set
-    uint32_t generation_ = 0;             // of the connection: tags epoll events of fd_
-    uint32_t source_id_ = 0;              // in the poll's source table (0: not attached)
-    framing::FrameDecoder decoder_;       // message mode
+    std::shared_ptr<Listener> listener_;   // server: until close or poll close
+    int fd_ = -1;                          // the connection
+    int listen_fd_ = -1;                   // server: our dup of the listening socket in our epoll set
+    uint32_t generation_ = 0;              // of the connection: tags epoll events of fd_
+    uint32_t source_id_ = 0;               // in the poll's source table (0: not attached)
+    framing::FrameDecoder decoder_;        // message mode
     std::vector<uint8_t> receive_buffer_;  // message mode: one recv before decoding
     uint64_t peer_pid_ = 0;
     uint64_t sent_on_connection_ = 0;  // bytes handed to the kernel on this connection

@@ -30,8 +30,8 @@ int32_t create_poll(std::shared_ptr<Poll> &out) {
 namespace npipe::win {
 namespace {
 
-constexpr ULONG kBatch = 64;             // packets dequeued per GetQueuedCompletionStatusEx
-constexpr DWORD kReapBudgetMs = 2000;    // how long closing waits for cancelled ops' packets
+constexpr ULONG kBatch = 64;           // packets dequeued per GetQueuedCompletionStatusEx
+constexpr DWORD kReapBudgetMs = 2000;  // how long closing waits for cancelled ops' packets
 constexpr DWORD kReapSliceMs = 50;
 
 }  // namespace
@@ -48,7 +48,8 @@ int32_t IocpPoll::associate(HANDLE handle) {
         const DWORD err = GetLastError();
         // A handle joins one port for life; the second association fails with this code.
         if (err == ERROR_INVALID_PARAMETER)
-            return fail_win32_as(st::exist, err, "CreateIoCompletionPort (the handle already belongs to another completion port)");
+            return fail_win32_as(st::exist, err,
+                                 "CreateIoCompletionPort (the handle already belongs to another completion port)");
         return fail_win32(err, "CreateIoCompletionPort (joining the pipe to the poll)");
     }
     return st::ok;

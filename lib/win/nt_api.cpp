@@ -32,16 +32,16 @@ struct FilePipeLocalInformation {
 };
 
 NtQueryInformationFileFn query_fn() noexcept {
-    static const NtQueryInformationFileFn fn = [] {
-        HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-        return ntdll ? reinterpret_cast<NtQueryInformationFileFn>(
-                           reinterpret_cast<void *>(GetProcAddress(ntdll, "NtQueryInformationFile")))
-                     : nullptr;
-    }();
+    static const auto fn = reinterpret_cast<NtQueryInformationFileFn>(ntdll_export("NtQueryInformationFile"));
     return fn;
 }
 
 }  // namespace
+
+void *ntdll_export(const char *name) noexcept {
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    return ntdll ? reinterpret_cast<void *>(GetProcAddress(ntdll, name)) : nullptr;
+}
 
 bool query_pipe_local_info(HANDLE pipe, PipeLocalInfo &info) noexcept {
     auto fn = query_fn();
@@ -58,10 +58,7 @@ bool query_pipe_local_info(HANDLE pipe, PipeLocalInfo &info) noexcept {
 }
 
 bool running_on_wine() noexcept {
-    static const bool wine = [] {
-        HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-        return ntdll && GetProcAddress(ntdll, "wine_get_version") != nullptr;
-    }();
+    static const bool wine = ntdll_export("wine_get_version") != nullptr;
     return wine;
 }
 

@@ -7,6 +7,9 @@
 
 namespace npipe::win {
 
+// An export of ntdll (mapped into every process), or nullptr.
+void *ntdll_export(const char *name) noexcept;
+
 // What NtQueryInformationFile(FilePipeLocalInformation) says about a pipe end.
 struct PipeLocalInfo {
     ULONG configuration = 2;  // FILE_PIPE_INBOUND 0 / OUTBOUND 1 / FULL_DUPLEX 2 (server's view)

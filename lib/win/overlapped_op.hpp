@@ -29,11 +29,11 @@ public:
 struct OverlappedOp {
     OVERLAPPED ov{};  // must stay first (CONTAINING_RECORD)
     OpKind kind = OpKind::read;
-    uint64_t generation = 0;         // the pipe's connection generation when issued (bug E)
+    uint64_t generation = 0;  // the pipe's connection generation when issued (bug E)
     std::shared_ptr<OpTarget> target;
-    std::vector<uint8_t> buffer;     // read: where the kernel writes; write: the bytes to send
-    size_t offset = 0;               // write: bytes of `buffer` already completed
-    bool settled = false;            // the result was taken synchronously: the packet only frees the op
+    std::vector<uint8_t> buffer;  // read: where the kernel writes; write: the bytes to send
+    size_t offset = 0;            // write: bytes of `buffer` already completed
+    bool settled = false;         // the result was taken synchronously: the packet only frees the op
 };
 
 static_assert(offsetof(OverlappedOp, ov) == 0, "the OVERLAPPED must be the first member");

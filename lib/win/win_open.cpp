@@ -13,6 +13,7 @@
 #include "lib/core/names.hpp"
 #include "lib/core/status.hpp"
 #include "lib/win/nt_api.hpp"
+#include "lib/win/unique_handle.hpp"
 #include "lib/win/win_error.hpp"
 #include "lib/win/win_pipe.hpp"
 #include "lib/win/win_security.hpp"
@@ -21,9 +22,10 @@
 namespace npipe {
 namespace {
 
+using win::UniqueHandle;
 
-constexpr DWORD kWaitSliceMs = 100;     // one WaitNamedPipeW slice while the server is busy
-constexpr DWORD kMaxBackoffMs = 50;     // sleep cap while the name does not exist yet
+constexpr DWORD kWaitSliceMs = 100;  // one WaitNamedPipeW slice while the server is busy
+constexpr DWORD kMaxBackoffMs = 50;  // sleep cap while the name does not exist yet
 
 int32_t os_name_of(const char *name, NameRole role, std::wstring &wide) {
     std::string os_name;
@@ -31,19 +33,6 @@ int32_t os_name_of(const char *name, NameRole role, std::wstring &wide) {
     if (rc < 0) return rc;
     return win::to_wide(os_name, wide, "pipe name is not valid UTF-8");
 }
-
-// Closes a handle unless released (failure paths of the factories).
-struct OwnedHandle {
-    HANDLE h = INVALID_HANDLE_VALUE;
-    ~OwnedHandle() {
-        if (h != INVALID_HANDLE_VALUE) CloseHandle(h);
-    }
-    HANDLE release() {
-        HANDLE r = h;
-        h = INVALID_HANDLE_VALUE;
-        return r;
-    }
-};
 
 // Wine does not enforce FILE_FLAG_FIRST_PIPE_INSTANCE; asking whether any instance exists makes the
 // flag hold there too (on Windows the OS flag stays the authority). Only "file not found" means free.
@@ -86,10 +75,10 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
     sa.nLength = sizeof sa;
     sa.lpSecurityDescriptor = sd.get();
     sa.bInheritHandle = FALSE;
-    OwnedHandle h;
-    h.h = CreateNamedPipeW(wname.c_str(), open_mode, pipe_mode, instances, config.out_buffer_size,
-                           config.in_buffer_size, 0, &sa);
-    if (h.h == INVALID_HANDLE_VALUE) {
+    UniqueHandle h;
+    h.reset(CreateNamedPipeW(wname.c_str(), open_mode, pipe_mode, instances, config.out_buffer_size,
+                             config.in_buffer_size, 0, &sa));
+    if (!h.valid()) {
         const DWORD err = GetLastError();
         if (first && err == ERROR_ACCESS_DENIED)
             return win::fail_win32_as(st::exist, err, "CreateNamedPipeW (the name exists; NPIPE_FIRST_INSTANCE)");
@@ -99,7 +88,7 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
     }
 
     const PipeSetup setup = server_setup(config);
-    out = std::make_shared<win::WinPipe>(setup, h.h);
+    out = std::make_shared<win::WinPipe>(setup, h.get());
     h.release();
     return st::ok;
 }
@@ -123,24 +112,26 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
 
     const Deadline deadline = Deadline::after_ms(config.timeout_ms);
     DWORD backoff_ms = 1;
-    OwnedHandle h;
+    UniqueHandle h;
     for (;;) {
         // NULL security attributes: the handle is not inheritable.
-        h.h = CreateFileW(wname.c_str(), access | optional_access, 0, nullptr, OPEN_EXISTING, flags, nullptr);
-        if (h.h != INVALID_HANDLE_VALUE) break;
+        h.reset(CreateFileW(wname.c_str(), access | optional_access, 0, nullptr, OPEN_EXISTING, flags, nullptr));
+        if (h.valid()) break;
         const DWORD err = GetLastError();
         if (err == ERROR_ACCESS_DENIED && optional_access != 0) {
             optional_access = 0;
             continue;
         }
-        if (err != ERROR_PIPE_BUSY && err != ERROR_FILE_NOT_FOUND) return win::fail_win32(err, "CreateFileW (opening the pipe)");
+        if (err != ERROR_PIPE_BUSY && err != ERROR_FILE_NOT_FOUND)
+            return win::fail_win32(err, "CreateFileW (opening the pipe)");
         if (config.timeout_ms == 0)
             return win::fail_win32(err, err == ERROR_PIPE_BUSY ? "CreateFileW (all instances are busy)"
                                                                : "CreateFileW (no pipe of that name)");
         if (deadline.passed())
             return win::fail_win32_as(st::timedout, err,
-                                      err == ERROR_PIPE_BUSY ? "CreateFileW (instances stayed busy until the timeout)"
-                                                             : "CreateFileW (the pipe did not appear before the timeout)");
+                                      err == ERROR_PIPE_BUSY
+                                          ? "CreateFileW (instances stayed busy until the timeout)"
+                                          : "CreateFileW (the pipe did not appear before the timeout)");
         const DWORD slice = static_cast<DWORD>(deadline.bound(static_cast<int32_t>(kWaitSliceMs)));
         if (err == ERROR_PIPE_BUSY) {
             // Blocks until an instance is free or the slice passes: no spinning. A "not found"
@@ -153,27 +144,27 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
 
     if (message) {
         DWORD mode = PIPE_READMODE_MESSAGE;
-        if (!SetNamedPipeHandleState(h.h, &mode, nullptr, nullptr)) {
+        if (!SetNamedPipeHandleState(h.get(), &mode, nullptr, nullptr)) {
             const DWORD err = GetLastError();
             return win::fail_win32_as(err == ERROR_INVALID_PARAMETER ? st::inval : win::status_from_win32(err), err,
                                       "SetNamedPipeHandleState (message read mode; is the server in message mode?)");
         }
     }
     if (config.flags & pf::current_user_only) {
-        rc = win::check_server_is_current_user(h.h);
+        rc = win::check_server_is_current_user(h.get());
         if (rc < 0) return rc;
     }
 
     PipeSetup setup = client_setup(config);
     DWORD type = 0, out_size = 0, in_size = 0, max_inst = 0;
-    if (GetNamedPipeInfo(h.h, &type, &out_size, &in_size, &max_inst)) {
+    if (GetNamedPipeInfo(h.get(), &type, &out_size, &in_size, &max_inst)) {
         setup.message_write = (type & PIPE_TYPE_MESSAGE) != 0;
         // GetNamedPipeInfo answers from the server's side: its out buffer is our in buffer.
         setup.in_buffer_size = out_size;
         setup.out_buffer_size = in_size;
         setup.max_instances = max_inst == PIPE_UNLIMITED_INSTANCES ? 0 : max_inst;
     }
-    out = std::make_shared<win::WinPipe>(setup, h.h);
+    out = std::make_shared<win::WinPipe>(setup, h.get());
     h.release();
     return st::ok;
 }
@@ -217,7 +208,8 @@ int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &ou
             setup.connected = true;
         } else {
             const DWORD err = GetLastError();
-            setup.connected = !(err == ERROR_PIPE_LISTENING || err == ERROR_PIPE_NOT_CONNECTED || err == ERROR_BAD_PIPE);
+            setup.connected =
+                !(err == ERROR_PIPE_LISTENING || err == ERROR_PIPE_NOT_CONNECTED || err == ERROR_BAD_PIPE);
         }
     } else {
         setup.connected = true;

@@ -149,8 +149,10 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
 void WinPipe::on_read_failure(DWORD error) {
     if (error == ERROR_PIPE_LISTENING) return;  // no client yet: the read starts at connect
     // A Windows pipe cannot be half-closed: the end of the stream is the end of writing too.
-    if (is_end_of_connection(error)) on_eof(true);
-    else on_read_failed(win32_failure(error, "ReadFile"));
+    if (is_end_of_connection(error))
+        on_eof(true);
+    else
+        on_read_failed(win32_failure(error, "ReadFile"));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -60,8 +60,8 @@ private:
     void on_write_failure(DWORD error);
 
     HANDLE handle_;
-    uint64_t generation_ = 1;  // bumped by disconnect: ops of older generations are stale
-    const size_t read_cap_;    // in_buffer_size within sane bounds: the usual ReadFile size
+    uint64_t generation_ = 1;    // bumped by disconnect: ops of older generations are stale
+    const size_t read_cap_;      // in_buffer_size within sane bounds: the usual ReadFile size
     size_t next_read_size_ = 0;  // after ERROR_MORE_DATA: the rest of the message
     bool read_in_flight_ = false;
     bool write_in_flight_ = false;

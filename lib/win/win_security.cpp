@@ -7,36 +7,29 @@
 
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
+#include "lib/win/unique_handle.hpp"
 #include "lib/win/win_error.hpp"
 #include "lib/win/win_text.hpp"
 
 namespace npipe::win {
 namespace {
 
-// Closes a HANDLE at scope exit.
-struct HandleCloser {
-    HANDLE h = nullptr;
-    ~HandleCloser() {
-        if (h && h != INVALID_HANDLE_VALUE) CloseHandle(h);
-    }
-};
-
 int32_t current_user_sid(std::vector<uint8_t> &buffer, PSID &sid) {
-    HandleCloser token;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token.h))
+    UniqueHandle token;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, token.put()))
         return fail_win32(GetLastError(), "OpenProcessToken (current process)");
-    return token_user_sid(token.h, buffer, sid);
+    return token_user_sid(token.get(), buffer, sid);
 }
 
 // The SID the current token gives new objects as owner (the user, or Administrators when elevated).
 bool current_default_owner_is(PSID owner) {
-    HandleCloser token;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token.h)) return false;
+    UniqueHandle token;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, token.put())) return false;
     DWORD len = 0;
-    GetTokenInformation(token.h, TokenOwner, nullptr, 0, &len);
+    GetTokenInformation(token.get(), TokenOwner, nullptr, 0, &len);
     if (len == 0) return false;
     std::vector<uint8_t> buf(len);
-    if (!GetTokenInformation(token.h, TokenOwner, buf.data(), len, &len)) return false;
+    if (!GetTokenInformation(token.get(), TokenOwner, buf.data(), len, &len)) return false;
     return EqualSid(reinterpret_cast<TOKEN_OWNER *>(buf.data())->Owner, owner) != FALSE;
 }
 
@@ -45,13 +38,13 @@ int32_t server_process_user(HANDLE pipe, std::vector<uint8_t> &buffer, PSID &sid
     ULONG pid = 0;
     if (!GetNamedPipeServerProcessId(pipe, &pid))
         return fail_win32_as(st::acces, GetLastError(), "GetNamedPipeServerProcessId (current-user check)");
-    HandleCloser process;
-    process.h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
-    if (!process.h) return fail_win32_as(st::acces, GetLastError(), "OpenProcess of the server (current-user check)");
-    HandleCloser token;
-    if (!OpenProcessToken(process.h, TOKEN_QUERY, &token.h))
+    UniqueHandle process(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
+    if (!process.valid())
+        return fail_win32_as(st::acces, GetLastError(), "OpenProcess of the server (current-user check)");
+    UniqueHandle token;
+    if (!OpenProcessToken(process.get(), TOKEN_QUERY, token.put()))
         return fail_win32_as(st::acces, GetLastError(), "OpenProcessToken of the server (current-user check)");
-    return token_user_sid(token.h, buffer, sid);
+    return token_user_sid(token.get(), buffer, sid);
 }
 
 }  // namespace
@@ -105,8 +98,8 @@ int32_t check_server_is_current_user(HANDLE pipe) {
 
     PSID owner = nullptr;
     PSECURITY_DESCRIPTOR sd = nullptr;
-    const DWORD err = GetSecurityInfo(pipe, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner, nullptr, nullptr,
-                                      nullptr, &sd);
+    const DWORD err =
+        GetSecurityInfo(pipe, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner, nullptr, nullptr, nullptr, &sd);
     bool fallback = true;
     if (err == ERROR_SUCCESS && owner) {
         if (EqualSid(owner, mine)) {

@@ -38,8 +38,7 @@ TEST_SUITE("core") {
         const std::string prefix = "\\\\.\\pipe\\";
         CHECK(map(std::string(256 - prefix.size(), 'a').c_str(), NamePlatform::windows, out) == 0);
         CHECK(out.size() == 256);
-        CHECK(map(std::string(257 - prefix.size(), 'a').c_str(), NamePlatform::windows, out) ==
-              npipe::st::nametoolong);
+        CHECK(map(std::string(257 - prefix.size(), 'a').c_str(), NamePlatform::windows, out) == npipe::st::nametoolong);
     }
 
     TEST_CASE("linux: bare names map to TMPDIR/CoreFxPipe_<name> like .NET") {

@@ -75,7 +75,7 @@ TEST_SUITE("core") {
         CHECK(level.events() == 0u);
     }
 
-    TEST_CASE("pipe: register re-evaluates; deregister hides; the check order of SPEC section 5") {
+    TEST_CASE("pipe: register re-evaluates; deregister hides; the header's check order") {
         auto poll = std::make_shared<fake::Poll>();
         auto other = std::make_shared<fake::Poll>();
         auto pipe = std::make_shared<fake::Pipe>(fake::client_setup());
@@ -91,7 +91,7 @@ TEST_SUITE("core") {
         REQUIRE(pipe->deregister(poll) == st::ok);
         pipe->arrive("more");
         CHECK(poll->wait(e, 4, 0) == 0);
-        CHECK(pipe->reregister(other, 1, ev::readable) == st::noent);  // not registered comes first
+        CHECK(pipe->reregister(other, 1, ev::readable) == st::noent);     // not registered comes first
         CHECK(pipe->register_with(other, 1, ev::readable) == st::exist);  // bound for life
         CHECK(pipe->register_with(poll, 2, ev::readable) == st::ok);
         REQUIRE(poll->wait(e, 4, 0) == 1);
@@ -202,7 +202,7 @@ TEST_SUITE("core") {
         CHECK(m.write(text(40 * 1024)) == st::again);  // never part of a message
         m.pipe->complete_writes();
         CHECK(m.write(text(200 * 1024)) == 200 * 1024);  // larger than the room, but the buffer is empty
-        CHECK(m.write("") == 0);  // an empty message is a message
+        CHECK(m.write("") == 0);                         // an empty message is a message
         m.pipe->complete_writes();
         CHECK(m.pipe->handed_to_os.size() == 3u);
         CHECK(m.pipe->handed_to_os.back().empty());
@@ -250,7 +250,7 @@ TEST_SUITE("core") {
         keep.reset();
         Event e[4];
         CHECK(poll->wait(e, 4, 0) == 0);  // a closed pipe reports nothing (and leaves the ready list)
-        CHECK(weak.expired());  // the poll let go of it
+        CHECK(weak.expired());            // the poll let go of it
 
         PipeSetup short_linger = fake::client_setup();
         short_linger.linger_ms = 50;
