@@ -56,12 +56,13 @@ int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
         // A lingering pipe's deadline bounds the OS wait, so it is released on time.
         int32_t rc = st::ok;
         if (enter_blocking()) {
-            rc = process_os_events(nearest_linger().bound(remaining));
+            rc = process_os_events(nearest_deadline().bound(remaining));
             leave_blocking();
         } else if (remaining == 0) {
             continue;  // something was queued meanwhile: harvest it
         }
         expire_lingers();
+        fire_timers();
         if (rc < 0) return rc;
         if (remaining == 0) return static_cast<int32_t>(harvest(events, capacity));
     }
@@ -185,11 +186,51 @@ void ReadyPoll::end_linger(const PollMember *member) {
     }
 }
 
-Deadline ReadyPoll::nearest_linger() {
+Deadline ReadyPoll::nearest_deadline() {
     std::lock_guard<std::mutex> lock(mu_);
     Deadline nearest = Deadline::never();
     for (const auto &l : lingering_) nearest = Deadline::earlier(nearest, l.deadline);
+    for (const auto &t : timers_) nearest = Deadline::earlier(nearest, t.when);
     return nearest;
+}
+
+void ReadyPoll::set_timer(const std::shared_ptr<PollMember> &member, Deadline when) {
+    bool must_interrupt = false;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (is_closed()) return;
+        auto it = std::find_if(timers_.begin(), timers_.end(), [&](const Timer &t) { return t.key == member.get(); });
+        if (it != timers_.end()) {
+            it->member = member;
+            it->when = when;
+        } else {
+            timers_.push_back(Timer{member.get(), member, when});
+        }
+        must_interrupt = blocked_ && waiter_ != std::this_thread::get_id();
+    }
+    if (must_interrupt) interrupt();  // a blocked waiter must pick up the new deadline
+}
+
+void ReadyPoll::cancel_timer(const PollMember *member) {
+    std::lock_guard<std::mutex> lock(mu_);
+    timers_.erase(std::remove_if(timers_.begin(), timers_.end(), [&](const Timer &t) { return t.key == member; }),
+                  timers_.end());
+}
+
+void ReadyPoll::fire_timers() {
+    std::vector<std::shared_ptr<PollMember>> due;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = timers_.begin(); it != timers_.end();) {
+            if (it->when.passed()) {
+                if (auto m = it->member.lock()) due.push_back(std::move(m));
+                it = timers_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (auto &member : due) member->timer_fired();
 }
 
 void ReadyPoll::expire_lingers() {
@@ -216,6 +257,7 @@ void ReadyPoll::close() {
         std::lock_guard<std::mutex> lock(mu_);
         members.swap(members_);
         lingering.swap(lingering_);
+        timers_.clear();
     }
     // Stop every pipe of this poll: each releases its OS handles at once, so the names are free and
     // the peers see EOF now, not when some operation finally completes.

@@ -1,7 +1,7 @@
 // The portable half of a poll: the ready list, the coalescing wake set, the single-waiter guard,
-// the wait loop with honoured timeouts, the pipes to stop when the poll closes, and the linger
-// list of closed pipes still delivering bytes (the wait is bounded by the nearest linger
-// deadline). A backend derives from it and supplies only the OS part: block for OS events and
+// the wait loop with honoured timeouts, the pipes to stop when the poll closes, the linger list
+// of closed pipes still delivering bytes, and the members' timers (the wait is bounded by the
+// nearest of those deadlines). A backend derives from it and supplies only the OS part: block for OS events and
 // process them (IOCP completions on Windows, epoll on Linux), interrupt a blocked waiter, and
 // tear down at close.
 //
@@ -46,6 +46,8 @@ public:
     virtual void poll_closed() = 0;
     // A closed pipe's linger time ran out: release the OS handles now, whatever is undelivered.
     virtual void linger_expired() = 0;
+    // The member's timer (ReadyPoll::set_timer) is due: retry, re-check, back off.
+    virtual void timer_fired() {}
 };
 
 class ReadyPoll : public Object {
@@ -70,6 +72,11 @@ public:
     // False when the poll is closing: nothing would drive the linger, the caller closes at once.
     bool linger(std::shared_ptr<PollMember> member, Deadline deadline);
     void end_linger(const PollMember *member);
+    // The poll's clock, for retries and re-checks without a thread: one timer per member, fired
+    // (timer_fired) by the thread waiting on the poll once `when` has passed. A new set_timer
+    // replaces the member's earlier one.
+    void set_timer(const std::shared_ptr<PollMember> &member, Deadline when);
+    void cancel_timer(const PollMember *member);
 
 protected:
     // Blocks for at most timeout_ms (< 0: no limit) for OS events and processes what arrived.
@@ -86,8 +93,15 @@ private:
         std::shared_ptr<PollMember> member;
         Deadline deadline;
     };
-    Deadline nearest_linger();
+    struct Timer {
+        const PollMember *key;
+        std::weak_ptr<PollMember> member;
+        Deadline when;
+    };
+    // The nearest linger deadline or timer: the OS wait is bounded by it.
+    Deadline nearest_deadline();
     void expire_lingers();
+    void fire_timers();
 
     size_t harvest(Event *events, size_t capacity);
     // True if the waiter may block: nothing queued. Marks the waiter as blocked.
@@ -100,6 +114,7 @@ private:
     std::vector<std::weak_ptr<PollMember>> members_;
     size_t members_prune_at_ = 64;
     std::vector<Lingering> lingering_;
+    std::vector<Timer> timers_;
     bool blocked_ = false;  // the waiter is (about to be) blocked in process_os_events
     std::thread::id waiter_;
     std::atomic<bool> waiting_{false};
