@@ -103,6 +103,12 @@ int32_t npipe_open(const char *name, const npipe_client_options_t *opts, npipe_t
         std::shared_ptr<Pipe> pipe;
         rc = open_client(name, config, pipe);
         if (rc < 0) return rc;
+        // Without NPIPE_NONBLOCK_OPEN the open's policy runs here, on the caller's thread; with it,
+        // the pipe is CONNECTING and its poll drives the attempts.
+        if (!(config.flags & pf::nonblock_open)) {
+            rc = pipe->open_blocking();
+            if (rc < 0) return rc;
+        }
         return publish(pipe, out);
     });
 }
@@ -230,6 +236,16 @@ int32_t npipe_close(npipe_t pipe) noexcept {
         if (!object) return bad_pipe_handle();
         std::static_pointer_cast<Pipe>(object)->close();
         return st::ok;
+    });
+}
+
+int32_t npipe_wait(npipe_t pipe, uint32_t interests, int32_t timeout_ms) noexcept {
+    return guarded([&]() -> int32_t {
+        auto q = find_pipe(pipe);
+        if (!q) return bad_pipe_handle();
+        if (interests == 0 || (interests & ~(ev::readable | ev::writable)))
+            return failf(st::inval, 0, "interests 0x%x: NPIPE_READABLE, NPIPE_WRITABLE or both", interests);
+        return q->wait(interests, timeout_ms);
     });
 }
 

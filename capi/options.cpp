@@ -66,8 +66,6 @@ int32_t to_client_config(const npipe_client_options_t *opts, ClientConfig &confi
                      static_cast<unsigned>(opts->flags & ~pf::client_mask));
     if ((opts->flags & pf::inbound_only) && (opts->flags & pf::outbound_only))
         return fail(st::inval, "NPIPE_INBOUND_ONLY and NPIPE_OUTBOUND_ONLY exclude each other");
-    if (opts->flags & pf::nonblock_open)
-        return fail(st::notsup, "NPIPE_NONBLOCK_OPEN is a phase-2 feature, not in this release");
     config.flags = opts->flags;
     config.timeout_ms = opts->timeout_ms;
     config.linger_ms = resolve_linger(opts->linger_ms);

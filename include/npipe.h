@@ -23,10 +23,16 @@
  *     a little more than the payload and is exactly 0 once the peer has read everything.
  *   - read_available on a Linux message pipe counts payload bytes already framed in the library
  *     buffer plus raw kernel bytes (frame headers included).
- *   - Linux message mode frames each message as a 4-byte little-endian length + payload, so both
- *     ends must use NPIPE_MESSAGE (a byte-mode reader would see the headers; on Windows it would
- *     see plain bytes). On Windows every accepted write on a message-type pipe is one message,
- *     also for a client that did not ask for NPIPE_MESSAGE.
+ *   - Message mode (NPIPE_MESSAGE): both ends must ask for it. Nothing on the wire says which
+ *     mode a peer uses, so a mismatch is reported only where noted:
+ *       Linux frames each message as a 4-byte little-endian length + payload. Message server,
+ *       byte client: the client reads the length headers as data (not detected). Byte server,
+ *       message client: the bytes are read as frame headers; one announcing more than 16 MiB
+ *       gives NPIPE_EIO ("... not writing in message mode"), a smaller one is taken as a length.
+ *       Windows: message server, byte client: the client reads the payloads as one byte stream;
+ *       byte server, message client: npipe_open fails with NPIPE_EINVAL (message read mode cannot
+ *       be set). Every accepted write on a message-type pipe is one message, also for a client
+ *       that did not ask for NPIPE_MESSAGE.
  *   - Linux one-way ends (NPIPE_INBOUND_ONLY / NPIPE_OUTBOUND_ONLY) use shutdown(): the wrong-
  *     direction call gets NPIPE_EACCES locally, the peer sees EOF / NPIPE_EPIPE in that direction.
  *   - Linux: checking whether an existing socket file is live makes one short connection to it
@@ -35,8 +41,16 @@
  *     NPIPE_ERROR and npipe_take_error returns NPIPE_EPIPE once.
  *   - npipe_raw_handle after the pipe's poll was closed returns NPIPE_OK with the platform's
  *     invalid handle (INVALID_HANDLE_VALUE / -1): the OS handle was already released.
- *   - npipe_open blocks the calling thread while it retries (sleeping 1-50 ms between attempts);
- *     NPIPE_NONBLOCK_OPEN (phase 2) gives NPIPE_ENOTSUP in this release.
+ *   - Opening a client: a name that does not exist yet is retried on a clock (the first retry
+ *     within 1 ms, then doubling, at most 50 ms apart). On Windows a busy pipe is awaited: with
+ *     NPIPE_NONBLOCK_OPEN by an asynchronous FSCTL_PIPE_WAIT completed through the poll's port (no
+ *     thread), in the blocking npipe_open by WaitNamedPipeW bounded by the same schedule; remote
+ *     names (\\server\pipe\x) use the clock only. On Linux a full listen backlog is retried on
+ *     the same clock.
+ *   - npipe_wait drives the pipe with a private poll. Nobody waits on that poll once the pipe is
+ *     closed, so npipe_close of such a pipe releases it at once without a linger: call
+ *     npipe_flush (and npipe_wait for NPIPE_WRITABLE until it answers NPIPE_OK) before closing when
+ *     the last bytes matter.
  */
 #ifndef NPIPE_H
 #define NPIPE_H
@@ -204,8 +218,8 @@ NPIPE_API int32_t NPIPE_CALL npipe_poll_wake(npipe_poll_t poll, uint64_t token) 
 #define NPIPE_ALLOW_REMOTE       0x10u  /* server: accept remote clients (default: rejected) */
 #define NPIPE_CURRENT_USER_ONLY  0x20u  /* server: only the current user may connect; client: refuse a
                                            server owned by another user */
-#define NPIPE_NONBLOCK_OPEN      0x40u  /* client (phase 2): return at once, connect in the background.
-                                           Not implemented in this release: NPIPE_ENOTSUP. */
+#define NPIPE_NONBLOCK_OPEN      0x40u  /* client: return at once, connect in the background (see
+                                           npipe_open) */
 
 typedef struct npipe_server_options_t {
     uint32_t size;             /* sizeof(npipe_server_options_t) */
@@ -252,7 +266,16 @@ NPIPE_API int32_t NPIPE_CALL npipe_disconnect(npipe_t server) NPIPE_NOEXCEPT;
 NPIPE_API int32_t NPIPE_CALL npipe_take_error(npipe_t pipe) NPIPE_NOEXCEPT;
 /* Opens a client end. opts may be NULL (duplex, byte mode, fail at once). Busy or absent servers are
  * retried until timeout_ms without spinning. Errors: NPIPE_ENOENT, NPIPE_EBUSY, NPIPE_ETIMEDOUT,
- * NPIPE_EACCES, NPIPE_EINVAL, NPIPE_ENAMETOOLONG, NPIPE_ENOTSUP, NPIPE_EIO. */
+ * NPIPE_EACCES, NPIPE_EINVAL, NPIPE_ENAMETOOLONG, NPIPE_ENOTSUP, NPIPE_EIO.
+ * With NPIPE_NONBLOCK_OPEN it checks the name and options (those errors come at once) and returns
+ * NPIPE_OK with a pipe that is CONNECTING, making no OS wait on the caller's thread. The attempts
+ * start at registration and are driven by the pipe's poll until one succeeds or timeout_ms (counted
+ * from this call; 0 = one attempt, < 0 = forever) passes. When the open ends, the pipe reports
+ * NPIPE_CONNECTED (and NPIPE_WRITABLE if registered for it); npipe_take_error then returns
+ * NPIPE_OK or the failure (NPIPE_ENOENT / NPIPE_EBUSY with timeout 0, NPIPE_ETIMEDOUT, NPIPE_EACCES,
+ * ...), and every I/O call returns that failure from then on: close the pipe. While CONNECTING,
+ * npipe_read, npipe_write and npipe_flush return NPIPE_EAGAIN ("connection in progress");
+ * npipe_close cancels the attempt at once. */
 NPIPE_API int32_t NPIPE_CALL npipe_open(const char *name, const npipe_client_options_t *opts, npipe_t *out) NPIPE_NOEXCEPT;
 /* Adopts an OS handle (Windows: a pipe handle opened for overlapped I/O; Linux: a connected AF_UNIX
  * stream socket). On success the library owns it; on failure the caller keeps it.
@@ -311,6 +334,20 @@ typedef struct npipe_info_t {
 } npipe_info_t;               /* 72 bytes */
 /* Fills *info up to min(info->size, sizeof) and sets info->size to the count written. */
 NPIPE_API int32_t NPIPE_CALL npipe_get_info(npipe_t pipe, npipe_info_t *info) NPIPE_NOEXCEPT;
+
+/* Waits on one pipe that is not registered with a poll of the caller's: blocks until one of
+ * `interests` (NPIPE_READABLE, NPIPE_WRITABLE or both; anything else or 0 is NPIPE_EINVAL) holds
+ * and returns the condition bits that hold now (> 0), or 0 when timeout_ms passed (< 0 forever,
+ * 0 just looks). Level, not edge: NPIPE_READABLE = a read would not answer NPIPE_EAGAIN (data,
+ * EOF or a failure); NPIPE_WRITABLE = a write would not answer NPIPE_EAGAIN, so a failed connect
+ * or open counts for both; NPIPE_CONNECTED is added once a server's connect or a client's open has
+ * ended. The library drives the pipe with a private poll, created by the first call, and the pipe
+ * is bound to it for life (a later npipe_register gives NPIPE_EEXIST); a pipe registered with a
+ * poll of the caller's, now or before, gives NPIPE_EEXIST ("wait on its poll instead"). Several
+ * threads may wait on one pipe at once; npipe_close from another thread ends every wait on it with
+ * NPIPE_EBADF. A blocking read is npipe_read, then on NPIPE_EAGAIN npipe_wait(READABLE) and
+ * npipe_read again. */
+NPIPE_API int32_t NPIPE_CALL npipe_wait(npipe_t pipe, uint32_t interests, int32_t timeout_ms) NPIPE_NOEXCEPT;
 
 NPIPE_STATIC_ASSERT(sizeof(npipe_event_t) == 16, npipe_event_t_is_16_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_client_options_t) == 16, npipe_client_options_t_is_16_bytes);

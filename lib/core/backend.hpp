@@ -41,6 +41,11 @@ public:
     virtual void close() = 0;
     virtual int32_t get_info(PipeInfo &info) = 0;
     virtual int32_t raw_handle(intptr_t &out) = 0;
+    // npipe_wait: the condition bits of `interests` that hold (> 0), 0 at the timeout, or a failure.
+    virtual int32_t wait(uint32_t interests, int32_t timeout_ms) = 0;
+    // The blocking npipe_open: the open policy run on the caller's thread (a client made by
+    // open_client and not yet published).
+    virtual int32_t open_blocking() = 0;
 };
 
 // Factories, implemented by the platform backend.

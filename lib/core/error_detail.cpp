@@ -31,6 +31,17 @@ int32_t failf(int32_t code, uint32_t os_error, const char *format, ...) noexcept
     return code;
 }
 
+KeptDetail::KeptDetail() noexcept : os_error_(t_detail.os_error) {
+    std::memcpy(message_, t_detail.message, sizeof message_);
+}
+
+KeptDetail::~KeptDetail() {
+    t_detail.os_error = os_error_;
+    std::memcpy(t_detail.message, message_, sizeof message_);
+}
+
+Failure KeptDetail::captured(int32_t code) const { return Failure{code, t_detail.os_error, t_detail.message}; }
+
 const char *last_error_message() noexcept { return t_detail.message; }
 uint32_t last_os_error() noexcept { return t_detail.os_error; }
 

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "failure.hpp"
+
 namespace npipe {
 
 // Records `message` (copied, truncated to a fixed buffer) and `os_error` for this thread and
@@ -17,6 +19,22 @@ int32_t failf(int32_t code, uint32_t os_error, const char *format, ...) noexcept
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+// Keeps the thread's detail as it was: helpers that report through fail() can then be used for a
+// failure kept for later (a background attempt) without touching the detail of the call that
+// runs them. captured() turns what they reported into a Failure.
+class KeptDetail {
+public:
+    KeptDetail() noexcept;
+    ~KeptDetail();
+    KeptDetail(const KeptDetail &) = delete;
+    KeptDetail &operator=(const KeptDetail &) = delete;
+    Failure captured(int32_t code) const;
+
+private:
+    uint32_t os_error_;
+    char message_[512];
+};
 
 // Never NULL: "no error" until this thread's first failure.
 const char *last_error_message() noexcept;

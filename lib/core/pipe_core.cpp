@@ -1,6 +1,8 @@
 #include "pipe_core.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "deadline.hpp"
@@ -16,6 +18,9 @@ constexpr const char *kCanceled = "the pipe's poll was closed; the pipe can make
 // call per byte or an unbounded buffer.
 constexpr size_t kMinWriteCap = 64u * 1024u;
 constexpr size_t kMaxWriteCap = 16u * 1024u * 1024u;
+// Retrying an open: the first retry within 1 ms, then doubling, at most 50 ms apart.
+constexpr int32_t kFirstOpenBackoffMs = 1;
+constexpr int32_t kMaxOpenBackoffMs = 50;
 
 // What servers and clients alike take from their flags. A client "inbound only" reads only,
 // "outbound only" writes only; a server the other way round, which is the same test of the bits.
@@ -42,24 +47,40 @@ PipeSetup server_setup(const ServerConfig &config) {
 
 PipeSetup client_setup(const ClientConfig &config) {
     PipeSetup setup = setup_from_flags(config.flags, config.linger_ms);
-    setup.connected = true;
+    setup.open_pending = true;
+    setup.open_timeout_ms = config.timeout_ms;
     return setup;
 }
 
 PipeCore::PipeCore(const PipeSetup &setup)
     : write_queue_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)),
       setup_(setup),
-      state_(setup.connected ? State::connected : State::idle) {}
+      state_(setup.connected      ? State::connected
+             : setup.open_pending ? State::connecting
+                                  : State::idle),
+      open_deadline_(Deadline::after_ms(setup.open_timeout_ms)),
+      open_backoff_ms_(kFirstOpenBackoffMs) {}
 
 int64_t PipeCore::os_read_direct(const IoVec *, size_t) { return 0; }
 
 int64_t PipeCore::os_write_direct(const uint8_t *, size_t, const IoVec *, size_t) { return 0; }
+
+void PipeCore::os_pause_before_retry(OpenAttempt::Outcome, int32_t ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Registration and events
 
 int32_t PipeCore::register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (private_poll_)
+        return fail(st::exist,
+                    "the pipe is bound for life to the private poll of npipe_wait; keep waiting with npipe_wait");
+    return register_locked(poll, token, interests);
+}
+
+int32_t PipeCore::register_locked(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
     if (canceled_) return fail(st::canceled, kCanceled);
     if (poll_ && poll_ != poll)
         return fail(st::exist, "the pipe is bound for life to the poll it was first registered with");
@@ -71,11 +92,13 @@ int32_t PipeCore::register_with(const std::shared_ptr<Poll> &poll, uint64_t toke
         poll_ = poll;
     }
     events_.arm(token, interests);
-    // The pipe makes progress from its first registration on: a deferred connect starts now.
+    // The pipe makes progress from its first registration on: a deferred connect starts now, and
+    // so does a client's open.
     if (setup_.server && state_ == State::idle && connect_requested_) {
         const int32_t rc = begin_connect(false);
         if (rc < 0 && rc != st::again) raise(ev::connected | ev::error);
     }
+    if (!setup_.server && state_ == State::connecting && !open_started_) attempt_open();
     os_read_more();
     raise_current_state();
     return st::ok;
@@ -103,11 +126,15 @@ int32_t PipeCore::deregister(const std::shared_ptr<Poll> &poll) {
 
 void PipeCore::raise(uint32_t bits) {
     if (bits && events_.raise(bits) && poll_ && !canceled_) poll_->notify(shared_from_this());
+    if (private_poll_) waiters_.notify_all();
 }
 
 // The readable/writable condition now: a read or write would not answer NPIPE_EAGAIN.
 uint32_t PipeCore::condition(uint32_t os_bits) const {
-    if (!connected() || closed_ || canceled_) return 0;
+    if (closed_ || canceled_) return 0;
+    // A failed open: every read and write answers the failure at once.
+    if (state_ == State::failed) return ev::readable | ev::writable;
+    if (!connected()) return 0;
     uint32_t bits = 0;
     if (setup_.can_read && (!read_queue_.empty() || eof_ || read_failure_ || (os_bits & ev::readable)))
         bits |= ev::readable;
@@ -126,7 +153,7 @@ void PipeCore::raise_current_state() {
         if (setup_.can_write && peer_gone_) bits |= ev::write_closed;
     }
     if (first_failure_.has() || connect_failure_) bits |= ev::error;
-    if (connect_failure_) bits |= ev::connected;
+    if (connect_failure_ || state_ == State::failed) bits |= ev::connected;
     raise(bits);
 }
 
@@ -150,7 +177,8 @@ int32_t PipeCore::connect() {
     switch (state_) {
         case State::connected: return st::ok;
         case State::connecting: return fail(st::again, "still waiting for a client; NPIPE_CONNECTED follows");
-        case State::idle: break;
+        case State::idle:
+        case State::failed: break;
     }
     if (connect_failure_) {
         const Failure f = std::move(connect_failure_);
@@ -245,6 +273,9 @@ int32_t PipeCore::take_error() {
 int32_t PipeCore::check_io(Direction direction) {
     if (canceled_) return fail(st::canceled, kCanceled);
     if (!events_.registered()) return fail(st::again, "pipe is not registered with a poll");
+    if (state_ == State::connecting && !setup_.server)
+        return fail(st::again, "connection in progress; NPIPE_CONNECTED follows");
+    if (state_ == State::failed) return report(open_failure_);
     if (direction == Direction::read && !setup_.can_read)
         return fail(st::acces, "this pipe end was opened for writing only (NPIPE_OUTBOUND_ONLY)");
     if (direction == Direction::write && !setup_.can_write)
@@ -430,16 +461,169 @@ int32_t PipeCore::flush() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Client open: one policy for NPIPE_NONBLOCK_OPEN (driven by the poll's clock) and the blocking
+// npipe_open (on the caller's thread)
+
+namespace {
+
+Failure timed_out(const Failure &last, int32_t timeout_ms) {
+    return failuref(st::timedout, last.os_error, "%s, still after %d ms", last.message.c_str(),
+                    static_cast<int>(timeout_ms));
+}
+
+}  // namespace
+
+void PipeCore::attempt_open() {
+    if (state_ != State::connecting || setup_.server || closed_ || canceled_) return;
+    open_started_ = true;
+    const OpenAttempt a = os_try_open();
+    switch (a.outcome) {
+        case OpenAttempt::connected: connected_now(true); return;
+        case OpenAttempt::failed: open_failed(a.failure); return;
+        case OpenAttempt::busy:
+        case OpenAttempt::absent: break;
+    }
+    if (setup_.open_timeout_ms == 0) {  // one attempt: NPIPE_EBUSY / NPIPE_ENOENT
+        open_failed(a.failure);
+        return;
+    }
+    if (open_deadline_.passed()) {
+        open_failed(timed_out(a.failure, setup_.open_timeout_ms));
+        return;
+    }
+    if (a.outcome == OpenAttempt::busy && os_wait_for_instance(open_deadline_)) return;
+    poll_->set_timer(shared_from_this(), Deadline::earlier(Deadline::after_ms(open_backoff_ms_), open_deadline_));
+    open_backoff_ms_ = std::min(open_backoff_ms_ * 2, kMaxOpenBackoffMs);
+}
+
+void PipeCore::open_failed(const Failure &failure) {
+    state_ = State::failed;
+    open_failure_ = failure;
+    connect_failure_ = failure;  // npipe_take_error reports it once; I/O keeps returning it
+    raise(ev::connected | ev::error | ev::readable | ev::writable);
+}
+
+void PipeCore::timer_fired() {
+    std::lock_guard<std::mutex> lock(mu_);
+    attempt_open();
+}
+
+int32_t PipeCore::open_blocking() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+        open_started_ = true;
+        const OpenAttempt a = os_try_open();
+        switch (a.outcome) {
+            case OpenAttempt::connected: state_ = State::connected; return st::ok;
+            case OpenAttempt::failed: return report(a.failure);
+            case OpenAttempt::busy:
+            case OpenAttempt::absent: break;
+        }
+        if (setup_.open_timeout_ms == 0) return report(a.failure);
+        if (open_deadline_.passed()) return report(timed_out(a.failure, setup_.open_timeout_ms));
+        const int32_t pause = open_deadline_.bound(open_backoff_ms_);
+        open_backoff_ms_ = std::min(open_backoff_ms_ * 2, kMaxOpenBackoffMs);
+        lock.unlock();
+        os_pause_before_retry(a.outcome, pause);
+        lock.lock();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// npipe_wait: the pipe on a private poll, driven by whichever waiting thread gets there first
+
+uint32_t PipeCore::wait_condition(uint32_t interests) {
+    const uint32_t os_bits = connected() && !released_ ? os_condition() : 0;
+    uint32_t bits = condition(os_bits);
+    const bool connect_failed = setup_.server && state_ == State::idle && connect_failure_;
+    if (connect_failed) bits |= ev::readable | ev::writable;  // a failed connect counts for both
+    bits &= interests;
+    if (bits && (connected() || state_ == State::failed || connect_failed)) bits |= ev::connected;
+    return bits;
+}
+
+int32_t PipeCore::wait(uint32_t interests, int32_t timeout_ms) {
+    const Deadline deadline = Deadline::after_ms(timeout_ms);
+    std::shared_ptr<Poll> poll;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (canceled_) return fail(st::canceled, kCanceled);
+        if (poll_ && !private_poll_)
+            return fail(
+                st::exist,
+                "the pipe is (or was) registered with a poll, and bound to it for life: wait on its poll instead");
+        if (!poll_) {
+            std::shared_ptr<Poll> own;
+            int32_t rc = create_poll(own);
+            if (rc < 0) return rc;
+            rc = register_locked(own, 0, ev::readable | ev::writable);
+            if (rc < 0) return rc;
+            private_poll_ = true;
+        }
+        poll = poll_;
+    }
+    Event events[8];
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(mu_);
+            if (closed_) return fail(st::badf, "the pipe was closed while waiting");
+            if (canceled_) return fail(st::canceled, kCanceled);
+            const uint32_t bits = wait_condition(interests);
+            if (bits) return static_cast<int32_t>(bits);
+            if (deadline.passed()) return 0;
+            if (driving_) {
+                // Another thread drives the poll: it wakes us after each of its waits, and so does
+                // every change of the pipe's state.
+                if (deadline.is_never())
+                    waiters_.wait(lock);
+                else
+                    waiters_.wait_until(lock, deadline.when());
+                continue;
+            }
+            driving_ = true;
+        }
+        const int32_t rc = poll->wait(events, 8, deadline.remaining_ms());
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            driving_ = false;
+        }
+        waiters_.notify_all();
+        if (rc < 0) {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (closed_) return fail(st::badf, "the pipe was closed while waiting");
+            return rc;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Close, poll close, linger
 
 void PipeCore::close() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;
-    closed_ = true;
-    events_.disarm();
-    connect_requested_ = false;
-    read_queue_.clear();
-    os_closing();
+    std::shared_ptr<Poll> private_poll;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (closed_) return;
+        closed_ = true;
+        events_.disarm();
+        connect_requested_ = false;
+        read_queue_.clear();
+        os_closing();
+        if (private_poll_) {
+            // Nobody waits on a private poll once the pipe is closed, so nothing would drive a
+            // linger: release now, and end every npipe_wait on the pipe (EBADF).
+            private_poll = poll_;
+            finish_close();
+        } else {
+            close_locked();
+        }
+        waiters_.notify_all();
+    }
+    if (private_poll) private_poll->close();
+}
+
+void PipeCore::close_locked() {
+    if (poll_) poll_->cancel_timer(this);
     if (canceled_ || released_ || !poll_ || !connected() || setup_.linger_ms < 0 || write_queue_.idle()) {
         finish_close();
         return;
@@ -490,6 +674,7 @@ void PipeCore::poll_closed() {
         os_release();
     }
     poll_.reset();  // the poll's OS resources go as soon as the poll object does
+    waiters_.notify_all();
 }
 
 // ---------------------------------------------------------------------------------------------

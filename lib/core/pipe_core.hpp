@@ -20,6 +20,7 @@
 // Lock order: the pipe's mutex, then the poll's (notify, linger); the poll never calls a pipe with
 // a lock of its own held, and every caller into a pipe holds a strong reference to it.
 #pragma once
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "deadline.hpp"
 #include "event_state.hpp"
 #include "failure.hpp"
 #include "read_queue.hpp"
@@ -37,13 +39,15 @@ namespace npipe {
 // Everything a pipe end knows about how it was made (server instance, client or adopted handle).
 struct PipeSetup {
     bool server = false;
-    bool connected = false;      // clients and adopted connected ends start CONNECTED
-    uint32_t flags = 0;          // creation flags, reported by npipe_get_info
-    bool can_read = true;        // false: outbound-only server / write-only client
-    bool can_write = true;       // false: inbound-only server / read-only client
-    bool message_read = false;   // reads keep message boundaries
-    bool message_write = false;  // every write is one message
-    bool framed = false;         // messages travel with an in-band length header (framing.hpp)
+    bool connected = false;       // clients and adopted connected ends start CONNECTED
+    uint32_t flags = 0;           // creation flags, reported by npipe_get_info
+    bool can_read = true;         // false: outbound-only server / write-only client
+    bool can_write = true;        // false: inbound-only server / read-only client
+    bool message_read = false;    // reads keep message boundaries
+    bool message_write = false;   // every write is one message
+    bool framed = false;          // messages travel with an in-band length header (framing.hpp)
+    bool open_pending = false;    // a client whose open is still to be made (starts CONNECTING)
+    int32_t open_timeout_ms = 0;  // 0 = one attempt, < 0 = forever; counted from npipe_open
     uint32_t in_buffer_size = kDefaultBufferSize;
     uint32_t out_buffer_size = kDefaultBufferSize;
     uint32_t max_instances = 0;
@@ -72,6 +76,8 @@ public:
     void close() final;
     int32_t get_info(PipeInfo &info) final;
     int32_t raw_handle(intptr_t &out) final;
+    int32_t wait(uint32_t interests, int32_t timeout_ms) final;
+    int32_t open_blocking() final;
 
     // ReadySource
     bool collect(Event &event, bool &keep_queued) final;
@@ -79,9 +85,18 @@ public:
     // PollMember
     void poll_closed() final;
     void linger_expired() final;
+    void timer_fired() final;
 
 protected:
-    enum class State { idle, connecting, connected };
+    // failed: a client whose open ended in a failure (every I/O call returns it).
+    enum class State { idle, connecting, connected, failed };
+
+    // One attempt to open a client end (os_try_open).
+    struct OpenAttempt {
+        enum Outcome { connected, busy, absent, failed };
+        Outcome outcome = failed;
+        Failure failure;  // busy/absent: what to say if this is the last attempt; failed: why
+    };
 
     // ---- The OS hooks. Every one runs with mu_ held. --------------------------------------------
     // Joins the OS wait set of `poll` (completion port, epoll), once, at the first registration.
@@ -105,6 +120,15 @@ protected:
     virtual int64_t os_write_direct(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt);
     // Hands queued bytes to the OS (as far as it takes them now).
     virtual void os_write_more() = 0;
+    // Client: one attempt to open the pipe, without waiting. On `connected` the OS handle is the
+    // pipe's, and joined the poll if the pipe is registered.
+    virtual OpenAttempt os_try_open() = 0;
+    // Client, every instance busy: starts waiting for one to free up without a thread (Windows'
+    // asynchronous FSCTL_PIPE_WAIT), open_retry() follows. False: not possible, the core backs off.
+    virtual bool os_wait_for_instance(Deadline) { return false; }
+    // The blocking open's pause before its next attempt, on the caller's thread: at most `ms`,
+    // earlier when the backend can tell an instance freed up (Windows: WaitNamedPipeW).
+    virtual void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms);
     // Readiness the OS knows of and the core cannot (ev::readable, ev::read_closed,
     // ev::write_closed), for (re)registration and level mode.
     virtual uint32_t os_condition() { return 0; }
@@ -132,9 +156,13 @@ protected:
     void on_write_failed(const Failure &failure);
     // The peer is gone and writes cannot reach it (Linux: EPOLLHUP).
     void on_peer_gone();
+    // A busy wait (os_wait_for_instance) ended: try again now.
+    void open_retry() { attempt_open(); }
 
     // ---- State the hooks read. ------------------------------------------------------------------
     const PipeSetup &setup() const { return setup_; }
+    // What only the opened pipe can tell (Windows: the pipe's type and buffer sizes).
+    PipeSetup &setup_to_complete() { return setup_; }
     bool connected() const { return state_ == State::connected; }
     bool connecting() const { return state_ == State::connecting; }
     bool canceled() const { return canceled_; }
@@ -159,9 +187,14 @@ private:
     void raise_current_state();
     uint32_t condition(uint32_t os_bits) const;
     void reset_connection();
+    void close_locked();
     void finish_close();
+    void attempt_open();
+    void open_failed(const Failure &failure);
+    int32_t register_locked(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests);
+    uint32_t wait_condition(uint32_t interests);
 
-    const PipeSetup setup_;
+    PipeSetup setup_;
     std::shared_ptr<Poll> poll_;  // bound for life at the first registration
     EventState events_;
     State state_;
@@ -171,6 +204,17 @@ private:
     bool released_ = false;                 // os_release ran
     bool lingering_ = false;                // in the poll's linger list
     bool write_call_owns_failure_ = false;  // a write failing now failed on the caller's own bytes
+
+    // Client open (NPIPE_NONBLOCK_OPEN, and the blocking open's policy).
+    Deadline open_deadline_;
+    int32_t open_backoff_ms_ = 1;
+    bool open_started_ = false;
+    Failure open_failure_;  // sticky once the open failed
+
+    // npipe_wait: the private poll, and the threads waiting on the pipe.
+    bool private_poll_ = false;
+    bool driving_ = false;  // one waiting thread drives the private poll, the others sleep on waiters_
+    std::condition_variable waiters_;
 
     Failure connect_failure_;  // the last wait for a client failed (npipe_connect, take_error)
     FirstFailure first_failure_;

@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "lib/core/backend.hpp"
 #include "lib/core/deadline.hpp"
@@ -47,24 +46,6 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
     return st::ok;
 }
 
-namespace {
-
-// One non-blocking connect attempt. Returns the connected socket, or -1 with errno set.
-int try_connect(const sockaddr_un &addr, socklen_t len) {
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return -1;
-    for (;;) {
-        if (::connect(fd, reinterpret_cast<const sockaddr *>(&addr), len) == 0) return fd;
-        if (errno != EINTR) break;
-    }
-    const int err = errno;
-    ::close(fd);
-    errno = err;
-    return -1;
-}
-
-}  // namespace
-
 int32_t open_client(const char *name, const ClientConfig &config, std::shared_ptr<Pipe> &out) {
     std::string path;
     int32_t rc = map_pipe_name(name, NameRole::client, path);
@@ -73,49 +54,9 @@ int32_t open_client(const char *name, const ClientConfig &config, std::shared_pt
     socklen_t len;
     rc = posix::make_address(path, addr, len);
     if (rc < 0) return rc;
-
-    // Absent (ENOENT), not listening yet (ECONNREFUSED) and busy (EAGAIN: backlog full) are
-    // retried until the deadline, sleeping with exponential backoff (1 ms .. 50 ms).
-    const Deadline deadline = Deadline::after_ms(config.timeout_ms);
-    auto backoff = std::chrono::milliseconds(1);
-    int fd;
-    for (;;) {
-        fd = try_connect(addr, len);
-        if (fd >= 0) break;
-        const int err = errno;
-        if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN) {
-            if (err == EACCES || err == EPERM)
-                return posix::fail_errno_as(st::acces, err, "connect (permission denied on the pipe's socket)");
-            if (err == ENOTDIR) return posix::fail_errno_as(st::noent, err, "connect");
-            return posix::fail_errno(err, "connect");
-        }
-        if (config.timeout_ms == 0) {
-            if (err == EAGAIN)
-                return failf(st::busy, static_cast<uint32_t>(err), "pipe %s is busy (its listen backlog is full)",
-                             path.c_str());
-            return failf(st::noent, static_cast<uint32_t>(err), "no server is listening on %s", path.c_str());
-        }
-        if (deadline.passed())
-            return failf(st::timedout, static_cast<uint32_t>(err), "no server accepted on %s within %d ms (%s)",
-                         path.c_str(), static_cast<int>(config.timeout_ms), err == EAGAIN ? "busy" : "not there");
-        std::this_thread::sleep_for(std::chrono::milliseconds(deadline.bound(static_cast<int32_t>(backoff.count()))));
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
-    }
-
-    const posix::PeerCred cred = posix::peer_cred(fd);
-    if ((config.flags & pf::current_user_only) && cred.uid != geteuid()) {
-        ::close(fd);
-        return failf(st::acces, 0, "the server of %s runs as uid %u, not as this user (NPIPE_CURRENT_USER_ONLY)",
-                     path.c_str(), static_cast<unsigned>(cred.uid));
-    }
     PipeSetup setup = client_setup(config);
     setup.framed = true;
-    try {
-        out = std::make_shared<UnixPipe>(setup, fd, cred.pid);
-    } catch (...) {
-        ::close(fd);
-        throw;
-    }
+    out = std::make_shared<UnixPipe>(setup, addr, len, path);  // the attempts: UnixPipe::os_try_open
     return st::ok;
 }
 

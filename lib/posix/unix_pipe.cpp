@@ -60,6 +60,9 @@ UnixPipe::UnixPipe(const PipeSetup &setup, int fd, uint64_t peer_pid) : PipeCore
     attach_connection(fd, peer_pid);
 }
 
+UnixPipe::UnixPipe(const PipeSetup &setup, const sockaddr_un &address, socklen_t address_len, std::string path)
+    : PipeCore(setup), address_(address), address_len_(address_len), path_(std::move(path)) {}
+
 UnixPipe::~UnixPipe() {
     if (fd_ >= 0) ::close(fd_);
     if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -162,6 +165,57 @@ int UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
     if (!setup().can_read) shutdown(fd_, SHUT_RD);
     if (poll()) return epoll().ctl(EPOLL_CTL_ADD, fd_, source_id_, conn_tag(), kConnEvents);
     return 0;
+}
+
+// One non-blocking connect. AF_UNIX connects never pend: the kernel queues the connection in the
+// listener's backlog at once, or answers why not.
+PipeCore::OpenAttempt UnixPipe::os_try_open() {
+    OpenAttempt a;
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        a.failure = errno_failure(errno, "socket");
+        return a;
+    }
+    int err = 0;
+    while (::connect(fd, reinterpret_cast<const sockaddr *>(&address_), address_len_) != 0) {
+        if (errno == EINTR) continue;
+        err = errno;
+        break;
+    }
+    if (err != 0) {
+        ::close(fd);
+        if (err == ENOENT || err == ECONNREFUSED) {  // no socket, or nobody listening on it yet
+            a.outcome = OpenAttempt::absent;
+            a.failure = failuref(st::noent, static_cast<uint32_t>(err), "no server is listening on %s", path_.c_str());
+        } else if (err == EAGAIN) {
+            a.outcome = OpenAttempt::busy;
+            a.failure = failuref(st::busy, static_cast<uint32_t>(err), "pipe %s is busy (its listen backlog is full)",
+                                 path_.c_str());
+        } else if (err == EACCES || err == EPERM) {
+            a.failure = errno_failure(err, "connect (permission denied on the pipe's socket)", st::acces);
+        } else if (err == ENOTDIR) {
+            a.failure = errno_failure(err, "connect", st::noent);
+        } else {
+            a.failure = errno_failure(err, "connect");
+        }
+        return a;
+    }
+    const PeerCred cred = peer_cred(fd);
+    if ((setup().flags & pf::current_user_only) && cred.uid != geteuid()) {
+        ::close(fd);
+        a.failure =
+            failuref(st::acces, 0, "the server of %s runs as uid %u, not as this user (NPIPE_CURRENT_USER_ONLY)",
+                     path_.c_str(), static_cast<unsigned>(cred.uid));
+        return a;
+    }
+    err = attach_connection(fd, cred.pid);
+    if (err != 0) {
+        a.failure = errno_failure(err, "epoll_ctl(ADD) of the connected socket");
+        close_connection();
+        return a;
+    }
+    a.outcome = OpenAttempt::connected;
+    return a;
 }
 
 int32_t UnixPipe::os_start_connect(Failure &failure) {

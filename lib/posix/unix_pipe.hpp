@@ -8,8 +8,12 @@
 //   - readiness comes from the poll's epoll set (edge-triggered), tagged with the connection's
 //     generation so that an event of an earlier connection never reaches a later one.
 #pragma once
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "lib/core/framing.hpp"
@@ -23,8 +27,10 @@ class UnixPipe final : public PipeCore, public EpollSource {
 public:
     // A server instance (IDLE) of `listener`'s name.
     UnixPipe(const PipeSetup &setup, std::shared_ptr<Listener> listener);
-    // A connected end (client or adopted socket); takes ownership of `fd`.
+    // A connected end (an adopted socket); takes ownership of `fd`.
     UnixPipe(const PipeSetup &setup, int fd, uint64_t peer_pid);
+    // A client still to connect to the socket at `path`.
+    UnixPipe(const PipeSetup &setup, const sockaddr_un &address, socklen_t address_len, std::string path);
     ~UnixPipe() override;
 
     // EpollSource
@@ -39,6 +45,7 @@ private:
     bool os_fill_read_queue() override;
     int64_t os_write_direct(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt) override;
     void os_write_more() override;
+    OpenAttempt os_try_open() override;
     uint32_t os_condition() override;
     void os_closing() override;
     void os_release() override;
@@ -55,7 +62,10 @@ private:
     void read_failed(int err);
     Failure write_failure(int err) const;
 
-    std::shared_ptr<Listener> listener_;   // server: until close or poll close
+    std::shared_ptr<Listener> listener_;  // server: until close or poll close
+    sockaddr_un address_{};               // client: where to connect
+    socklen_t address_len_ = 0;
+    std::string path_;
     int fd_ = -1;                          // the connection
     int listen_fd_ = -1;                   // server: our dup of the listening socket in our epoll set
     uint32_t generation_ = 0;              // of the connection: tags epoll events of fd_

@@ -1,5 +1,9 @@
 #include "lib/win/nt_api.hpp"
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
 namespace npipe::win {
 namespace {
 
@@ -12,6 +16,36 @@ struct IoStatusBlock {
 };
 
 using NtQueryInformationFileFn = LONG(NTAPI *)(HANDLE, IoStatusBlock *, PVOID, ULONG, ULONG);
+
+struct CountedString {  // UNICODE_STRING
+    USHORT Length;
+    USHORT MaximumLength;
+    PWSTR Buffer;
+};
+
+struct ObjectAttributes {  // OBJECT_ATTRIBUTES
+    ULONG Length;
+    HANDLE RootDirectory;
+    CountedString *ObjectName;
+    ULONG Attributes;
+    PVOID SecurityDescriptor;
+    PVOID SecurityQualityOfService;
+};
+
+using NtOpenFileFn = LONG(NTAPI *)(HANDLE *, ACCESS_MASK, ObjectAttributes *, IoStatusBlock *, ULONG, ULONG);
+using NtFsControlFileFn = LONG(NTAPI *)(HANDLE, HANDLE, PVOID, PVOID, IoStatusBlock *, ULONG, PVOID, ULONG, PVOID,
+                                        ULONG);
+
+constexpr ULONG kFsctlPipeWait = 0x00110018;  // CTL_CODE(FILE_DEVICE_NAMED_PIPE, 6, METHOD_BUFFERED, FILE_ANY_ACCESS)
+constexpr ULONG kObjCaseInsensitive = 0x40;
+
+// FILE_PIPE_WAIT_FOR_BUFFER; the name (not NUL-terminated) runs on past the struct.
+struct PipeWaitRequest {
+    LARGE_INTEGER Timeout;  // relative: negative, in 100 ns units
+    ULONG NameLength;       // bytes
+    BOOLEAN TimeoutSpecified;
+    WCHAR Name[1];
+};
 
 constexpr ULONG kFileModeInformation = 16;
 constexpr ULONG kFilePipeLocalInformation = 24;
@@ -80,6 +114,38 @@ bool is_overlapped_handle(HANDLE handle) noexcept {
     ULONG mode = 0;
     if (fn(handle, &iosb, &mode, sizeof mode, kFileModeInformation) < 0) return true;
     return (mode & (kFileSynchronousIoAlert | kFileSynchronousIoNonalert)) == 0;
+}
+
+HANDLE open_pipe_root() noexcept {
+    static const auto open = reinterpret_cast<NtOpenFileFn>(ntdll_export("NtOpenFile"));
+    if (!open) return INVALID_HANDLE_VALUE;
+    wchar_t path[] = L"\\Device\\NamedPipe\\";
+    CountedString name{static_cast<USHORT>((sizeof path) - sizeof(wchar_t)), static_cast<USHORT>(sizeof path), path};
+    ObjectAttributes attributes{sizeof(ObjectAttributes), nullptr, &name, kObjCaseInsensitive, nullptr, nullptr};
+    IoStatusBlock iosb{};
+    HANDLE root = nullptr;
+    // No FILE_SYNCHRONOUS_IO_* option: the handle does asynchronous I/O and may join a port.
+    const LONG status =
+        open(&root, FILE_READ_ATTRIBUTES | SYNCHRONIZE, &attributes, &iosb, FILE_SHARE_READ | FILE_SHARE_WRITE, 0);
+    return status < 0 || !root ? INVALID_HANDLE_VALUE : root;
+}
+
+LONG start_pipe_wait(HANDLE root, const std::wstring &name, int32_t timeout_ms, OVERLAPPED *ov,
+                     std::vector<uint8_t> &buffer) noexcept {
+    static const auto control = reinterpret_cast<NtFsControlFileFn>(ntdll_export("NtFsControlFile"));
+    if (!control) return static_cast<LONG>(0xC0000002L);  // STATUS_NOT_IMPLEMENTED
+    const size_t name_bytes = name.size() * sizeof(wchar_t);
+    const size_t name_offset = offsetof(PipeWaitRequest, Name);
+    buffer.assign(std::max(sizeof(PipeWaitRequest), name_offset + name_bytes), 0);
+    PipeWaitRequest request{};
+    request.TimeoutSpecified = timeout_ms >= 0;
+    request.Timeout.QuadPart = -static_cast<LONGLONG>(timeout_ms < 0 ? 0 : timeout_ms) * 10000;
+    request.NameLength = static_cast<ULONG>(name_bytes);
+    std::memcpy(buffer.data(), &request, name_offset);
+    std::memcpy(buffer.data() + name_offset, name.data(), name_bytes);
+    // The OVERLAPPED is both the packet's context and the status block, as the Win32 functions do.
+    return control(root, nullptr, nullptr, ov, reinterpret_cast<IoStatusBlock *>(ov), kFsctlPipeWait, buffer.data(),
+                   static_cast<ULONG>(buffer.size()), nullptr, 0);
 }
 
 }  // namespace npipe::win

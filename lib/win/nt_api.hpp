@@ -4,6 +4,8 @@
 #include <windows.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace npipe::win {
 
@@ -34,5 +36,17 @@ bool running_on_wine() noexcept;
 // True if the handle was opened for overlapped I/O (no FILE_SYNCHRONOUS_IO_* mode). When the
 // system cannot tell, answers true and lets the first operation report the problem.
 bool is_overlapped_handle(HANDLE handle) noexcept;
+
+// The named-pipe file system's root (\\Device\\NamedPipe\\), opened for asynchronous
+// FSCTL_PIPE_WAIT; INVALID_HANDLE_VALUE when it cannot be opened. Owned by the caller.
+HANDLE open_pipe_root() noexcept;
+
+// Starts an asynchronous wait on `root` (which joined a completion port) until an instance of
+// `name` (the part after \\.\pipe\) is free, or `timeout_ms` passes (< 0: no limit). `ov` is
+// the packet's OVERLAPPED and its status block; `buffer` holds the request until the packet
+// comes. Returns the NTSTATUS: STATUS_PENDING or a success means a packet follows; an error
+// (STATUS_OBJECT_NAME_NOT_FOUND when no instance exists at all) means none does.
+LONG start_pipe_wait(HANDLE root, const std::wstring &name, int32_t timeout_ms, OVERLAPPED *ov,
+                     std::vector<uint8_t> &buffer) noexcept;
 
 }  // namespace npipe::win

@@ -14,7 +14,8 @@
 
 namespace npipe::win {
 
-enum class OpKind : uint8_t { connect, read, write };
+// instance_wait: FSCTL_PIPE_WAIT on the pipe file system's root (a client's busy wait).
+enum class OpKind : uint8_t { connect, read, write, instance_wait };
 
 struct OverlappedOp;
 

@@ -99,11 +99,11 @@ int32_t fail_win32_as(int32_t status, DWORD error, const char *what) noexcept {
     return failf(status, error, "%s failed: %s (Win32 error %lu)", what, text, static_cast<unsigned long>(error));
 }
 
-Failure win32_failure(DWORD error, const char *what) {
+Failure win32_failure(DWORD error, const char *what, int32_t status) {
     char text[256];
     system_text(error, text, sizeof text);
-    return failuref(status_from_win32(error), error, "%s failed: %s (Win32 error %lu)", what, text,
-                    static_cast<unsigned long>(error));
+    return failuref(status != 0 ? status : status_from_win32(error), error, "%s failed: %s (Win32 error %lu)", what,
+                    text, static_cast<unsigned long>(error));
 }
 
 int32_t fail_win32(DWORD error, const char *what) noexcept {

@@ -27,7 +27,8 @@ DWORD win32_from_ntstatus(uintptr_t status) noexcept;
 int32_t fail_win32(DWORD error, const char *what) noexcept;
 // Same, with the status chosen by the caller (when the context gives the error its meaning).
 int32_t fail_win32_as(int32_t status, DWORD error, const char *what) noexcept;
-// The same text as a Failure kept for later (a background operation's result).
-Failure win32_failure(DWORD error, const char *what);
+// The same text as a Failure kept for later (a background operation's result), with the mapped
+// status or the one given.
+Failure win32_failure(DWORD error, const char *what, int32_t status = 0);
 
 }  // namespace npipe::win

@@ -3,9 +3,7 @@
 #include <windows.h>
 
 #include <algorithm>
-#include <chrono>
 #include <string>
-#include <thread>
 
 #include "lib/core/backend.hpp"
 #include "lib/core/deadline.hpp"
@@ -23,9 +21,6 @@ namespace npipe {
 namespace {
 
 using win::UniqueHandle;
-
-constexpr DWORD kWaitSliceMs = 100;  // one WaitNamedPipeW slice while the server is busy
-constexpr DWORD kMaxBackoffMs = 50;  // sleep cap while the name does not exist yet
 
 int32_t os_name_of(const char *name, NameRole role, std::wstring &wide) {
     std::string os_name;
@@ -94,78 +89,22 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
 }
 
 int32_t open_client(const char *name, const ClientConfig &config, std::shared_ptr<Pipe> &out) {
-    std::wstring wname;
-    int32_t rc = os_name_of(name, NameRole::client, wname);
+    win::OpenTarget target;
+    const int32_t rc = os_name_of(name, NameRole::client, target.path);
     if (rc < 0) return rc;
-
+    const std::wstring local_prefix = L"\\\\.\\pipe\\";
+    if (target.path.compare(0, local_prefix.size(), local_prefix) == 0)
+        target.wait_name = target.path.substr(local_prefix.size());
     const bool can_read = !(config.flags & pf::outbound_only);
     const bool can_write = !(config.flags & pf::inbound_only);
-    const bool message = (config.flags & pf::message) != 0;
     // FILE_WRITE_ATTRIBUTES lets a read-only client switch to message read mode (required).
     // FILE_READ_ATTRIBUTES lets a write-only client query the pipe (GetNamedPipeInfo, PeekNamedPipe);
     // it is only nice to have, so it is dropped again if the server's DACL refuses it.
-    DWORD access = message ? FILE_WRITE_ATTRIBUTES : 0;
-    if (can_read) access |= GENERIC_READ;
-    if (can_write) access |= GENERIC_WRITE;
-    DWORD optional_access = can_read ? 0 : FILE_READ_ATTRIBUTES;
-    const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
-
-    const Deadline deadline = Deadline::after_ms(config.timeout_ms);
-    DWORD backoff_ms = 1;
-    UniqueHandle h;
-    for (;;) {
-        // NULL security attributes: the handle is not inheritable.
-        h.reset(CreateFileW(wname.c_str(), access | optional_access, 0, nullptr, OPEN_EXISTING, flags, nullptr));
-        if (h.valid()) break;
-        const DWORD err = GetLastError();
-        if (err == ERROR_ACCESS_DENIED && optional_access != 0) {
-            optional_access = 0;
-            continue;
-        }
-        if (err != ERROR_PIPE_BUSY && err != ERROR_FILE_NOT_FOUND)
-            return win::fail_win32(err, "CreateFileW (opening the pipe)");
-        if (config.timeout_ms == 0)
-            return win::fail_win32(err, err == ERROR_PIPE_BUSY ? "CreateFileW (all instances are busy)"
-                                                               : "CreateFileW (no pipe of that name)");
-        if (deadline.passed())
-            return win::fail_win32_as(st::timedout, err,
-                                      err == ERROR_PIPE_BUSY
-                                          ? "CreateFileW (instances stayed busy until the timeout)"
-                                          : "CreateFileW (the pipe did not appear before the timeout)");
-        const DWORD slice = static_cast<DWORD>(deadline.bound(static_cast<int32_t>(kWaitSliceMs)));
-        if (err == ERROR_PIPE_BUSY) {
-            // Blocks until an instance is free or the slice passes: no spinning. A "not found"
-            // answer (the server is between instances) falls through to the backoff sleep.
-            if (WaitNamedPipeW(wname.c_str(), slice) || GetLastError() != ERROR_FILE_NOT_FOUND) continue;
-        }
-        Sleep(std::min(backoff_ms, slice));
-        backoff_ms = std::min<DWORD>(backoff_ms * 2, kMaxBackoffMs);
-    }
-
-    if (message) {
-        DWORD mode = PIPE_READMODE_MESSAGE;
-        if (!SetNamedPipeHandleState(h.get(), &mode, nullptr, nullptr)) {
-            const DWORD err = GetLastError();
-            return win::fail_win32_as(err == ERROR_INVALID_PARAMETER ? st::inval : win::status_from_win32(err), err,
-                                      "SetNamedPipeHandleState (message read mode; is the server in message mode?)");
-        }
-    }
-    if (config.flags & pf::current_user_only) {
-        rc = win::check_server_is_current_user(h.get());
-        if (rc < 0) return rc;
-    }
-
-    PipeSetup setup = client_setup(config);
-    DWORD type = 0, out_size = 0, in_size = 0, max_inst = 0;
-    if (GetNamedPipeInfo(h.get(), &type, &out_size, &in_size, &max_inst)) {
-        setup.message_write = (type & PIPE_TYPE_MESSAGE) != 0;
-        // GetNamedPipeInfo answers from the server's side: its out buffer is our in buffer.
-        setup.in_buffer_size = out_size;
-        setup.out_buffer_size = in_size;
-        setup.max_instances = max_inst == PIPE_UNLIMITED_INSTANCES ? 0 : max_inst;
-    }
-    out = std::make_shared<win::WinPipe>(setup, h.get());
-    h.release();
+    target.access = (config.flags & pf::message) ? FILE_WRITE_ATTRIBUTES : 0;
+    if (can_read) target.access |= GENERIC_READ;
+    if (can_write) target.access |= GENERIC_WRITE;
+    target.optional_access = can_read ? 0 : FILE_READ_ATTRIBUTES;
+    out = std::make_shared<win::WinPipe>(client_setup(config), std::move(target));  // attempts: os_try_open
     return st::ok;
 }
 

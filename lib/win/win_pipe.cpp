@@ -5,7 +5,9 @@
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
 #include "lib/win/nt_api.hpp"
+#include "lib/win/unique_handle.hpp"
 #include "lib/win/win_error.hpp"
+#include "lib/win/win_security.hpp"
 
 namespace npipe::win {
 namespace {
@@ -23,11 +25,19 @@ WinPipe::WinPipe(const PipeSetup &setup, HANDLE handle)
       handle_(handle),
       read_cap_(std::clamp<size_t>(setup.in_buffer_size, kMinReadBuffer, kMaxReadBuffer)) {}
 
+WinPipe::WinPipe(const PipeSetup &setup, OpenTarget target)
+    : PipeCore(setup),
+      handle_(INVALID_HANDLE_VALUE),
+      read_cap_(std::clamp<size_t>(setup.in_buffer_size, kMinReadBuffer, kMaxReadBuffer)),
+      target_(std::move(target)) {}
+
 WinPipe::~WinPipe() {
     if (handle_ != INVALID_HANDLE_VALUE) CloseHandle(handle_);
+    if (pipe_root_ != INVALID_HANDLE_VALUE) CloseHandle(pipe_root_);
 }
 
 int32_t WinPipe::os_attach(ReadyPoll &poll) {
+    if (handle_ == INVALID_HANDLE_VALUE) return st::ok;       // a client not open yet joins when it is
     return static_cast<IocpPoll &>(poll).associate(handle_);  // create_poll makes nothing else on Windows
 }
 
@@ -54,7 +64,113 @@ void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
         case OpKind::write:
             on_write_done(op, bytes, error);  // a closed pipe keeps draining during its linger
             break;
+        case OpKind::instance_wait:
+            // An instance freed up (or the wait timed out, or failed): the next attempt tells.
+            instance_wait_in_flight_ = false;
+            if (!closed()) open_retry();
+            break;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client open
+
+PipeCore::OpenAttempt WinPipe::os_try_open() {
+    OpenAttempt a;
+    const DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
+    UniqueHandle h;
+    for (;;) {
+        // NULL security attributes: the handle is not inheritable.
+        h.reset(CreateFileW(target_.path.c_str(), target_.access | target_.optional_access, 0, nullptr, OPEN_EXISTING,
+                            flags, nullptr));
+        if (h.valid()) break;
+        const DWORD err = GetLastError();
+        if (err == ERROR_ACCESS_DENIED && target_.optional_access != 0) {
+            target_.optional_access = 0;
+            continue;
+        }
+        if (err == ERROR_PIPE_BUSY) {
+            a.outcome = OpenAttempt::busy;
+            a.failure = win32_failure(err, "CreateFileW (all instances are busy)", st::busy);
+        } else if (err == ERROR_FILE_NOT_FOUND) {
+            a.outcome = OpenAttempt::absent;
+            a.failure = win32_failure(err, "CreateFileW (no pipe of that name)", st::noent);
+        } else {
+            a.failure = win32_failure(err, "CreateFileW (opening the pipe)");
+        }
+        return a;
+    }
+    if (setup().message_read) {
+        DWORD mode = PIPE_READMODE_MESSAGE;
+        if (!SetNamedPipeHandleState(h.get(), &mode, nullptr, nullptr)) {
+            const DWORD err = GetLastError();
+            a.failure =
+                win32_failure(err, "SetNamedPipeHandleState (message read mode; is the server in message mode?)",
+                              err == ERROR_INVALID_PARAMETER ? st::inval : 0);
+            return a;
+        }
+    }
+    if (setup().flags & pf::current_user_only) {
+        const KeptDetail kept;  // the check reports through fail(): keep the caller's detail
+        const int32_t rc = check_server_is_current_user(h.get());
+        if (rc < 0) {
+            a.failure = kept.captured(rc);
+            return a;
+        }
+    }
+    DWORD type = 0, out_size = 0, in_size = 0, max_inst = 0;
+    if (GetNamedPipeInfo(h.get(), &type, &out_size, &in_size, &max_inst)) {
+        // The write side follows the pipe's type; GetNamedPipeInfo answers from the server's side:
+        // its out buffer is our in buffer.
+        PipeSetup &s = setup_to_complete();
+        s.message_write = (type & PIPE_TYPE_MESSAGE) != 0;
+        s.in_buffer_size = out_size;
+        s.out_buffer_size = in_size;
+        s.max_instances = max_inst == PIPE_UNLIMITED_INSTANCES ? 0 : max_inst;
+    }
+    if (poll()) {
+        const KeptDetail kept;
+        const int32_t rc = iocp().associate(h.get());
+        if (rc < 0) {
+            a.failure = kept.captured(rc);
+            return a;
+        }
+    }
+    handle_ = h.release();
+    a.outcome = OpenAttempt::connected;
+    return a;
+}
+
+bool WinPipe::os_wait_for_instance(Deadline deadline) {
+    if (target_.wait_name.empty() || instance_wait_in_flight_ || !poll() || canceled()) return false;
+    if (pipe_root_ == INVALID_HANDLE_VALUE) {
+        pipe_root_ = open_pipe_root();
+        if (pipe_root_ == INVALID_HANDLE_VALUE) return false;
+        const KeptDetail kept;
+        if (iocp().associate(pipe_root_) < 0) {
+            CloseHandle(pipe_root_);
+            pipe_root_ = INVALID_HANDLE_VALUE;
+            return false;
+        }
+    }
+    auto op = make_op(OpKind::instance_wait);
+    iocp().op_started();
+    const LONG status = start_pipe_wait(pipe_root_, target_.wait_name, deadline.remaining_ms(), &op->ov, op->buffer);
+    if (status >= 0) {  // STATUS_PENDING or a success: the packet follows
+        op.release();
+        instance_wait_in_flight_ = true;
+        return true;
+    }
+    iocp().op_finished();  // no instance at all (or no such wait here): the clock retries
+    return false;
+}
+
+void WinPipe::os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) {
+    // Busy: WaitNamedPipeW returns as soon as an instance is free, so the pause is no longer than
+    // needed. Absent (or between instances): a plain pause.
+    if (outcome == OpenAttempt::busy && WaitNamedPipeW(target_.path.c_str(), static_cast<DWORD>(ms))) return;
+    if (outcome == OpenAttempt::busy && GetLastError() != ERROR_FILE_NOT_FOUND) return;
+    Sleep(static_cast<DWORD>(ms));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,6 +340,11 @@ void WinPipe::on_write_failure(DWORD error) {
 // Release and introspection
 
 void WinPipe::os_release() {
+    if (pipe_root_ != INVALID_HANDLE_VALUE) {
+        CancelIoEx(pipe_root_, nullptr);  // a busy wait in flight ends; its packet only frees the op
+        CloseHandle(pipe_root_);
+        pipe_root_ = INVALID_HANDLE_VALUE;
+    }
     if (handle_ == INVALID_HANDLE_VALUE) return;
     // Cancel first so every pending op completes (with ERROR_OPERATION_ABORTED) and its packet
     // frees the op; then the handle goes at once, independent of the ops.

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "lib/core/pipe_core.hpp"
 #include "lib/win/iocp_poll.hpp"
@@ -30,10 +31,20 @@
 
 namespace npipe::win {
 
+// Where and how a client opens its pipe (made once by npipe_open, used by every attempt).
+struct OpenTarget {
+    std::wstring path;       // \\.\pipe\name or \\server\pipe\name
+    std::wstring wait_name;  // the part after \\.\pipe\ for FSCTL_PIPE_WAIT; empty for remote names
+    DWORD access = 0;
+    DWORD optional_access = 0;  // dropped again if the server's DACL refuses it
+};
+
 class WinPipe final : public PipeCore, public OpTarget {
 public:
     // Takes ownership of `handle` (overlapped) from construction on.
     WinPipe(const PipeSetup &setup, HANDLE handle);
+    // A client still to open `target`.
+    WinPipe(const PipeSetup &setup, OpenTarget target);
     ~WinPipe() override;
 
     // OpTarget
@@ -46,6 +57,9 @@ private:
     void os_disconnect() override;
     void os_read_more() override;
     void os_write_more() override;
+    OpenAttempt os_try_open() override;
+    bool os_wait_for_instance(Deadline deadline) override;
+    void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) override;
     void os_release() override;
     void os_query_info(PipeInfo &info) override;
     intptr_t os_raw_handle() override;
@@ -65,6 +79,9 @@ private:
     size_t next_read_size_ = 0;  // after ERROR_MORE_DATA: the rest of the message
     bool read_in_flight_ = false;
     bool write_in_flight_ = false;
+    OpenTarget target_;                        // client: what to open
+    HANDLE pipe_root_ = INVALID_HANDLE_VALUE;  // client: for the asynchronous busy wait, once needed
+    bool instance_wait_in_flight_ = false;
 };
 
 }  // namespace npipe::win

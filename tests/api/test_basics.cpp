@@ -475,10 +475,12 @@ TEST_SUITE("basics") {
         CHECK(npipe_open(absent.c_str(), &bc.o, &h) == NPIPE_ENOTSUP);
         bc.extra[3] = 0;
         CHECK(npipe_open(absent.c_str(), &bc.o, &h) == NPIPE_ENOENT);
-        // NPIPE_NONBLOCK_OPEN is phase 2: the header documents NPIPE_ENOTSUP in this release.
+        // NPIPE_NONBLOCK_OPEN: the name is checked at once, the attempt waits for a poll.
         npipe_client_options_init(&co);
         co.flags = NPIPE_NONBLOCK_OPEN;
-        CHECK(npipe_open(absent.c_str(), &co, &h) == NPIPE_ENOTSUP);
+        CHECK(npipe_open(absent.c_str(), &co, &h) == NPIPE_OK);
+        CHECK(npipe_close(h) == NPIPE_OK);
+        CHECK(npipe_open("", &co, &h) == NPIPE_EINVAL);
     }
 
     TEST_CASE("names: empty, '/', invalid UTF-8, too long; resolve_name") {

@@ -44,10 +44,13 @@ private:
 class Pipe final : public PipeCore {
 public:
     explicit Pipe(const PipeSetup &setup) : PipeCore(setup) {}
+    using Outcome = OpenAttempt::Outcome;
 
-    // Script for the next os_start_connect.
+    // Script for the next os_start_connect and os_try_open.
     int32_t connect_answer = st::again;
     Failure connect_failure;
+    OpenAttempt::Outcome open_answer = OpenAttempt::connected;
+    int open_attempts = 0;
 
     // What the core did.
     std::vector<std::string> handed_to_os;  // every piece os_write_more handed over, in order
@@ -102,6 +105,15 @@ private:
         failure = connect_failure;
         return connect_answer;
     }
+    OpenAttempt os_try_open() override {
+        ++open_attempts;
+        OpenAttempt a;
+        a.outcome = open_answer;
+        if (open_answer == OpenAttempt::busy) a.failure = Failure{st::busy, 0, "busy"};
+        if (open_answer == OpenAttempt::absent) a.failure = Failure{st::noent, 0, "absent"};
+        if (open_answer == OpenAttempt::failed) a.failure = Failure{st::acces, 0, "denied"};
+        return a;
+    }
     void os_disconnect() override {
         ++disconnects;
         in_flight = 0;
@@ -124,10 +136,20 @@ inline PipeSetup server_setup(uint32_t flags = 0) {
     return npipe::server_setup(config);
 }
 
-inline PipeSetup client_setup(uint32_t flags = 0) {
+// A client whose open has not been made yet (NPIPE_NONBLOCK_OPEN: the attempt starts at registration).
+inline PipeSetup pending_client_setup(int32_t timeout_ms, uint32_t flags = 0) {
     ClientConfig config;
     config.flags = flags;
+    config.timeout_ms = timeout_ms;
     return npipe::client_setup(config);
+}
+
+// A client as the blocking npipe_open hands it out: connected.
+inline PipeSetup client_setup(uint32_t flags = 0) {
+    PipeSetup setup = pending_client_setup(0, flags);
+    setup.open_pending = false;
+    setup.connected = true;
+    return setup;
 }
 
 }  // namespace fake

@@ -13,6 +13,12 @@
 
 using namespace npipe;
 
+// The backend factory npipe_wait uses for its private poll: here, the fake OS's poll.
+int32_t npipe::create_poll(std::shared_ptr<Poll> &out) {
+    out = std::make_shared<fake::Poll>();
+    return st::ok;
+}
+
 namespace {
 
 struct Rig {
@@ -267,5 +273,113 @@ TEST_SUITE("core") {
         CHECK(stopped->releases == 1);
         CHECK(stopped->write(&v, 1, 4) == st::canceled);
         CHECK(stopped->take_error() == st::canceled);
+    }
+}
+
+TEST_SUITE("core") {
+    TEST_CASE("open: one attempt with timeout 0; the failure stays for every I/O call") {
+        auto poll = std::make_shared<fake::Poll>();
+        auto pipe = std::make_shared<fake::Pipe>(fake::pending_client_setup(0));
+        pipe->open_answer = fake::Pipe::Outcome::busy;
+        std::string got(8, '\0');
+        IoVec v{got.data(), got.size()};
+        REQUIRE(pipe->register_with(poll, 1, ev::readable) == st::ok);
+        CHECK(pipe->open_attempts == 1);
+        Event e[4];
+        REQUIRE(poll->wait(e, 4, 0) == 1);
+        CHECK(e[0].events == (ev::connected | ev::error | ev::readable));  // WRITABLE is not an interest
+        CHECK(pipe->read(&v, 1, 8, nullptr) == st::busy);
+        CHECK(pipe->write(&v, 1, 8) == st::busy);
+        CHECK(pipe->take_error() == st::busy);
+        CHECK(pipe->take_error() == st::ok);
+        CHECK(pipe->read(&v, 1, 8, nullptr) == st::busy);  // sticky for I/O
+        poll->close();
+    }
+
+    TEST_CASE("open: retries back off on the poll's clock until it succeeds; I/O waits meanwhile") {
+        auto poll = std::make_shared<fake::Poll>();
+        auto pipe = std::make_shared<fake::Pipe>(fake::pending_client_setup(-1));
+        pipe->open_answer = fake::Pipe::Outcome::absent;
+        std::string got(8, '\0');
+        IoVec v{got.data(), got.size()};
+        CHECK(pipe->read(&v, 1, 8, nullptr) == st::again);  // not registered yet
+        REQUIRE(pipe->register_with(poll, 1, ev::readable | ev::writable) == st::ok);
+        CHECK(pipe->write(&v, 1, 8) == st::again);
+        CHECK(std::string(last_error_message()).find("connection in progress") != std::string::npos);
+        Event e[4];
+        // Retries 1, 2, 4, 8 ... ms apart: within 100 ms of waiting there are several, not hundreds.
+        CHECK(poll->wait(e, 4, 100) == 0);
+        CHECK(pipe->open_attempts >= 2);
+        CHECK(pipe->open_attempts <= 12);
+        pipe->open_answer = fake::Pipe::Outcome::connected;
+        REQUIRE(poll->wait(e, 4, 1000) == 1);  // the next retry (at most 50 ms later) succeeds
+        CHECK(e[0].events == (ev::connected | ev::writable));
+        CHECK(pipe->take_error() == st::ok);
+        CHECK(pipe->write(&v, 1, 8) == 8);
+        const int attempts = pipe->open_attempts;
+        CHECK(poll->wait(e, 4, 60) == 0);
+        CHECK(pipe->open_attempts == attempts);  // no more timers once connected
+        poll->close();
+    }
+
+    TEST_CASE("open: the deadline ends the retries with ETIMEDOUT; close cancels them") {
+        auto poll = std::make_shared<fake::Poll>();
+        auto pipe = std::make_shared<fake::Pipe>(fake::pending_client_setup(30));
+        pipe->open_answer = fake::Pipe::Outcome::absent;
+        REQUIRE(pipe->register_with(poll, 1, ev::writable) == st::ok);
+        Event e[4];
+        REQUIRE(poll->wait(e, 4, 1000) == 1);
+        CHECK(e[0].events == (ev::connected | ev::error | ev::writable));
+        CHECK(pipe->take_error() == st::timedout);
+
+        auto cancelled = std::make_shared<fake::Pipe>(fake::pending_client_setup(-1));
+        cancelled->open_answer = fake::Pipe::Outcome::absent;
+        REQUIRE(cancelled->register_with(poll, 2, ev::writable) == st::ok);
+        cancelled->close();
+        const int attempts = cancelled->open_attempts;
+        CHECK(poll->wait(e, 4, 80) == 0);
+        CHECK(cancelled->open_attempts == attempts);
+        poll->close();
+    }
+
+    TEST_CASE("open: the blocking open follows the same policy on the caller's thread") {
+        auto pipe = std::make_shared<fake::Pipe>(fake::pending_client_setup(0));
+        pipe->open_answer = fake::Pipe::Outcome::absent;
+        CHECK(pipe->open_blocking() == st::noent);
+        CHECK(pipe->open_attempts == 1);
+        auto bounded = std::make_shared<fake::Pipe>(fake::pending_client_setup(40));
+        bounded->open_answer = fake::Pipe::Outcome::busy;
+        CHECK(bounded->open_blocking() == st::timedout);
+        CHECK(bounded->open_attempts >= 2);
+        CHECK(bounded->open_attempts <= 12);
+        auto good = std::make_shared<fake::Pipe>(fake::pending_client_setup(0));
+        CHECK(good->open_blocking() == st::ok);
+        auto poll = std::make_shared<fake::Poll>();
+        REQUIRE(good->register_with(poll, 1, ev::writable) == st::ok);
+        Event e[4];
+        REQUIRE(poll->wait(e, 4, 0) == 1);
+        CHECK(e[0].events == ev::writable);  // the open ended before: no CONNECTED news
+        poll->close();
+    }
+
+    TEST_CASE("wait: level conditions on a private poll; EEXIST once bound to a caller's poll") {
+        auto pipe = std::make_shared<fake::Pipe>(fake::client_setup());
+        CHECK(pipe->wait(ev::readable, 0) == 0);
+        CHECK(pipe->wait(ev::writable, 0) == static_cast<int32_t>(ev::writable | ev::connected));
+        pipe->arrive("x");
+        CHECK(pipe->wait(ev::readable | ev::writable, 0) ==
+              static_cast<int32_t>(ev::readable | ev::writable | ev::connected));
+        auto poll = std::make_shared<fake::Poll>();
+        CHECK(pipe->register_with(poll, 1, ev::readable) == st::exist);
+        auto registered = std::make_shared<fake::Pipe>(fake::client_setup());
+        REQUIRE(registered->register_with(poll, 1, ev::readable) == st::ok);
+        CHECK(registered->wait(ev::readable, 0) == st::exist);
+        // A failed open counts for both.
+        auto failed = std::make_shared<fake::Pipe>(fake::pending_client_setup(0));
+        failed->open_answer = fake::Pipe::Outcome::absent;
+        CHECK(failed->wait(ev::readable, 1000) == static_cast<int32_t>(ev::readable | ev::connected));
+        pipe->close();
+        failed->close();
+        poll->close();
     }
 }

@@ -141,6 +141,7 @@ _PROTOTYPES = {
     "npipe_flush": (c_int32, [npipe_t]),
     "npipe_close": (c_int32, [npipe_t]),
     "npipe_get_info": (c_int32, [npipe_t, POINTER(InfoStruct)]),
+    "npipe_wait": (c_int32, [npipe_t, c_uint32, c_int32]),
 }
 
 if sys.platform == "win32":

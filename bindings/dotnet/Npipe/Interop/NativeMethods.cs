@@ -150,5 +150,9 @@ internal static unsafe partial class NativeMethods
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     internal static partial int GetInfo(NpipePipeHandle pipe, NativeInfo* info);
 
+    [LibraryImport(Lib, EntryPoint = "npipe_wait")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial int Wait(NpipePipeHandle pipe, uint interests, int timeoutMs);
+
     internal static string? Utf8(IntPtr p) => p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p);
 }

@@ -1,0 +1,234 @@
+// Opening without blocking (NPIPE_NONBLOCK_OPEN, driven by the poll's clock and, on Windows, an
+// asynchronous wait for a busy pipe) and waiting on one pipe (npipe_wait): the header's sections
+// on npipe_open and npipe_wait, on real pipes.
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/support.hpp"
+
+using namespace test;
+
+namespace {
+
+npipe_t open_nonblocking(const std::string &name, int32_t timeout_ms, uint32_t flags = 0) {
+    npipe_client_options_t opts;
+    npipe_client_options_init(&opts);
+    opts.flags = NPIPE_NONBLOCK_OPEN | flags;
+    opts.timeout_ms = timeout_ms;
+    npipe_t h = 0;
+    const int32_t rc = npipe_open(name.c_str(), &opts, &h);
+    if (rc != NPIPE_OK) FAIL("npipe_open(", name, "): ", npipe_err_name(rc), " ", npipe_last_error_message());
+    return h;
+}
+
+// A server instance of `name`, registered and waiting for a client.
+void serve(Poller &poll, PipeGuard &server, const std::string &name, uint64_t token, uint32_t max_instances = 0) {
+    server.reset(create_server(name, 0, max_instances));
+    REQUIRE(npipe_register(poll, server, token, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+    const int32_t rc = npipe_connect(server);
+    REQUIRE((rc == NPIPE_EAGAIN || rc == NPIPE_OK));
+}
+
+}  // namespace
+
+TEST_SUITE("open") {
+    TEST_CASE("non-blocking open: the server appears after the client started waiting" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("later");
+        PipeGuard client(open_nonblocking(name, kWaitMs));
+        // Connecting: I/O answers EAGAIN with the reason, also before registration.
+        char buf[16];
+        CHECK(npipe_read(client, buf, sizeof buf) == NPIPE_EAGAIN);
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(npipe_write(client, "x", 1) == NPIPE_EAGAIN);
+        CHECK(contains(npipe_last_error_message(), "connection in progress"));
+        CHECK(npipe_flush(client) == NPIPE_EAGAIN);
+        CHECK(poll.gather(2, 30) == 0u);  // the first attempts found nothing: no event yet
+        PipeGuard server;
+        serve(poll, server, name, 1);
+        const uint32_t bits = poll.expect(2, NPIPE_CONNECTED);
+        CHECK((bits & NPIPE_CONNECTED) != 0u);
+        CHECK(npipe_take_error(client) == NPIPE_OK);
+        CHECK(connect_server(poll, server) == NPIPE_OK);
+        CHECK(write_all(poll, client, "hello") == 5);
+        CHECK(read_exactly(poll, server, 5) == "hello");
+    }
+
+    TEST_CASE("non-blocking open: timeout 0 is one attempt, a positive timeout ends in ETIMEDOUT" *
+              doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("absent");
+        PipeGuard once(open_nonblocking(name, 0));
+        REQUIRE(npipe_register(poll, once, 1, NPIPE_READABLE) == NPIPE_OK);
+        CHECK((poll.expect(1, NPIPE_CONNECTED) & (NPIPE_CONNECTED | NPIPE_ERROR)) == (NPIPE_CONNECTED | NPIPE_ERROR));
+        CHECK(npipe_take_error(once) == NPIPE_ENOENT);
+        // The failure stays with the pipe: every I/O call returns it.
+        char buf[4];
+        CHECK(npipe_read(once, buf, sizeof buf) == NPIPE_ENOENT);
+        CHECK(npipe_write(once, "x", 1) == NPIPE_ENOENT);
+
+        PipeGuard bounded(open_nonblocking(name, 150));
+        REQUIRE(npipe_register(poll, bounded, 2, NPIPE_WRITABLE) == NPIPE_OK);
+        const Stopwatch sw;
+        CHECK((poll.expect(2, NPIPE_CONNECTED) & NPIPE_WRITABLE) != 0u);  // WRITABLE comes with the end
+        CHECK(sw.ms() >= 140);  // not before the deadline (counted from npipe_open)
+        CHECK(npipe_take_error(bounded) == NPIPE_ETIMEDOUT);
+        CHECK(contains(npipe_last_error_message(), "150 ms"));
+    }
+
+    TEST_CASE("non-blocking open: a negative timeout waits until the server comes" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("forever");
+        PipeGuard client(open_nonblocking(name, -1));
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_WRITABLE) == NPIPE_OK);
+        CHECK(poll.gather(2, 200) == 0u);  // still trying, quietly
+        PipeGuard server;
+        serve(poll, server, name, 1);
+        CHECK((poll.expect(2, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0u);
+        CHECK(npipe_take_error(client) == NPIPE_OK);
+    }
+
+    TEST_CASE("non-blocking open: a busy single instance freed later is taken" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("busy");
+        PipeGuard server;
+        serve(poll, server, name, 1, 1);
+        PipeGuard first(open_client(name));
+        REQUIRE(connect_server(poll, server) == NPIPE_OK);
+        PipeGuard second(open_nonblocking(name, kWaitMs));
+        REQUIRE(npipe_register(poll, second, 3, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+#if defined(_WIN32)
+        // The only instance is taken: the client waits (an asynchronous FSCTL_PIPE_WAIT, no thread).
+        CHECK((poll.gather(3, 100) & NPIPE_CONNECTED) == 0u);
+#endif
+        first.reset();
+        CHECK(npipe_disconnect(server) == NPIPE_OK);
+        const int32_t rc = npipe_connect(server);
+        CHECK((rc == NPIPE_OK || rc == NPIPE_EAGAIN));
+        CHECK((poll.expect(3, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0u);
+        CHECK(npipe_take_error(second) == NPIPE_OK);
+        CHECK(connect_server(poll, server) == NPIPE_OK);
+        CHECK(write_all(poll, second, "second") == 6);
+        CHECK(read_exactly(poll, server, 6) == "second");
+    }
+
+    TEST_CASE("non-blocking open: close while connecting cancels the attempt" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("cancel");
+        npipe_t client = open_nonblocking(name, -1);
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE) == NPIPE_OK);
+        CHECK(poll.gather(2, 20) == 0u);
+        CHECK(npipe_close(client) == NPIPE_OK);
+        // A server that comes afterwards sees no client: the attempt is gone.
+        PipeGuard server;
+        serve(poll, server, name, 1);
+        CHECK((poll.gather(1, 200) & NPIPE_CONNECTED) == 0u);
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+    }
+
+    TEST_CASE("non-blocking open: the current-user check holds for our own server" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("mine");
+        PipeGuard server;
+        server.reset(create_server(name, NPIPE_CURRENT_USER_ONLY));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE) == NPIPE_OK);
+        REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard client(open_nonblocking(name, kWaitMs, NPIPE_CURRENT_USER_ONLY));
+        REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE) == NPIPE_OK);
+        CHECK((poll.expect(2, NPIPE_CONNECTED) & NPIPE_ERROR) == 0u);
+        CHECK(npipe_take_error(client) == NPIPE_OK);
+    }
+
+    TEST_CASE("npipe_wait: timeouts, both interests, EEXIST on a registered pipe, EINVAL" * doctest::timeout(30)) {
+        const std::string name = unique_name("wait");
+        PipeGuard server(create_server(name));
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);  // starts when npipe_wait registers it
+        PipeGuard client(open_client(name));
+        CHECK(npipe_wait(client, 0, 0) == NPIPE_EINVAL);
+        CHECK(npipe_wait(client, NPIPE_ERROR, 0) == NPIPE_EINVAL);
+        CHECK(npipe_wait(client, NPIPE_READABLE, 0) == 0);  // just looks
+        const Stopwatch sw;
+        CHECK(npipe_wait(client, NPIPE_READABLE, 100) == 0);
+        CHECK(sw.ms() >= 95);
+        const int32_t w = npipe_wait(client, NPIPE_READABLE | NPIPE_WRITABLE, kWaitMs);
+        CHECK(w == (NPIPE_WRITABLE | NPIPE_CONNECTED));
+        CHECK((npipe_wait(server, NPIPE_WRITABLE, kWaitMs) & NPIPE_CONNECTED) != 0);
+        CHECK(npipe_write(client, "ping", 4) == 4);
+        CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+        char buf[8];
+        CHECK(npipe_read(server, buf, sizeof buf) == 4);
+        // Bound for life to the private poll; and a pipe on a caller's poll cannot be waited on.
+        Poller poll;
+        CHECK(npipe_register(poll, client, 1, NPIPE_READABLE) == NPIPE_EEXIST);
+        PipeGuard other(create_server(unique_name("registered")));
+        REQUIRE(npipe_register(poll, other, 1, NPIPE_READABLE) == NPIPE_OK);
+        CHECK(npipe_wait(other, NPIPE_READABLE, 0) == NPIPE_EEXIST);
+        CHECK(contains(npipe_last_error_message(), "wait on its poll instead"));
+        // EOF is readable.
+        client.reset();
+        CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+        CHECK(npipe_read(server, buf, sizeof buf) == 0);
+    }
+
+    TEST_CASE("npipe_wait: two threads, one reading and one writing, and a close that ends both" *
+              doctest::timeout(30)) {
+        const std::string name = unique_name("threads");
+        PipeGuard server(create_server(name));
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard client(open_client(name));
+        REQUIRE((npipe_wait(server, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
+        // One thread waits to read, another to write while the buffer is full.
+        std::atomic<int32_t> read_result{1};
+        std::atomic<int32_t> write_result{1};
+        std::thread reader([&] { read_result = npipe_wait(client, NPIPE_READABLE, kWaitMs); });
+        const std::string big = pattern(256 * 1024, 9);
+        size_t sent = 0;
+        for (;;) {
+            const size_t at = sent % big.size();
+            const int64_t n = npipe_write(server, big.data() + at, big.size() - at);
+            if (n == NPIPE_EAGAIN) break;
+            REQUIRE(n > 0);
+            sent += static_cast<size_t>(n);
+            REQUIRE(sent < (64u << 20));
+        }
+        std::thread writer([&] { write_result = npipe_wait(server, NPIPE_WRITABLE, kWaitMs); });
+        reader.join();
+        CHECK((read_result & NPIPE_READABLE) != 0);
+        std::vector<char> buf(1 << 20);
+        size_t drained = 0;
+        while (drained < sent) {
+            const int64_t n = npipe_read(client, buf.data(), buf.size());
+            if (n == NPIPE_EAGAIN) {
+                REQUIRE((npipe_wait(client, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+                continue;
+            }
+            REQUIRE(n > 0);
+            drained += static_cast<size_t>(n);
+        }
+        writer.join();
+        CHECK((write_result & NPIPE_WRITABLE) != 0);
+
+        // Two waits on one pipe that nothing will satisfy: a close from here ends both with EBADF.
+        std::atomic<int32_t> a{1};
+        std::atomic<int32_t> b{1};
+        std::atomic<int> started{0};
+        const npipe_t c = client.release();
+        std::thread t1([&] {
+            ++started;
+            a = npipe_wait(c, NPIPE_READABLE, kWaitMs);
+        });
+        std::thread t2([&] {
+            ++started;
+            b = npipe_wait(c, NPIPE_READABLE, kWaitMs);
+        });
+        while (started < 2) std::this_thread::yield();
+        CHECK(npipe_close(c) == NPIPE_OK);
+        t1.join();
+        t2.join();
+        // A wait that had not begun when the handle went away sees a dead handle: EBADF either way.
+        CHECK(a.load() == NPIPE_EBADF);
+        CHECK(b.load() == NPIPE_EBADF);
+    }
+}
