@@ -261,6 +261,14 @@ bool stderr_is_tty() {
 #endif
 }
 
+bool stdout_is_tty() {
+#if defined(_WIN32)
+    return _isatty(_fileno(stdout)) != 0;
+#else
+    return isatty(STDOUT_FILENO) != 0;
+#endif
+}
+
 bool write_stdout(const void *data, size_t len) {
     const char *p = static_cast<const char *>(data);
     while (len > 0) {

@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -130,6 +131,55 @@ def expect_error(rc, err, code, what):
     return lines[0]
 
 
+def wait_until(cond, what, timeout=None):
+    """Polls `cond` (a file growing, a process exiting: nothing to block on) within a bound."""
+    deadline = time.monotonic() + (timeout or TIMEOUT)
+    while not cond():
+        if time.monotonic() > deadline:
+            raise Failed("timed out after %ss waiting for %s" % (timeout or TIMEOUT, what))
+        time.sleep(0.02)
+
+
+def output_size(proc):
+    return os.path.getsize(proc.out_file.name)
+
+
+class Feeder:
+    """Writes zeros to a process's stdin until stopped or until the process stops reading, so
+    the process's stdin never ends: a transfer that is still going on."""
+
+    def __init__(self, proc):
+        self.proc, self.stop_flag = proc, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        chunk = bytes(64 * 1024)
+        try:
+            while not self.stop_flag.is_set():
+                self.proc.stdin.write(chunk)
+                self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the process exited: its stdin is gone
+
+    def stop(self):
+        self.stop_flag.set()
+        try:
+            self.proc.stdin.close()  # unblocks a pending write with EPIPE once the reader is gone
+        except (BrokenPipeError, OSError):
+            pass
+        self.thread.join(timeout=TIMEOUT)
+
+
+def expect_broken(rc, err, what):
+    check(rc == 1, "%s: exit code %d, expected 1 (broken transfer); stderr %r" % (what, rc, err))
+    check(re.search(r"^npipe: transfer broken: .* closed the pipe before all of standard input was sent "
+                    r"\((\d+) bytes sent, \d+ received\)\r?$", err, re.M),
+          "%s: no 'transfer broken ... (N bytes sent, N received)' line in %r" % (what, err))
+    sent = int(re.search(r"\((\d+) bytes sent", err).group(1))
+    check(sent > 0, "%s: says %d bytes sent, but the peer had received data" % (what, sent))
+
+
 # --- tests ---------------------------------------------------------------------------------------
 
 def test_help_and_version():
@@ -139,8 +189,10 @@ def test_help_and_version():
         rc, out, _ = run(sub, "--help")
         check(rc == 0, "npipe %s --help: rc %d" % (sub, rc))
         check(b"usage: npipe " + sub.encode() in out and b"exit codes" in out, "npipe %s --help text: %r" % (sub, out[:200]))
-    rc, out, _ = run("version")
-    check(rc == 0 and b"1." in out, "npipe version: rc %d, %r" % (rc, out))
+    for arg in ("version", "--version"):
+        rc, out, _ = run(arg)
+        check(rc == 0 and re.match(rb"^npipe tool \d+\.\d+\.\d+, library \d+\.\d+\.\d+ \((linux|windows)\)\r?\n$", out),
+              "npipe %s: rc %d, %r" % (arg, rc, out))
 
 
 def test_usage_errors():
@@ -256,6 +308,99 @@ def test_relay_server_to_client():
         check(out == data, "connect got %d bytes, expected %d identical bytes" % (len(out), len(data)))
         rc, _, err = finish(server)
         check(rc == 0, "listen --once --exit-on=stdin: rc %d, %s" % (rc, err))
+    finally:
+        stop(server)
+
+
+def test_file_copy_plain():
+    """The copy a new user tries first, with no options: `listen --once > out` and
+    `connect < file` (end of stdin ends the connection), then the other way round,
+    `listen --once < file` and `connect > out`."""
+    path, data = random_file(3 * (1 << 20) + 11, 5)
+    pipe = name("copy")
+    server = start("listen", pipe, "--once")
+    try:
+        with open(path, "rb") as f:
+            rc, _, err = run("connect", pipe, "--timeout", 10000, stdin=f)
+        check(rc == 0, "connect < file: rc %d, %s" % (rc, err))
+        rc, out, err = finish(server)
+        check(rc == 0, "listen --once > out: rc %d, %s" % (rc, err))
+        check(out == data, "listen got %d bytes, expected %d identical bytes" % (len(out), len(data)))
+    finally:
+        stop(server)
+    pipe = name("copyback")
+    with open(path, "rb") as f:
+        server = start("listen", pipe, "--once", stdin=f)
+    try:
+        rc, out, err = run("connect", pipe, "--timeout", 10000)
+        check(rc == 0, "connect > out: rc %d, %s" % (rc, err))
+        check(out == data, "connect got %d bytes, expected %d identical bytes" % (len(out), len(data)))
+        rc, _, err = finish(server)
+        check(rc == 0, "listen --once < file: rc %d, %s" % (rc, err))
+    finally:
+        stop(server)
+
+
+def test_killed_server_breaks_connect():
+    """A listener killed (SIGKILL) mid-transfer: the sending `connect` exits 1 and says how many
+    bytes it sent, instead of reporting success."""
+    pipe = name("killsrv")
+    server = start("listen", pipe, "--once")
+    client = start("connect", pipe, "--timeout", 10000, stdin=subprocess.PIPE)
+    feeder = Feeder(client)
+    try:
+        wait_until(lambda: output_size(server) >= 256 * 1024 or server.poll() is not None,
+                   "the listener to receive 256 KiB")
+        if server.poll() is not None:
+            raise Failed("the listener ended early: %r" % (finish(server),))
+        server.kill()
+        server.wait(timeout=TIMEOUT)
+        rc, _, err = finish(client)
+        expect_broken(rc, err, "connect after its server was killed")
+    finally:
+        feeder.stop()
+        stop(client)
+        stop(server)
+
+
+def test_killed_client_breaks_listen():
+    """The other direction: `listen --once` sending its stdin to a `connect` that is killed
+    mid-transfer exits 1 and says how many bytes it sent."""
+    pipe = name("killcli")
+    server = start("listen", pipe, "--once", stdin=subprocess.PIPE)
+    feeder = Feeder(server)
+    client = start("connect", pipe, "--timeout", 10000)
+    try:
+        wait_until(lambda: output_size(client) >= 256 * 1024 or client.poll() is not None,
+                   "the client to receive 256 KiB")
+        if client.poll() is not None:
+            raise Failed("the client ended early: %r" % (finish(client),))
+        client.kill()
+        client.wait(timeout=TIMEOUT)
+        rc, _, err = finish(server)
+        expect_broken(rc, err, "listen --once after its client was killed")
+    finally:
+        feeder.stop()
+        stop(client)
+        stop(server)
+
+
+def test_progress():
+    """--progress ends each transfer with a line of bytes each way, elapsed time and rate."""
+    path, data = random_file(1 << 20, 6)
+    pipe = name("progress")
+    server = start("listen", pipe, "--once", "--progress")
+    try:
+        with open(path, "rb") as f:
+            rc, _, err_c = run("connect", pipe, "--timeout", 10000, "--progress", stdin=f)
+        check(rc == 0, "connect --progress: rc %d, %s" % (rc, err_c))
+        rc, out, err_s = finish(server)
+        check(rc == 0 and out == data, "listen --progress: rc %d, %d bytes, %s" % (rc, len(out), err_s))
+        line = r"^npipe: %s sent, %s received in [\d.]+ (us|ms|s) \([\d.]+ (B|KiB|MiB|GiB)/s\)\r?$"
+        check(re.search(line % (r"1\.00 MiB", "0 B"), err_c, re.M), "connect --progress printed %r" % err_c)
+        check(re.search(line % ("0 B", r"1\.00 MiB"), err_s, re.M), "listen --progress printed %r" % err_s)
+        rc, _, err = run("connect", name("absent"), "--progress", "--no-progress")
+        check(rc == 4, "connect with --progress --no-progress: rc %d, %s" % (rc, err))
     finally:
         stop(server)
 
