@@ -65,6 +65,19 @@ bool Relay::pull_stdin() {
     return true;
 }
 
+void Relay::settle_stdin() {
+    // The reader thread may not have seen the end of a stdin like /dev/null yet when a quick peer
+    // has already left: give it a moment, so only input that was really there counts as unsent.
+    // Nothing pending and no end within the bound (an idle terminal or producer): nothing was lost.
+    double deadline = now_seconds() + 0.25;
+    npipe_event_t events[16];
+    while (pull_stdin() && out_.empty() && !stdin_eof_) {
+        double left = deadline - now_seconds();
+        if (left <= 0) break;
+        npipe_poll_wait(poll_, events, 16, static_cast<int32_t>(left * 1000) + 1);
+    }
+}
+
 SessionResult Relay::session(npipe_t pipe, const std::string &peer) {
     SessionResult r;
     TransferProgress progress(opts_.progress, "");
@@ -138,7 +151,8 @@ SessionResult Relay::session(npipe_t pipe, const std::string &peer) {
         if (r.peer_closed) {
             // Accepted bytes that never reached the peer are reported once by npipe_take_error.
             bool undelivered = npipe_take_error(pipe) == NPIPE_EPIPE;
-            if (!stdin_eof_ || !out_.empty())
+            settle_stdin();
+            if (!out_.empty())
                 r.broken = peer + " closed the pipe before all of standard input was sent";
             else if (undelivered)
                 r.broken = peer + " closed the pipe before all that was sent reached it";

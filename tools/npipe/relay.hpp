@@ -15,8 +15,8 @@
 //     message from the peer means the peer's input ended. exit_on=auto and exit_on=pipe then end
 //     the session once both markers have passed (a clean, lossless two-way close); the other
 //     modes act as above.
-//   The peer closing always ends the session. If it closes before our stdin ended, or with bytes
-//   we accepted still undelivered, the transfer is broken (SessionResult::broken): a receiver in
+//   The peer closing always ends the session. If it closes while stdin still has input for it, or
+//   with bytes we accepted still undelivered, the transfer is broken (SessionResult::broken): a receiver in
 //   byte mode cannot tell a killed sender from a finished one, so it is the sender that reports.
 #pragma once
 #include <npipe.h>
@@ -70,6 +70,7 @@ public:
 private:
     static constexpr size_t kMaxPending = 256 * 1024;  // stdin bytes held for the pipe
     bool pull_stdin();  // moves stdin chunks into out_ (bounded); false on stdin read error
+    void settle_stdin();  // after the peer left: pull until there is input, its end, or 250 ms
     npipe_poll_t poll_;
     std::shared_ptr<StdinPump> in_;
     RelayOptions opts_;
