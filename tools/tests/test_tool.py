@@ -282,34 +282,42 @@ def test_refused_by_current_user_only():
             os.unlink(path)
 
 
-def test_relay_client_to_server():
-    path, data = random_file(1 << 20, 1)
-    pipe = name("c2s")
+def copy_to_server(tag, path, data, *connect_opts):
+    """`listen --once > out` and `connect OPTS < file`: both exit 0, out is the file."""
+    pipe = name(tag)
     server = start("listen", pipe, "--once")
     try:
         with open(path, "rb") as f:
-            rc, out, err = run("connect", pipe, "--timeout", 10000, "--exit-on=stdin", stdin=f)
-        check(rc == 0, "connect: rc %d, %s" % (rc, err))
+            rc, _, err = run("connect", pipe, "--timeout", 10000, *connect_opts, stdin=f)
+        check(rc == 0, "connect %s < file: rc %d, %s" % (" ".join(connect_opts), rc, err))
         rc, out, err = finish(server)
-        check(rc == 0, "listen --once: rc %d, %s" % (rc, err))
+        check(rc == 0, "listen --once > out: rc %d, %s" % (rc, err))
         check(out == data, "listen got %d bytes, expected %d identical bytes" % (len(out), len(data)))
     finally:
         stop(server)
 
 
-def test_relay_server_to_client():
-    path, data = random_file(1 << 20, 2)
-    pipe = name("s2c")
+def copy_to_client(tag, path, data, *listen_opts):
+    """`listen --once OPTS < file` and `connect > out` (stdin empty): both exit 0, out is the file."""
+    pipe = name(tag)
     with open(path, "rb") as f:
-        server = start("listen", pipe, "--once", "--exit-on=stdin", stdin=f)
+        server = start("listen", pipe, "--once", *listen_opts, stdin=f)
     try:
         rc, out, err = run("connect", pipe, "--timeout", 10000, stdin=subprocess.DEVNULL)
-        check(rc == 0, "connect: rc %d, %s" % (rc, err))
+        check(rc == 0, "connect > out: rc %d, %s" % (rc, err))
         check(out == data, "connect got %d bytes, expected %d identical bytes" % (len(out), len(data)))
         rc, _, err = finish(server)
-        check(rc == 0, "listen --once --exit-on=stdin: rc %d, %s" % (rc, err))
+        check(rc == 0, "listen --once %s < file: rc %d, %s" % (" ".join(listen_opts), rc, err))
     finally:
         stop(server)
+
+
+def test_relay_client_to_server():
+    copy_to_server("c2s", *random_file(1 << 20, 1), "--exit-on=stdin")
+
+
+def test_relay_server_to_client():
+    copy_to_client("s2c", *random_file(1 << 20, 2), "--exit-on=stdin")
 
 
 def test_file_copy_plain():
@@ -317,28 +325,26 @@ def test_file_copy_plain():
     `connect < file` (end of stdin ends the connection), then the other way round,
     `listen --once < file` and `connect > out`."""
     path, data = random_file(3 * (1 << 20) + 11, 5)
-    pipe = name("copy")
-    server = start("listen", pipe, "--once")
+    copy_to_server("copy", path, data)
+    copy_to_client("copyback", path, data)
+
+
+def kill_receiver_mid_transfer(sender, receiver, feeder, what):
+    """Waits until `receiver` has written 256 KiB of what `sender` relays from its never-ending
+    stdin, SIGKILLs `receiver`, and checks that `sender` reports a broken transfer."""
     try:
-        with open(path, "rb") as f:
-            rc, _, err = run("connect", pipe, "--timeout", 10000, stdin=f)
-        check(rc == 0, "connect < file: rc %d, %s" % (rc, err))
-        rc, out, err = finish(server)
-        check(rc == 0, "listen --once > out: rc %d, %s" % (rc, err))
-        check(out == data, "listen got %d bytes, expected %d identical bytes" % (len(out), len(data)))
+        wait_until(lambda: output_size(receiver) >= 256 * 1024 or receiver.poll() is not None,
+                   "the receiving side to get 256 KiB")
+        if receiver.poll() is not None:
+            raise Failed("the receiving side ended early: %r" % (finish(receiver),))
+        receiver.kill()
+        receiver.wait(timeout=TIMEOUT)
+        rc, _, err = finish(sender)
+        expect_broken(rc, err, what)
     finally:
-        stop(server)
-    pipe = name("copyback")
-    with open(path, "rb") as f:
-        server = start("listen", pipe, "--once", stdin=f)
-    try:
-        rc, out, err = run("connect", pipe, "--timeout", 10000)
-        check(rc == 0, "connect > out: rc %d, %s" % (rc, err))
-        check(out == data, "connect got %d bytes, expected %d identical bytes" % (len(out), len(data)))
-        rc, _, err = finish(server)
-        check(rc == 0, "listen --once < file: rc %d, %s" % (rc, err))
-    finally:
-        stop(server)
+        feeder.stop()
+        stop(sender)
+        stop(receiver)
 
 
 def test_killed_server_breaks_connect():
@@ -347,20 +353,7 @@ def test_killed_server_breaks_connect():
     pipe = name("killsrv")
     server = start("listen", pipe, "--once")
     client = start("connect", pipe, "--timeout", 10000, stdin=subprocess.PIPE)
-    feeder = Feeder(client)
-    try:
-        wait_until(lambda: output_size(server) >= 256 * 1024 or server.poll() is not None,
-                   "the listener to receive 256 KiB")
-        if server.poll() is not None:
-            raise Failed("the listener ended early: %r" % (finish(server),))
-        server.kill()
-        server.wait(timeout=TIMEOUT)
-        rc, _, err = finish(client)
-        expect_broken(rc, err, "connect after its server was killed")
-    finally:
-        feeder.stop()
-        stop(client)
-        stop(server)
+    kill_receiver_mid_transfer(client, server, Feeder(client), "connect after its server was killed")
 
 
 def test_killed_client_breaks_listen():
@@ -370,19 +363,7 @@ def test_killed_client_breaks_listen():
     server = start("listen", pipe, "--once", stdin=subprocess.PIPE)
     feeder = Feeder(server)
     client = start("connect", pipe, "--timeout", 10000)
-    try:
-        wait_until(lambda: output_size(client) >= 256 * 1024 or client.poll() is not None,
-                   "the client to receive 256 KiB")
-        if client.poll() is not None:
-            raise Failed("the client ended early: %r" % (finish(client),))
-        client.kill()
-        client.wait(timeout=TIMEOUT)
-        rc, _, err = finish(server)
-        expect_broken(rc, err, "listen --once after its client was killed")
-    finally:
-        feeder.stop()
-        stop(client)
-        stop(server)
+    kill_receiver_mid_transfer(server, client, feeder, "listen --once after its client was killed")
 
 
 def test_progress():
