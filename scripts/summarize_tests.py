@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Adds up the results of several Meson build directories' test runs and prints one closing
-line, "npipe: N passed, N failed". Suites run by doctest, Python's unittest and xunit (dotnet
-test) count their test cases; any other Meson test counts as one. A suite that crashed or timed
-out counts as failed even if its cases passed."""
+line, "npipe: N passed, N failed, N skipped". Suites run by doctest, Python's unittest, xunit
+(dotnet test) and the tool's own runner (tools/tests/test_tool.py) count their test cases; any
+other Meson test counts as one, and a Meson skip (exit 77: e.g. a check whose input is not in this
+checkout) as one skipped. A suite that crashed or timed out counts as failed even if its cases
+passed."""
 import json
 import os
 import re
@@ -12,6 +14,8 @@ DOCTEST = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\
 XUNIT = re.compile(r"Failed:\s*(\d+),\s*Passed:\s*(\d+),\s*Skipped:\s*(\d+)")
 UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in", re.M)
 UNITTEST_END = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$", re.M)
+# tools/tests/test_tool.py: "ok    test_name  0.1s  (skipped: why)" / "FAIL  test_name ...".
+TOOL_CASE = re.compile(r"^(ok|FAIL)\s+test_\w+\s[^\n]*?(\(skipped[^\n]*)?$", re.M)
 
 
 def case_counts(out):
@@ -24,6 +28,11 @@ def case_counts(out):
     runs = XUNIT.findall(out)
     if runs:
         return tuple(sum(int(r[i]) for r in runs) for i in (1, 0, 2))
+    cases = TOOL_CASE.findall(out)
+    if cases:
+        s = sum(1 for r, skip in cases if r == "ok" and skip)
+        f = sum(1 for r, _ in cases if r == "FAIL")
+        return len(cases) - s - f, f, s
     ran, end = UNITTEST_RAN.search(out), UNITTEST_END.findall(out)
     if ran and end:
         detail = dict(kv.split("=") for kv in end[-1][1].split(", ") if "=" in kv)

@@ -17,15 +17,35 @@ mkdir -p "$feed"
 props=""
 [ "$so" = "-" ] || props="$props -p:NpipeNativeLinux=$so"
 [ "$dll" = "-" ] || props="$props -p:NpipeNativeWindows=$dll"
+echo "== dotnet pack Npipe without a native library must fail, and say why"
+if dotnet pack "$here/Npipe/Npipe.csproj" -c Release -m:1 -p:BuildInParallel=false \
+        --artifacts-path "$work/artifacts" -o "$feed" --nologo -v quiet >"$work/pack-no-natives.log" 2>&1; then
+    echo "FAIL: dotnet pack without -p:NpipeNativeLinux/-p:NpipeNativeWindows succeeded"
+    exit 1
+fi
+grep -F "No native library to pack" "$work/pack-no-natives.log"
+if ls "$feed"/*.nupkg >/dev/null 2>&1; then
+    echo "FAIL: a package was made without natives"
+    exit 1
+fi
+
 echo "== dotnet pack Npipe$props"
 # shellcheck disable=SC2086
 dotnet pack "$here/Npipe/Npipe.csproj" -c Release -m:1 -p:BuildInParallel=false $props \
     --artifacts-path "$work/artifacts" -o "$feed" --nologo -v quiet
 nupkg=$(ls "$feed"/Npipe.*.nupkg | head -n 1)
-echo "== $(basename "$nupkg"):"
+version=$(basename "$nupkg" .nupkg)
+version=${version#Npipe.}
+echo "== $(basename "$nupkg") (version $version):"
+# The library's version from meson.build, then a local build suffix (Npipe.csproj).
+lib_version=$(sed -n "s/^ *version: '\([0-9.]*\)',\$/\1/p" "$here/../../meson.build" | head -n 1)
+case "$version" in
+    "$lib_version"-local.[0-9]*) ;;
+    *) echo "FAIL: package version $version is not $lib_version-local.<time>"; exit 1 ;;
+esac
 python3 -c 'import sys, zipfile; [print("  " + n) for n in sorted(zipfile.ZipFile(sys.argv[1]).namelist()) if n.startswith(("lib/", "runtimes/"))]' "$nupkg"
 
-restore="-p:RestoreAdditionalProjectSources=$feed -p:RestorePackagesPath=$work/packages"
+restore="-p:RestoreAdditionalProjectSources=$feed -p:RestorePackagesPath=$work/packages -p:NpipeVersion=$version"
 if [ "$so" != "-" ]; then
     echo "== dotnet run Npipe.PackageTest (linux-x64, package reference)"
     # shellcheck disable=SC2086

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The library exports exactly the functions npipe.h declares (nothing of the C++ inside), and,
-on Windows, imports system DLLs only; on Linux it carries the SONAME libnpipe.so.<MAJOR>.
+on Windows, imports system DLLs only, and npipe.def (for MSVC users) lists exactly those functions
+with npipe.lib importing each of them; on Linux it carries the SONAME libnpipe.so.<MAJOR>.
 
-usage: check_exports.py --header include/npipe.h --lib BUILT_LIBRARY --objdump TOOL [--windows]"""
+usage: check_exports.py --header include/npipe.h --lib BUILT_LIBRARY --objdump TOOL
+                        [--windows --def npipe.def --implib npipe.lib]"""
 import argparse
 import re
 import subprocess
@@ -15,6 +17,8 @@ ap.add_argument("--header", required=True)
 ap.add_argument("--lib", required=True)
 ap.add_argument("--objdump", required=True)
 ap.add_argument("--windows", action="store_true")
+ap.add_argument("--def", dest="deffile")
+ap.add_argument("--implib")
 args = ap.parse_args()
 
 declared = set(re.findall(r"NPIPE_CALL\s+(npipe_\w+)\s*\(", open(args.header, encoding="utf-8").read()))
@@ -37,6 +41,19 @@ else:
                                                            text=True, check=True).stdout)
     if not soname or not re.fullmatch(r"libnpipe\.so\.\d+", soname.group(1)):
         errors.append(f"SONAME is {soname.group(1) if soname else 'missing'}, expected libnpipe.so.<MAJOR>")
+if args.deffile:
+    text = open(args.deffile, encoding="utf-8").read()
+    listed = re.findall(r"^\s+(\w+)(?:\s+@\d+)?\s*$", text.split("EXPORTS", 1)[-1], re.M)
+    if sorted(listed) != sorted(declared):
+        errors.append(f"{args.deffile} lists {sorted(set(listed) ^ declared)} differently from the header "
+                      f"(or twice: {len(listed)} entries for {len(declared)} functions)")
+    print(f"{args.deffile}: {len(listed)} exports")
+if args.implib:
+    symbols = subprocess.run([args.objdump, "-t", args.implib], capture_output=True, text=True, check=True).stdout
+    imported = set(re.findall(r"\s__imp_(npipe_\w+)$", symbols, re.M))
+    if imported != declared:
+        errors.append(f"{args.implib} imports {sorted(imported ^ declared)} differently from the header")
+    print(f"{args.implib}: {len(imported)} imports")
 missing = declared - exported
 extra = exported - declared
 if missing:

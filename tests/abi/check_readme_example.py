@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
-"""The README shows examples/hello_pipe.c verbatim, so the example people copy is the one the
-test suite builds and runs. usage: check_readme_example.py README.md examples/hello_pipe.c"""
+"""The README shows each example file verbatim (examples/hello_pipe.c, the Python and .NET
+examples), so the code people copy is the code the test suites build and run.
+usage: check_readme_example.py README.md FILE..."""
 import re
 import sys
 
-readme, example = (open(p, encoding="utf-8").read() for p in sys.argv[1:3])
-blocks = re.findall(r"```c\n(.*?)```", readme, re.S)
-if example in blocks:
-    print("README shows examples/hello_pipe.c verbatim")
-    sys.exit(0)
-print("FAIL: README.md has no ```c block equal to examples/hello_pipe.c")
-sys.exit(1)
+readme = open(sys.argv[1], encoding="utf-8").read()
+blocks = re.findall(r"```\w*\n(.*?)```", readme, re.S)
+failed = 0
+for path in sys.argv[2:]:
+    example = open(path, encoding="utf-8").read()
+    if example in blocks:
+        print(f"README shows {path} verbatim")
+    else:
+        print(f"FAIL: README.md has no block equal to {path}")
+        failed += 1
+# A block left as a template ("{name}") is a README that was never filled in.
+for b in blocks:
+    if re.fullmatch(r"\s*\{\w+\}\s*", b):
+        print(f"FAIL: README.md has a placeholder block {b.strip()!r}")
+        failed += 1
+sys.exit(1 if failed else 0)

@@ -21,7 +21,11 @@ const char *const kHelp =
     "                     message; stdin EOF sends a zero-length message, the end-of-stream marker\n"
     "  --lines            with --message: one message per stdin line\n"
     "  --current-user-only  refuse a server owned by another user (exit 6)\n"
-    "  --exit-on=MODE     when to finish (default pipe):\n"
+    "  --exit-on=MODE     when to finish (default auto):\n"
+    "                       auto    if stdin carried data: at its end, flush and close, as\n"
+    "                               `nc -N` does (the server reads everything sent; what it\n"
+    "                               sends after that is not read). Empty stdin (< /dev/null):\n"
+    "                               as pipe. Message mode: as pipe.\n"
     "                       pipe    after stdin EOF, keep copying the server's data to stdout\n"
     "                               until the server closes (message mode: until the server's\n"
     "                               end-of-stream marker arrives, or it closes)\n"
@@ -29,7 +33,10 @@ const char *const kHelp =
     "                               everything sent)\n"
     "                       echoed  at stdin EOF: flush, then close once as many bytes came back\n"
     "                               as were sent (for `npipe listen --echo`)\n"
-    "                     The server closing always ends the relay.\n"
+    "                     The server closing always ends the relay; before all of stdin was\n"
+    "                     sent, that is a broken transfer (exit 1).\n"
+    "  --progress         bytes, rate and elapsed time on stderr (default: when stderr is a\n"
+    "                     terminal and stdout is not); --no-progress turns it off\n"
     "  -v, --verbose      a line on stderr when connected and when done\n"
     "  -h, --help         this text\n";
 
@@ -43,6 +50,8 @@ int cmd_connect(const std::vector<std::string> &argv) {
                             {"lines", false},
                             {"current-user-only", false},
                             {"exit-on", true},
+                            {"progress", false},
+                            {"no-progress", false},
                             {"verbose", false, 'v'}});
     if (!args) return exit_usage;
     if (args->has("help")) {
@@ -76,7 +85,7 @@ int cmd_connect(const std::vector<std::string> &argv) {
         std::fprintf(stderr, "npipe: connected to %s (server pid %llu)\n", os_name_of(name).c_str(), peer_pid_of(pipe));
 
     Relay relay(poll, StdinPump::start(poll, kStdinToken), ropts);
-    SessionResult s = relay.session(pipe);
+    SessionResult s = relay.session(pipe, "the server");
     if (verbose)
         std::fprintf(stderr, "npipe: done: %llu bytes sent, %llu received%s\n", static_cast<unsigned long long>(s.sent),
                      static_cast<unsigned long long>(s.received), s.peer_closed ? " (server closed)" : "");
@@ -84,7 +93,9 @@ int cmd_connect(const std::vector<std::string> &argv) {
     npipe_close(pipe);
     npipe_poll_close(poll);
     if (s.interrupted) return interrupted_exit_code();
-    return s.failure.failed() ? s.failure.report() : exit_ok;
+    if (s.failure.failed()) return s.failure.report();
+    if (!s.broken.empty()) return plain_failure("transfer broken", broken_transfer_message(s)).report();
+    return exit_ok;
 }
 
 }  // namespace tool

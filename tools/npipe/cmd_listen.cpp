@@ -29,11 +29,18 @@ const char *const kHelp =
     "  --current-user-only  only clients of the current user may connect\n"
     "  --first-instance     fail (exit 7) if the name already exists\n"
     "  --once               exit after the first client leaves\n"
-    "  --exit-on=MODE       when a session ends (default pipe):\n"
+    "  --exit-on=MODE       when a session ends (default auto):\n"
+    "                         auto   if stdin carried data: as stdin; else as pipe (so\n"
+    "                                `listen --once > file` ends when the client is done)\n"
     "                         pipe   when the client closes (message mode: or once both\n"
     "                                end-of-stream markers have passed)\n"
     "                         stdin  at stdin EOF: flush, wait until the client has read\n"
     "                                everything, then disconnect it\n"
+    "                       A client that leaves before all of stdin was sent broke the\n"
+    "                       transfer: with --once that is exit 1, else a line on stderr and\n"
+    "                       the rest of stdin goes to the next client.\n"
+    "  --progress           bytes, rate and elapsed time per client on stderr (default: when\n"
+    "                       stderr is a terminal and stdout is not); --no-progress: off\n"
     "  -v, --verbose        a line on stderr per client\n"
     "  -h, --help           this text\n";
 
@@ -50,6 +57,8 @@ int cmd_listen(const std::vector<std::string> &argv) {
                             {"first-instance", false},
                             {"once", false},
                             {"exit-on", true},
+                            {"progress", false},
+                            {"no-progress", false},
                             {"verbose", false, 'v'}});
     if (!args) return exit_usage;
     if (args->has("help")) {
@@ -142,17 +151,25 @@ int cmd_listen(const std::vector<std::string> &argv) {
         if (verbose)
             std::fprintf(stderr, "npipe: client %llu connected (pid %llu)\n", static_cast<unsigned long long>(clients),
                          peer_pid_of(server));
-        SessionResult s = relay.session(server);
-        if (!s.peer_closed && !s.failure.failed() && !s.interrupted) drain_before_close(poll, server, 5000);
+        std::string peer = "client " + std::to_string(clients);
+        SessionResult s = relay.session(server, peer);
+        if (!s.peer_closed && !s.failure.failed() && !s.interrupted)
+            s.broken = drain_before_close(poll, server, 5000, peer);
         if (verbose)
-            std::fprintf(stderr, "npipe: client %llu done: %llu bytes sent, %llu received%s\n",
-                         static_cast<unsigned long long>(clients), static_cast<unsigned long long>(s.sent),
-                         static_cast<unsigned long long>(s.received), s.peer_closed ? " (client closed)" : "");
+            std::fprintf(stderr, "npipe: %s done: %llu bytes sent, %llu received%s\n", peer.c_str(),
+                         static_cast<unsigned long long>(s.sent), static_cast<unsigned long long>(s.received),
+                         s.peer_closed ? " (client closed)" : "");
         if (s.interrupted) {
             code = interrupted_exit_code();
             break;
         }
         if (s.failure.failed()) code = s.failure.report();
+        else if (!s.broken.empty()) {
+            // Without --once the listener goes on (the rest of stdin goes to the next client), so
+            // the exit code cannot carry it: the line on stderr does.
+            int rc_broken = plain_failure("transfer broken", broken_transfer_message(s)).report();
+            if (once) code = rc_broken;
+        }
         if (once) break;
         npipe_disconnect(server);
     }

@@ -253,13 +253,18 @@ void set_binary_stdio() {
 #endif
 }
 
-bool stderr_is_tty() {
+namespace {
+bool is_tty(int fd) {
 #if defined(_WIN32)
-    return _isatty(_fileno(stderr)) != 0;
+    return _isatty(fd) != 0;
 #else
-    return isatty(STDERR_FILENO) != 0;
+    return isatty(fd) != 0;
 #endif
 }
+}  // namespace
+
+bool stderr_is_tty() { return is_tty(2); }
+bool stdout_is_tty() { return is_tty(1); }
 
 bool write_stdout(const void *data, size_t len) {
     const char *p = static_cast<const char *>(data);

@@ -83,6 +83,7 @@ const char *platform_name();   // "windows" / "linux"
 
 void set_binary_stdio();       // Windows: _setmode(_O_BINARY) on stdin/stdout; no-op elsewhere
 bool stderr_is_tty();
+bool stdout_is_tty();
 // Blocking write of everything to stdout; false on failure (reader gone).
 bool write_stdout(const void *data, size_t len);
 

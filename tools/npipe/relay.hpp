@@ -3,15 +3,21 @@
 //
 // Ends of a session (documented in the --help of both commands):
 //   byte mode: there is no half-close on a pipe, so stdin EOF can only be signalled by closing.
-//     exit_on=pipe   (default) stdin EOF: flush, keep copying the pipe to stdout until the peer closes.
+//     exit_on=auto   (default) stdin EOF after stdin carried data: as exit_on=stdin, the way
+//                    `nc -N` ends a connection at the end of its input; an empty stdin (< /dev/null):
+//                    as exit_on=pipe, so a side that only receives keeps receiving.
+//     exit_on=pipe   stdin EOF: flush, keep copying the pipe to stdout until the peer closes.
 //     exit_on=stdin  stdin EOF: flush, then end the session (a server first waits until the client
 //                    has read everything: see drain_before_close).
 //     exit_on=echoed stdin EOF: flush, then close once as many bytes came back as were sent
 //                    (for --echo servers).
 //   message mode: stdin EOF sends a zero-length message, the end-of-stream marker; a zero-length
-//     message from the peer means the peer's input ended. exit_on=pipe then ends the session once
-//     both markers have passed (a clean, lossless two-way close); the other modes act as above.
-//   The peer closing always ends the session.
+//     message from the peer means the peer's input ended. exit_on=auto and exit_on=pipe then end
+//     the session once both markers have passed (a clean, lossless two-way close); the other
+//     modes act as above.
+//   The peer closing always ends the session. If it closes while stdin still has input for it, or
+//   with bytes we accepted still undelivered, the transfer is broken (SessionResult::broken): a receiver in
+//   byte mode cannot tell a killed sender from a finished one, so it is the sender that reports.
 #pragma once
 #include <npipe.h>
 
@@ -21,6 +27,7 @@
 #include <string>
 
 #include "common.hpp"
+#include "progress.hpp"
 #include "stdio_pump.hpp"
 
 namespace tool {
@@ -28,12 +35,13 @@ namespace tool {
 constexpr uint64_t kPipeToken = 1;
 constexpr uint64_t kStdinToken = 2;
 
-enum class ExitOn { pipe, stdin_eof, echoed };
+enum class ExitOn { automatic, pipe, stdin_eof, echoed };
 
 struct RelayOptions {
     bool message = false;
     bool lines = false;  // message mode: one message per stdin line (else one per stdin read)
-    ExitOn exit_on = ExitOn::pipe;
+    ExitOn exit_on = ExitOn::automatic;
+    bool progress = false;  // --progress; default: stderr is a terminal and stdout is not
 };
 
 struct SessionResult {
@@ -42,10 +50,11 @@ struct SessionResult {
     uint64_t sent = 0;        // payload bytes written to the pipe
     uint64_t received = 0;    // payload bytes copied to stdout
     bool interrupted = false; // Ctrl-C / SIGTERM asked us to stop (interrupt.hpp)
+    std::string broken;       // non-empty: the peer left before everything was delivered (why)
 };
 
-// Reads --message, --lines and --exit-on (pipe, stdin, and echoed if `allow_echoed`); prints a
-// usage error and returns false when they do not fit.
+// Reads --message, --lines, --exit-on (auto, pipe, stdin, and echoed if `allow_echoed`),
+// --progress and --no-progress; prints a usage error and returns false when they do not fit.
 bool relay_options_from(std::string_view cmd, const ParsedArgs &args, bool allow_echoed, RelayOptions &out);
 
 class Relay {
@@ -54,12 +63,14 @@ public:
         : poll_(poll), in_(std::move(in)), opts_(opts) {}
 
     // Relays over a connected, registered pipe until the session ends. Data taken from stdin but
-    // not yet sent when a peer leaves is kept for the next session.
-    SessionResult session(npipe_t pipe);
+    // not yet sent when a peer leaves is kept for the next session. `peer` names the other end in
+    // messages ("the server", "client 2").
+    SessionResult session(npipe_t pipe, const std::string &peer);
 
 private:
     static constexpr size_t kMaxPending = 256 * 1024;  // stdin bytes held for the pipe
     bool pull_stdin();  // moves stdin chunks into out_ (bounded); false on stdin read error
+    void settle_stdin();  // after the peer left: pull until there is input, its end, or 250 ms
     npipe_poll_t poll_;
     std::shared_ptr<StdinPump> in_;
     RelayOptions opts_;
@@ -68,13 +79,18 @@ private:
     size_t out_bytes_ = 0;
     std::string line_tail_;         // --lines: an incomplete last line
     bool stdin_eof_ = false;
+    bool stdin_had_data_ = false;   // exit_on=automatic: stdin carried at least one byte
     bool stdin_starved_ = false;    // the last pull found the pump empty (a wake will follow)
 };
 
-// A server that ends a session: wait (bounded) until every accepted byte reached the OS and the
-// client has read it (npipe_get_info's peer_unread), because npipe_disconnect discards what the
-// client has not read yet, as DisconnectNamedPipe does. Returns early if the peer left. A client
+// A server that ends a session: wait until every accepted byte reached the OS and the client
+// has read it (npipe_get_info's peer_unread), because npipe_disconnect discards what the client
+// has not read yet, as DisconnectNamedPipe does. The wait is bounded by `stall_ms` without
+// progress. Returns "" when everything was delivered, else why not (a broken transfer). A client
 // needs no drain: closing keeps its data for the server.
-void drain_before_close(npipe_poll_t poll, npipe_t pipe, int max_ms);
+std::string drain_before_close(npipe_poll_t poll, npipe_t pipe, int stall_ms, const std::string &peer);
+
+// The line a broken transfer ends with: "<why> (N bytes sent, M received)".
+std::string broken_transfer_message(const SessionResult &s);
 
 }  // namespace tool

@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -130,6 +131,55 @@ def expect_error(rc, err, code, what):
     return lines[0]
 
 
+def wait_until(cond, what, timeout=None):
+    """Polls `cond` (a file growing, a process exiting: nothing to block on) within a bound."""
+    deadline = time.monotonic() + (timeout or TIMEOUT)
+    while not cond():
+        if time.monotonic() > deadline:
+            raise Failed("timed out after %ss waiting for %s" % (timeout or TIMEOUT, what))
+        time.sleep(0.02)
+
+
+def output_size(proc):
+    return os.path.getsize(proc.out_file.name)
+
+
+class Feeder:
+    """Writes zeros to a process's stdin until stopped or until the process stops reading, so
+    the process's stdin never ends: a transfer that is still going on."""
+
+    def __init__(self, proc):
+        self.proc, self.stop_flag = proc, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        chunk = bytes(64 * 1024)
+        try:
+            while not self.stop_flag.is_set():
+                self.proc.stdin.write(chunk)
+                self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the process exited: its stdin is gone
+
+    def stop(self):
+        self.stop_flag.set()
+        try:
+            self.proc.stdin.close()  # unblocks a pending write with EPIPE once the reader is gone
+        except (BrokenPipeError, OSError):
+            pass
+        self.thread.join(timeout=TIMEOUT)
+
+
+def expect_broken(rc, err, what):
+    check(rc == 1, "%s: exit code %d, expected 1 (broken transfer); stderr %r" % (what, rc, err))
+    check(re.search(r"^npipe: transfer broken: .* closed the pipe before all of standard input was sent "
+                    r"\((\d+) bytes sent, \d+ received\)\r?$", err, re.M),
+          "%s: no 'transfer broken ... (N bytes sent, N received)' line in %r" % (what, err))
+    sent = int(re.search(r"\((\d+) bytes sent", err).group(1))
+    check(sent > 0, "%s: says %d bytes sent, but the peer had received data" % (what, sent))
+
+
 # --- tests ---------------------------------------------------------------------------------------
 
 def test_help_and_version():
@@ -139,8 +189,10 @@ def test_help_and_version():
         rc, out, _ = run(sub, "--help")
         check(rc == 0, "npipe %s --help: rc %d" % (sub, rc))
         check(b"usage: npipe " + sub.encode() in out and b"exit codes" in out, "npipe %s --help text: %r" % (sub, out[:200]))
-    rc, out, _ = run("version")
-    check(rc == 0 and b"1." in out, "npipe version: rc %d, %r" % (rc, out))
+    for arg in ("version", "--version"):
+        rc, out, _ = run(arg)
+        check(rc == 0 and re.match(rb"^npipe tool \d+\.\d+\.\d+, library \d+\.\d+\.\d+ \((linux|windows)\)\r?\n$", out),
+              "npipe %s: rc %d, %r" % (arg, rc, out))
 
 
 def test_usage_errors():
@@ -230,32 +282,106 @@ def test_refused_by_current_user_only():
             os.unlink(path)
 
 
-def test_relay_client_to_server():
-    path, data = random_file(1 << 20, 1)
-    pipe = name("c2s")
+def copy_to_server(tag, path, data, *connect_opts):
+    """`listen --once > out` and `connect OPTS < file`: both exit 0, out is the file."""
+    pipe = name(tag)
     server = start("listen", pipe, "--once")
     try:
         with open(path, "rb") as f:
-            rc, out, err = run("connect", pipe, "--timeout", 10000, "--exit-on=stdin", stdin=f)
-        check(rc == 0, "connect: rc %d, %s" % (rc, err))
+            rc, _, err = run("connect", pipe, "--timeout", 10000, *connect_opts, stdin=f)
+        check(rc == 0, "connect %s < file: rc %d, %s" % (" ".join(connect_opts), rc, err))
         rc, out, err = finish(server)
-        check(rc == 0, "listen --once: rc %d, %s" % (rc, err))
+        check(rc == 0, "listen --once > out: rc %d, %s" % (rc, err))
         check(out == data, "listen got %d bytes, expected %d identical bytes" % (len(out), len(data)))
     finally:
         stop(server)
 
 
-def test_relay_server_to_client():
-    path, data = random_file(1 << 20, 2)
-    pipe = name("s2c")
+def copy_to_client(tag, path, data, *listen_opts):
+    """`listen --once OPTS < file` and `connect > out` (stdin empty): both exit 0, out is the file."""
+    pipe = name(tag)
     with open(path, "rb") as f:
-        server = start("listen", pipe, "--once", "--exit-on=stdin", stdin=f)
+        server = start("listen", pipe, "--once", *listen_opts, stdin=f)
     try:
         rc, out, err = run("connect", pipe, "--timeout", 10000, stdin=subprocess.DEVNULL)
-        check(rc == 0, "connect: rc %d, %s" % (rc, err))
+        check(rc == 0, "connect > out: rc %d, %s" % (rc, err))
         check(out == data, "connect got %d bytes, expected %d identical bytes" % (len(out), len(data)))
         rc, _, err = finish(server)
-        check(rc == 0, "listen --once --exit-on=stdin: rc %d, %s" % (rc, err))
+        check(rc == 0, "listen --once %s < file: rc %d, %s" % (" ".join(listen_opts), rc, err))
+    finally:
+        stop(server)
+
+
+def test_relay_client_to_server():
+    copy_to_server("c2s", *random_file(1 << 20, 1), "--exit-on=stdin")
+
+
+def test_relay_server_to_client():
+    copy_to_client("s2c", *random_file(1 << 20, 2), "--exit-on=stdin")
+
+
+def test_file_copy_plain():
+    """The copy a new user tries first, with no options: `listen --once > out` and
+    `connect < file` (end of stdin ends the connection), then the other way round,
+    `listen --once < file` and `connect > out`."""
+    path, data = random_file(3 * (1 << 20) + 11, 5)
+    copy_to_server("copy", path, data)
+    copy_to_client("copyback", path, data)
+
+
+def kill_receiver_mid_transfer(sender, receiver, feeder, what):
+    """Waits until `receiver` has written 256 KiB of what `sender` relays from its never-ending
+    stdin, SIGKILLs `receiver`, and checks that `sender` reports a broken transfer."""
+    try:
+        wait_until(lambda: output_size(receiver) >= 256 * 1024 or receiver.poll() is not None,
+                   "the receiving side to get 256 KiB")
+        if receiver.poll() is not None:
+            raise Failed("the receiving side ended early: %r" % (finish(receiver),))
+        receiver.kill()
+        receiver.wait(timeout=TIMEOUT)
+        rc, _, err = finish(sender)
+        expect_broken(rc, err, what)
+    finally:
+        feeder.stop()
+        stop(sender)
+        stop(receiver)
+
+
+def test_killed_server_breaks_connect():
+    """A listener killed (SIGKILL) mid-transfer: the sending `connect` exits 1 and says how many
+    bytes it sent, instead of reporting success."""
+    pipe = name("killsrv")
+    server = start("listen", pipe, "--once")
+    client = start("connect", pipe, "--timeout", 10000, stdin=subprocess.PIPE)
+    kill_receiver_mid_transfer(client, server, Feeder(client), "connect after its server was killed")
+
+
+def test_killed_client_breaks_listen():
+    """The other direction: `listen --once` sending its stdin to a `connect` that is killed
+    mid-transfer exits 1 and says how many bytes it sent."""
+    pipe = name("killcli")
+    server = start("listen", pipe, "--once", stdin=subprocess.PIPE)
+    feeder = Feeder(server)
+    client = start("connect", pipe, "--timeout", 10000)
+    kill_receiver_mid_transfer(server, client, feeder, "listen --once after its client was killed")
+
+
+def test_progress():
+    """--progress ends each transfer with a line of bytes each way, elapsed time and rate."""
+    path, data = random_file(1 << 20, 6)
+    pipe = name("progress")
+    server = start("listen", pipe, "--once", "--progress")
+    try:
+        with open(path, "rb") as f:
+            rc, _, err_c = run("connect", pipe, "--timeout", 10000, "--progress", stdin=f)
+        check(rc == 0, "connect --progress: rc %d, %s" % (rc, err_c))
+        rc, out, err_s = finish(server)
+        check(rc == 0 and out == data, "listen --progress: rc %d, %d bytes, %s" % (rc, len(out), err_s))
+        line = r"^npipe: %s sent, %s received in [\d.]+ (us|ms|s) \([\d.]+ (B|KiB|MiB|GiB)/s\)\r?$"
+        check(re.search(line % (r"1\.00 MiB", "0 B"), err_c, re.M), "connect --progress printed %r" % err_c)
+        check(re.search(line % ("0 B", r"1\.00 MiB"), err_s, re.M), "listen --progress printed %r" % err_s)
+        rc, _, err = run("connect", name("absent"), "--progress", "--no-progress")
+        check(rc == 4, "connect with --progress --no-progress: rc %d, %s" % (rc, err))
     finally:
         stop(server)
 
