@@ -547,6 +547,7 @@ int32_t PipeCore::wait(uint32_t interests, int32_t timeout_ms) {
     std::shared_ptr<Poll> poll;
     {
         std::lock_guard<std::mutex> lock(mu_);
+        if (closed_) return fail(st::badf, "the pipe was closed while waiting");
         if (canceled_) return fail(st::canceled, kCanceled);
         if (poll_ && !private_poll_)
             return fail(
