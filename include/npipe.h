@@ -35,8 +35,9 @@
  *       that did not ask for NPIPE_MESSAGE.
  *   - Linux one-way ends (NPIPE_INBOUND_ONLY / NPIPE_OUTBOUND_ONLY) use shutdown(): the wrong-
  *     direction call gets NPIPE_EACCES locally, the peer sees EOF / NPIPE_EPIPE in that direction.
- *   - Linux: checking whether an existing socket file is live makes one short connection to it
- *     (as .NET does), so a live server in another process sees a client come and go.
+ *   - Linux: whether an existing socket file belongs to a live server is asked of the kernel's
+ *     socket table (sock_diag: a listening socket bound to that file), never by connecting to
+ *     it, so creating a name another process serves gives NPIPE_EEXIST and disturbs nobody.
  *   - Accepted bytes that can no longer reach the peer are never dropped silently: they raise
  *     NPIPE_ERROR and npipe_take_error returns NPIPE_EPIPE once.
  *   - npipe_raw_handle after the pipe's poll was closed returns NPIPE_OK with the platform's

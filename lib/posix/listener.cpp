@@ -1,5 +1,9 @@
 #include "lib/posix/listener.hpp"
 
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,6 +34,59 @@ std::map<std::string, std::shared_ptr<Listener>> &registry() {
     return listeners;
 }
 
+// Whether a listening AF_UNIX socket is bound to the file `sb` describes, asked of the kernel's
+// socket table through sock_diag: a listening socket reports the inode of the file it is bound to
+// (also when the file was link()ed into place, as NPIPE_CURRENT_USER_ONLY does). Never connects:
+// a probe connection would be a phantom client to a live server. `known` is false when the
+// kernel cannot be asked (no sock_diag for AF_UNIX).
+bool listening_on(const struct stat &sb, bool &known) {
+    known = false;
+    const int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0) return false;
+    struct {
+        nlmsghdr header;
+        unix_diag_req request;
+    } query{};
+    query.header.nlmsg_len = sizeof query;
+    query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    query.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    query.request.sdiag_family = AF_UNIX;
+    query.request.udiag_states = 1u << 10;  // TCP_LISTEN: listening sockets only
+    query.request.udiag_show = UDIAG_SHOW_VFS;
+    if (send(nl, &query, sizeof query, 0) != static_cast<ssize_t>(sizeof query)) {
+        close(nl);
+        return false;
+    }
+    bool found = false;
+    alignas(nlmsghdr) char buffer[16384];
+    for (bool done = false; !done;) {
+        const ssize_t n = recv(nl, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        int left = static_cast<int>(n);
+        for (auto *h = reinterpret_cast<nlmsghdr *>(buffer); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                known = true;
+                done = true;
+                break;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                done = true;
+                break;
+            }
+            auto *msg = static_cast<unix_diag_msg *>(NLMSG_DATA(h));
+            int attr_left = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+            for (auto *a = reinterpret_cast<rtattr *>(msg + 1); RTA_OK(a, attr_left); a = RTA_NEXT(a, attr_left)) {
+                if (a->rta_type != UNIX_DIAG_VFS) continue;
+                const auto *vfs = static_cast<const unix_diag_vfs *>(RTA_DATA(a));
+                // The device is in the kernel's own encoding; the inode number identifies the file.
+                if (vfs->udiag_vfs_ino == static_cast<uint32_t>(sb.st_ino)) found = true;
+            }
+        }
+    }
+    close(nl);
+    return found;
+}
+
 // bind() found `path` taken. Returns st::ok when the path is free again (a stale socket was
 // removed, or the file vanished); fails when something live or foreign is there.
 int32_t clear_stale(const std::string &path) {
@@ -40,26 +97,22 @@ int32_t clear_stale(const std::string &path) {
     }
     if (!S_ISSOCK(sb.st_mode))
         return failf(st::exist, 0, "%s exists and is not a socket; it is left alone", path.c_str());
-    sockaddr_un addr;
-    socklen_t len;
-    int32_t rc = make_address(path, addr, len);
-    if (rc < 0) return rc;
-    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (probe < 0) return fail_errno(errno, "socket (probe)");
-    const int err = connect(probe, reinterpret_cast<const sockaddr *>(&addr), len) == 0 ? 0 : errno;
-    close(probe);
-    if (err == 0 || err == EAGAIN)
+    bool known = false;
+    if (listening_on(sb, known))
         return failf(st::exist, 0, "a live server (another process or socket) is listening on %s", path.c_str());
-    if (err == ENOENT) return st::ok;
-    if (err == ECONNREFUSED) {
-        // Nobody listens: a leftover of a crashed server. Replace it.
-        if (unlink(path.c_str()) < 0 && errno != ENOENT) return fail_errno(errno, "unlink of a stale socket file");
-        return st::ok;
+    if (!known)
+        return failf(
+            st::exist, 0,
+            "%s exists and the kernel cannot tell whether a server listens on it (no sock_diag); it is left alone",
+            path.c_str());
+    // Nobody listens: a leftover of a crashed server. Replace it.
+    if (unlink(path.c_str()) < 0 && errno != ENOENT) {
+        if (errno == EACCES || errno == EPERM)
+            return failf(st::acces, static_cast<uint32_t>(errno), "%s is a stale socket this user may not remove",
+                         path.c_str());
+        return fail_errno(errno, "unlink of a stale socket file");
     }
-    if (err == EACCES || err == EPERM)
-        return failf(st::acces, static_cast<uint32_t>(err), "%s is a socket this user may not connect to",
-                     path.c_str());
-    return fail_errno(err, "connect (probing an existing socket file)");
+    return st::ok;
 }
 
 int32_t bind_failure(int err, const std::string &path) {

@@ -4,8 +4,9 @@
 //
 // Creating the socket file:
 //   - bind(path); if the path is taken, look at what is there: a non-socket is never touched
-//     (NPIPE_EEXIST), a socket that accepts a probe connection is a live server (NPIPE_EEXIST),
-//     a socket that refuses connections is stale and is unlinked and replaced;
+//     (NPIPE_EEXIST), a socket file that a listening socket is bound to (the kernel's socket
+//     table, asked through sock_diag: nothing connects to it) is a live server (NPIPE_EEXIST),
+//     any other socket file is stale and is unlinked and replaced;
 //   - NPIPE_CURRENT_USER_ONLY: bind inside a fresh mkdtemp (0700) directory next to the target,
 //     chmod 0600 and listen there, then link() the socket into place (which, unlike rename(),
 //     cannot clobber a file that appeared meanwhile) and remove the private name. The socket is

@@ -234,6 +234,33 @@ def test_first_instance_taken():
         stop(server)
 
 
+def test_second_listener_disturbs_nobody():
+    """Linux: a second process creating a name that a live server holds gets NPIPE_EEXIST, and the
+    live server sees no phantom client (liveness is asked of the kernel, not probed by connecting):
+    it still serves its one real client. On Windows a second process just adds an instance."""
+    if WRAPPER:
+        return
+    for extra in ([], ["--current-user-only"]):  # the latter's socket was bound elsewhere, then linked
+        second_listener_disturbs_nobody(extra)
+
+
+def second_listener_disturbs_nobody(extra):
+    pipe = name("dup")
+    first = start("listen", pipe, "--once", "--verbose", *extra)
+    try:
+        wait_until(lambda: b"listening on" in open(first.err_file.name, "rb").read(), "the first listener")
+        rc, _, err = run("listen", pipe, "--once")
+        line = expect_error(rc, err, 7, "a second listener on a live name")
+        check("NPIPE_EEXIST" in line, "expected NPIPE_EEXIST in %r" % line)
+        check(first.poll() is None, "the first listener ended: it saw a phantom client")
+        rc, _, err = run("connect", pipe, "--timeout", 5000, input_bytes=b"real client")
+        check(rc == 0, "the real client: rc %d, %s" % (rc, err))
+        rc, out, err = finish(first)
+        check(rc == 0 and out == b"real client", "the first listener: rc %d, out %r, %s" % (rc, out, err))
+    finally:
+        stop(first)
+
+
 def test_busy_single_instance():
     """--max-instances 1 with a client holding it: a second client sees 'busy' (Windows only: on
     Linux the kernel queues the connection, so the second open succeeds)."""
