@@ -13,7 +13,6 @@
 namespace npipe {
 namespace {
 
-constexpr const char *kCanceled = "the pipe's poll was closed; the pipe can make no more progress";
 // The caller's out_buffer_size is a hint: a silly one (0 bytes, 4 GiB) must not mean a system
 // call per byte or an unbounded buffer.
 constexpr size_t kMinWriteCap = 64u * 1024u;
@@ -53,7 +52,8 @@ PipeSetup client_setup(const ClientConfig &config) {
 }
 
 PipeCore::PipeCore(const PipeSetup &setup)
-    : write_queue_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)),
+    : PollableCore("pipe"),
+      write_queue_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)),
       setup_(setup),
       state_(setup.connected      ? State::connected
              : setup.open_pending ? State::connecting
@@ -72,28 +72,9 @@ void PipeCore::os_pause_before_retry(OpenAttempt::Outcome, int32_t ms) {
 // ---------------------------------------------------------------------------------------------
 // Registration and events
 
-int32_t PipeCore::register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (private_poll_)
-        return fail(st::exist,
-                    "the pipe is bound for life to the private poll of npipe_wait; keep waiting with npipe_wait");
-    return register_locked(poll, token, interests);
-}
-
-int32_t PipeCore::register_locked(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
-    if (canceled_) return fail(st::canceled, kCanceled);
-    if (poll_ && poll_ != poll)
-        return fail(st::exist, "the pipe is bound for life to the poll it was first registered with");
-    if (events_.registered()) return fail(st::exist, "the pipe is already registered with this poll");
-    if (!poll_) {
-        if (!poll->add_member(weak_from_this())) return fail(st::badf, "the poll is closed");
-        const int32_t rc = os_attach(*poll);
-        if (rc < 0) return rc;
-        poll_ = poll;
-    }
-    events_.arm(token, interests);
-    // The pipe makes progress from its first registration on: a deferred connect starts now, and
-    // so does a client's open.
+// The pipe makes progress from its first registration on: a deferred connect starts now, and so
+// does a client's open.
+void PipeCore::on_registered() {
     if (setup_.server && state_ == State::idle && connect_requested_) {
         const int32_t rc = begin_connect(false);
         if (rc < 0 && rc != st::again) raise(ev::connected | ev::error);
@@ -101,33 +82,9 @@ int32_t PipeCore::register_locked(const std::shared_ptr<Poll> &poll, uint64_t to
     if (!setup_.server && state_ == State::connecting && !open_started_) attempt_open();
     os_read_more();
     raise_current_state();
-    return st::ok;
 }
 
-int32_t PipeCore::reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (canceled_) return fail(st::canceled, kCanceled);
-    if (!events_.registered()) return fail(st::noent, "the pipe is not registered with a poll");
-    if (poll_ != poll) return fail(st::exist, "the pipe is registered with another poll");
-    events_.arm(token, interests);
-    raise_current_state();
-    return st::ok;
-}
-
-int32_t PipeCore::deregister(const std::shared_ptr<Poll> &poll) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (canceled_) return fail(st::canceled, kCanceled);
-    if (!events_.registered()) return fail(st::noent, "the pipe is not registered with a poll");
-    if (poll_ != poll) return fail(st::exist, "the pipe is registered with another poll");
-    // What is in flight keeps running (its results are buffered); only the reporting stops.
-    events_.disarm();
-    return st::ok;
-}
-
-void PipeCore::raise(uint32_t bits) {
-    if (bits && events_.raise(bits) && poll_ && !canceled_) poll_->notify(shared_from_this());
-    if (private_poll_) waiters_.notify_all();
-}
+uint32_t PipeCore::level_condition() { return condition(connected() && !released_ ? os_condition() : 0); }
 
 // The readable/writable condition now: a read or write would not answer NPIPE_EAGAIN.
 uint32_t PipeCore::condition(uint32_t os_bits) const {
@@ -157,23 +114,13 @@ void PipeCore::raise_current_state() {
     raise(bits);
 }
 
-bool PipeCore::collect(Event &event, bool &keep_queued) {
-    std::lock_guard<std::mutex> lock(mu_);
-    uint32_t level_bits = 0;
-    if (events_.level()) level_bits = condition(connected() && !released_ ? os_condition() : 0);
-    const uint32_t bits = events_.take(level_bits, keep_queued);
-    if (bits == 0) return false;
-    event = Event{events_.token(), bits, 0};
-    return true;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Server lifecycle
 
 int32_t PipeCore::connect() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!setup_.server) return fail(st::inval, "npipe_connect is for server instances; this is a client end");
-    if (canceled_) return fail(st::canceled, kCanceled);
+    if (canceled_) return fail_canceled();
     switch (state_) {
         case State::connected: return st::ok;
         case State::connecting: return fail(st::again, "still waiting for a client; NPIPE_CONNECTED follows");
@@ -234,7 +181,7 @@ void PipeCore::connect_finished(const Failure &failure) {
 int32_t PipeCore::disconnect() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!setup_.server) return fail(st::inval, "npipe_disconnect is for server instances; this is a client end");
-    if (canceled_) return fail(st::canceled, kCanceled);
+    if (canceled_) return fail_canceled();
     os_disconnect();
     reset_connection();
     return st::ok;
@@ -260,7 +207,7 @@ void PipeCore::reset_connection() {
 // asks about after NPIPE_CONNECTED.
 int32_t PipeCore::take_error() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (canceled_) return fail(st::canceled, kCanceled);
+    if (canceled_) return fail_canceled();
     if (connect_failure_) return report(std::exchange(connect_failure_, Failure{}));
     if (first_failure_.has()) return report(first_failure_.take());
     return st::ok;
@@ -271,7 +218,7 @@ int32_t PipeCore::take_error() {
 
 // The checks every read, write and flush makes, in the order the header fixes.
 int32_t PipeCore::check_io(Direction direction) {
-    if (canceled_) return fail(st::canceled, kCanceled);
+    if (canceled_) return fail_canceled();
     if (!events_.registered()) return fail(st::again, "pipe is not registered with a poll");
     if (state_ == State::connecting && !setup_.server)
         return fail(st::again, "connection in progress; NPIPE_CONNECTED follows");
@@ -542,61 +489,6 @@ uint32_t PipeCore::wait_condition(uint32_t interests) {
     return bits;
 }
 
-int32_t PipeCore::wait(uint32_t interests, int32_t timeout_ms) {
-    const Deadline deadline = Deadline::after_ms(timeout_ms);
-    std::shared_ptr<Poll> poll;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (closed_) return fail(st::badf, "the pipe was closed while waiting");
-        if (canceled_) return fail(st::canceled, kCanceled);
-        if (poll_ && !private_poll_)
-            return fail(
-                st::exist,
-                "the pipe is (or was) registered with a poll, and bound to it for life: wait on its poll instead");
-        if (!poll_) {
-            std::shared_ptr<Poll> own;
-            int32_t rc = create_poll(own);
-            if (rc < 0) return rc;
-            rc = register_locked(own, 0, ev::readable | ev::writable);
-            if (rc < 0) return rc;
-            private_poll_ = true;
-        }
-        poll = poll_;
-    }
-    Event events[8];
-    for (;;) {
-        {
-            std::unique_lock<std::mutex> lock(mu_);
-            if (closed_) return fail(st::badf, "the pipe was closed while waiting");
-            if (canceled_) return fail(st::canceled, kCanceled);
-            const uint32_t bits = wait_condition(interests);
-            if (bits) return static_cast<int32_t>(bits);
-            if (deadline.passed()) return 0;
-            if (driving_) {
-                // Another thread drives the poll: it wakes us after each of its waits, and so does
-                // every change of the pipe's state.
-                if (deadline.is_never())
-                    waiters_.wait(lock);
-                else
-                    waiters_.wait_until(lock, deadline.when());
-                continue;
-            }
-            driving_ = true;
-        }
-        const int32_t rc = poll->wait(events, 8, deadline.remaining_ms());
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            driving_ = false;
-        }
-        waiters_.notify_all();
-        if (rc < 0) {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (closed_) return fail(st::badf, "the pipe was closed while waiting");
-            return rc;
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Close, poll close, linger
 
@@ -618,7 +510,7 @@ void PipeCore::close() {
         } else {
             close_locked();
         }
-        waiters_.notify_all();
+        wake_waiters();
     }
     if (private_poll) private_poll->close();
 }
@@ -675,7 +567,7 @@ void PipeCore::poll_closed() {
         os_release();
     }
     poll_.reset();  // the poll's OS resources go as soon as the poll object does
-    waiters_.notify_all();
+    wake_waiters();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@
 // Lock order: the pipe's mutex, then the poll's (notify, linger); the poll never calls a pipe with
 // a lock of its own held, and every caller into a pipe holds a strong reference to it.
 #pragma once
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,6 +30,7 @@
 #include "deadline.hpp"
 #include "event_state.hpp"
 #include "failure.hpp"
+#include "pollable_core.hpp"
 #include "read_queue.hpp"
 #include "write_queue.hpp"
 
@@ -59,14 +59,18 @@ struct PipeSetup {
 PipeSetup server_setup(const ServerConfig &config);
 PipeSetup client_setup(const ClientConfig &config);
 
-class PipeCore : public Pipe, public ReadySource, public PollMember, public std::enable_shared_from_this<PipeCore> {
+class PipeCore : public Pipe, public PollableCore {
 public:
     explicit PipeCore(const PipeSetup &setup);
 
     // Pipe
-    int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final;
-    int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final;
-    int32_t deregister(const std::shared_ptr<Poll> &poll) final;
+    int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
+        return PollableCore::register_with(poll, token, interests);
+    }
+    int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
+        return PollableCore::reregister(poll, token, interests);
+    }
+    int32_t deregister(const std::shared_ptr<Poll> &poll) final { return PollableCore::deregister(poll); }
     int32_t connect() final;
     int32_t disconnect() final;
     int32_t take_error() final;
@@ -76,11 +80,8 @@ public:
     void close() final;
     int32_t get_info(PipeInfo &info) final;
     int32_t raw_handle(intptr_t &out) final;
-    int32_t wait(uint32_t interests, int32_t timeout_ms) final;
+    int32_t wait(uint32_t interests, int32_t timeout_ms) final { return PollableCore::wait(interests, timeout_ms); }
     int32_t open_blocking() final;
-
-    // ReadySource
-    bool collect(Event &event, bool &keep_queued) final;
 
     // PollMember
     void poll_closed() final;
@@ -99,8 +100,7 @@ protected:
     };
 
     // ---- The OS hooks. Every one runs with mu_ held. --------------------------------------------
-    // Joins the OS wait set of `poll` (completion port, epoll), once, at the first registration.
-    virtual int32_t os_attach(ReadyPoll &poll) = 0;
+    // (os_attach, the first registration's join of the OS wait set, is PollableCore's.)
     // Server: starts waiting for a client. st::ok: a client is connected now; st::again: waiting
     // (connect_finished() follows); else a failure, described in `failure`.
     virtual int32_t os_start_connect(Failure &failure) = 0;
@@ -173,7 +173,6 @@ protected:
     // The poll the pipe is bound to (null before the first registration and after the poll closed).
     const std::shared_ptr<Poll> &poll() const { return poll_; }
 
-    std::mutex mu_;
     ReadQueue read_queue_;
     WriteQueue write_queue_;
 
@@ -183,24 +182,22 @@ private:
     int32_t check_io(Direction direction);
     int32_t begin_connect(bool in_connect_call);
     void connected_now(bool report_event);
-    void raise(uint32_t bits);
-    void raise_current_state();
+    // PollableCore
+    void on_registered() override;
+    void raise_current_state() override;
+    uint32_t level_condition() override;
+    uint32_t wait_condition(uint32_t interests) override;
+
     uint32_t condition(uint32_t os_bits) const;
     void reset_connection();
     void close_locked();
     void finish_close();
     void attempt_open();
     void open_failed(const Failure &failure);
-    int32_t register_locked(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests);
-    uint32_t wait_condition(uint32_t interests);
 
     PipeSetup setup_;
-    std::shared_ptr<Poll> poll_;  // bound for life at the first registration
-    EventState events_;
     State state_;
     bool connect_requested_ = false;        // npipe_connect before the first registration
-    bool closed_ = false;                   // npipe_close ran (the pipe may still linger)
-    bool canceled_ = false;                 // the poll was closed: no more progress
     bool released_ = false;                 // os_release ran
     bool lingering_ = false;                // in the poll's linger list
     bool write_call_owns_failure_ = false;  // a write failing now failed on the caller's own bytes
@@ -210,11 +207,6 @@ private:
     int32_t open_backoff_ms_ = 1;
     bool open_started_ = false;
     Failure open_failure_;  // sticky once the open failed
-
-    // npipe_wait: the private poll, and the threads waiting on the pipe.
-    bool private_poll_ = false;
-    bool driving_ = false;  // one waiting thread drives the private poll, the others sleep on waiters_
-    std::condition_variable waiters_;
 
     Failure connect_failure_;  // the last wait for a client failed (npipe_connect, take_error)
     FirstFailure first_failure_;

@@ -1,0 +1,65 @@
+// What every object a caller registers with a poll shares, written once: pipes and listeners.
+//   registration  cancelled -> not registered / bound elsewhere -> bind for life (joins the poll's
+//                 member list and the OS wait set) -> arm -> the object's own start-up and
+//                 re-raise, in that order on every platform;
+//   events        EventState (edge/level, READ_CLOSED/WRITE_CLOSED once per connection);
+//   npipe_wait    a private poll driven by whichever waiting thread gets there first, the others
+//                 asleep on a condition variable woken by every change.
+// A derived class supplies the OS attach, what registration starts, and its conditions.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "backend.hpp"
+#include "event_state.hpp"
+
+namespace npipe {
+
+class PollableCore : public ReadySource, public PollMember, public std::enable_shared_from_this<PollableCore> {
+public:
+    // The Endpoint calls, implemented once (the derived class forwards to them).
+    int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests);
+    int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests);
+    int32_t deregister(const std::shared_ptr<Poll> &poll);
+    int32_t wait(uint32_t interests, int32_t timeout_ms);
+
+    // ReadySource
+    bool collect(Event &event, bool &keep_queued) override;
+
+protected:
+    explicit PollableCore(const char *what) : what_(what) {}
+
+    // Joins the OS wait set of `poll` (completion port, epoll), once, at the first registration.
+    virtual int32_t os_attach(ReadyPoll &poll) = 0;
+    // Registration armed the events: start what waited for a poll, then re-raise what holds now.
+    virtual void on_registered() = 0;
+    // Reregistration: re-raise what holds now.
+    virtual void raise_current_state() = 0;
+    // Level mode: the readable/writable condition now.
+    virtual uint32_t level_condition() = 0;
+    // npipe_wait: the bits of `interests` that hold now (0: keep waiting).
+    virtual uint32_t wait_condition(uint32_t interests) = 0;
+
+    int32_t register_locked(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests);
+    void raise(uint32_t bits);
+    // The failure for calls on an object whose poll was closed.
+    int32_t fail_canceled() const;
+    // Ends every npipe_wait on the object (after closed_ was set).
+    void wake_waiters() { waiters_.notify_all(); }
+
+    std::mutex mu_;
+    std::shared_ptr<Poll> poll_;  // bound for life at the first registration
+    EventState events_;
+    bool closed_ = false;        // npipe_close ran
+    bool canceled_ = false;      // the poll was closed: no more progress
+    bool private_poll_ = false;  // bound to npipe_wait's private poll
+
+private:
+    const char *what_;      // "pipe" / "listener", for messages
+    bool driving_ = false;  // one waiting thread drives the private poll, the others sleep on waiters_
+    std::condition_variable waiters_;
+};
+
+}  // namespace npipe
