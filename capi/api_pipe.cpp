@@ -24,17 +24,6 @@ static_assert(NPIPE_MSG_PARTIAL == mf::partial && NPIPE_MSG_EMPTY == mf::empty, 
 
 namespace {
 
-// Publishes a new pipe as a handle; closes it again if the table cannot take it.
-int32_t publish(const std::shared_ptr<Pipe> &pipe, npipe_t *out) {
-    const uint64_t handle = HandleTable::instance().insert(pipe);
-    if (handle == 0) {
-        pipe->close();
-        return fail(st::nomem, "handle table is full");
-    }
-    *out = handle;
-    return st::ok;
-}
-
 // The one check of the caller's buffers: every backend relies on `total` being their exact sum.
 int32_t check_iovecs(const npipe_iovec_t *iov, size_t iovcnt, size_t &total) {
     total = 0;
@@ -167,8 +156,8 @@ int32_t npipe_disconnect(npipe_t server) noexcept {
 
 int32_t npipe_take_error(npipe_t pipe) noexcept {
     return guarded([&]() -> int32_t {
-        auto q = find_pipe(pipe);
-        if (!q) return bad_pipe_handle();
+        auto q = find_endpoint(pipe);
+        if (!q) return bad_endpoint_handle();
         return q->take_error();
     });
 }
@@ -233,16 +222,17 @@ int32_t npipe_flush(npipe_t pipe) noexcept {
 int32_t npipe_close(npipe_t pipe) noexcept {
     return guarded([&]() -> int32_t {
         auto object = HandleTable::instance().remove(pipe, ObjectKind::pipe);
-        if (!object) return bad_pipe_handle();
-        std::static_pointer_cast<Pipe>(object)->close();
+        if (!object) object = HandleTable::instance().remove(pipe, ObjectKind::listener);
+        if (!object) return bad_endpoint_handle();
+        std::static_pointer_cast<Endpoint>(object)->close();
         return st::ok;
     });
 }
 
 int32_t npipe_wait(npipe_t pipe, uint32_t interests, int32_t timeout_ms) noexcept {
     return guarded([&]() -> int32_t {
-        auto q = find_pipe(pipe);
-        if (!q) return bad_pipe_handle();
+        auto q = find_endpoint(pipe);
+        if (!q) return bad_endpoint_handle();
         if (interests == 0 || (interests & ~(ev::readable | ev::writable)))
             return failf(st::inval, 0, "interests 0x%x: NPIPE_READABLE, NPIPE_WRITABLE or both", interests);
         return q->wait(interests, timeout_ms);
@@ -251,8 +241,8 @@ int32_t npipe_wait(npipe_t pipe, uint32_t interests, int32_t timeout_ms) noexcep
 
 int32_t npipe_get_info(npipe_t pipe, npipe_info_t *info) noexcept {
     return guarded([&]() -> int32_t {
-        auto q = find_pipe(pipe);
-        if (!q) return bad_pipe_handle();
+        auto q = find_endpoint(pipe);
+        if (!q) return bad_endpoint_handle();
         if (!info) return fail(st::inval, "info is NULL");
         int32_t rc = check_info_size(info);
         if (rc < 0) return rc;

@@ -25,20 +25,20 @@ int32_t check_interests(uint32_t interests) {
 }
 
 // Resolves both handles of a (re/de)registration; handle validity comes before anything else.
-int32_t resolve_pair(npipe_poll_t poll, npipe_t pipe, std::shared_ptr<Poll> &p, std::shared_ptr<Pipe> &q) {
+int32_t resolve_pair(npipe_poll_t poll, npipe_t pipe, std::shared_ptr<Poll> &p, std::shared_ptr<Endpoint> &q) {
     p = find_poll(poll);
     if (!p) return bad_poll_handle();
-    q = find_pipe(pipe);
-    if (!q) return bad_pipe_handle();
+    q = find_endpoint(pipe);
+    if (!q) return bad_endpoint_handle();
     if (p->is_closed()) return fail(st::badf, "the poll is closed");
     return st::ok;
 }
 
 // npipe_register and npipe_reregister: the same checks, then the backend call.
-using ArmCall = int32_t (Pipe::*)(const std::shared_ptr<Poll> &, uint64_t, uint32_t);
+using ArmCall = int32_t (Endpoint::*)(const std::shared_ptr<Poll> &, uint64_t, uint32_t);
 int32_t arm(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests, ArmCall call) {
     std::shared_ptr<Poll> p;
-    std::shared_ptr<Pipe> q;
+    std::shared_ptr<Endpoint> q;
     int32_t rc = resolve_pair(poll, pipe, p, q);
     if (rc < 0) return rc;
     rc = check_interests(interests);
@@ -77,17 +77,17 @@ int32_t npipe_poll_close(npipe_poll_t poll) noexcept {
 }
 
 int32_t npipe_register(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests) noexcept {
-    return guarded([&] { return arm(poll, pipe, token, interests, &Pipe::register_with); });
+    return guarded([&] { return arm(poll, pipe, token, interests, &Endpoint::register_with); });
 }
 
 int32_t npipe_reregister(npipe_poll_t poll, npipe_t pipe, uint64_t token, uint32_t interests) noexcept {
-    return guarded([&] { return arm(poll, pipe, token, interests, &Pipe::reregister); });
+    return guarded([&] { return arm(poll, pipe, token, interests, &Endpoint::reregister); });
 }
 
 int32_t npipe_deregister(npipe_poll_t poll, npipe_t pipe) noexcept {
     return guarded([&]() -> int32_t {
         std::shared_ptr<Poll> p;
-        std::shared_ptr<Pipe> q;
+        std::shared_ptr<Endpoint> q;
         int32_t rc = resolve_pair(poll, pipe, p, q);
         if (rc < 0) return rc;
         return q->deregister(p);

@@ -336,6 +336,53 @@ typedef struct npipe_info_t {
 /* Fills *info up to min(info->size, sizeof) and sets info->size to the count written. */
 NPIPE_API int32_t NPIPE_CALL npipe_get_info(npipe_t pipe, npipe_info_t *info) NPIPE_NOEXCEPT;
 
+/* ---- Listener (release 1.1) -------------------------------------------------------------------
+ * A listener is an npipe_t of a third kind that keeps instances of a name waiting for clients and
+ * hands out connected pipes, so no client sees "busy" because the server was busy. npipe_register,
+ * npipe_reregister, npipe_deregister, npipe_close, npipe_get_info, npipe_take_error and npipe_wait
+ * take it; every other pipe call gives NPIPE_EBADF for it, and npipe_accept gives NPIPE_EBADF for
+ * anything else. Like a pipe, a listener makes progress once registered.
+ *   - NPIPE_READABLE (edge, or level with NPIPE_LEVEL): a connected pipe waits to be accepted.
+ *   - Windows: while registered and fewer than max_pending pipes wait to be accepted, at least
+ *     spare_instances instances wait for clients; a connected one is replaced as soon as its
+ *     completion is processed; a burst that takes every waiting instance between two refills
+ *     doubles the number kept waiting (up to 64), and after a second without one the surplus is
+ *     closed again; with max_pending pipes pending no instance is created until one is accepted.
+ *   - Linux: the name's one listening socket is the pool (spare_instances has no effect): the
+ *     library accepts connections as they come, up to max_pending not yet accepted; beyond that
+ *     the kernel's backlog fills and clients see NPIPE_EBUSY.
+ *   - A failure to create an instance raises NPIPE_ERROR (npipe_take_error returns it) and is
+ *     retried on the poll's clock with backoff, at most 1 s apart. */
+typedef struct npipe_listener_options_t {
+    uint32_t size;             /* sizeof(npipe_listener_options_t) */
+    uint32_t flags;            /* as for servers: NPIPE_FIRST_INSTANCE | NPIPE_MESSAGE | NPIPE_INBOUND_ONLY |
+                                  NPIPE_OUTBOUND_ONLY | NPIPE_ALLOW_REMOTE | NPIPE_CURRENT_USER_ONLY */
+    uint32_t in_buffer_size;   /* as for servers, for every instance; 0 = 64 KiB */
+    uint32_t out_buffer_size;
+    int32_t  linger_ms;        /* given to every accepted pipe, as for servers */
+    uint32_t spare_instances;  /* instances kept waiting for clients when idle: 0 = 4, else 1..64 */
+    uint32_t max_pending;      /* connected pipes not yet accepted: 0 = 128, else 1..4096 */
+    uint32_t reserved;         /* must be 0 */
+    const char *sddl;          /* as for servers */
+} npipe_listener_options_t;   /* 40 bytes */
+
+#define NPIPE_INFO_LISTENER 0x40000u   /* npipe_info_t.flags of a listener */
+
+/* Sets size and the defaults (every other field 0). */
+NPIPE_API void NPIPE_CALL npipe_listener_options_init(npipe_listener_options_t *opts) NPIPE_NOEXCEPT;
+/* Creates the name at once (NPIPE_FIRST_INSTANCE fails here with NPIPE_EEXIST); a client may open it
+ * from then on. opts may be NULL. Errors as for npipe_create, and NPIPE_EINVAL for out-of-range
+ * spare_instances / max_pending or a non-zero reserved field. */
+NPIPE_API int32_t NPIPE_CALL npipe_listen(const char *name, const npipe_listener_options_t *opts, npipe_t *out) NPIPE_NOEXCEPT;
+/* NPIPE_OK with a connected server pipe in *out, or NPIPE_EAGAIN when none waits. The pipe is
+ * registered nowhere and can be registered only with the listener's poll (NPIPE_EEXIST for any
+ * other); it behaves like a connected npipe_create instance (npipe_disconnect then npipe_connect
+ * reuse it). A client that connected and left before npipe_accept is still accepted: its data is
+ * readable, then EOF. npipe_close of the listener closes the instances still waiting and the pipes
+ * not accepted yet (their clients see EOF / a broken pipe), returns at once and never hangs; pipes
+ * already accepted are not affected. */
+NPIPE_API int32_t NPIPE_CALL npipe_accept(npipe_t listener, npipe_t *out) NPIPE_NOEXCEPT;
+
 /* Waits on one pipe that is not registered with a poll of the caller's: blocks until one of
  * `interests` (NPIPE_READABLE, NPIPE_WRITABLE or both; anything else or 0 is NPIPE_EINVAL) holds
  * and returns the condition bits that hold now (> 0), or 0 when timeout_ms passed (< 0 forever,
@@ -354,6 +401,7 @@ NPIPE_STATIC_ASSERT(sizeof(npipe_event_t) == 16, npipe_event_t_is_16_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_client_options_t) == 16, npipe_client_options_t_is_16_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_server_options_t) == 32, npipe_server_options_t_is_32_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_info_t) == 72, npipe_info_t_is_72_bytes);
+NPIPE_STATIC_ASSERT(sizeof(npipe_listener_options_t) == 40, npipe_listener_options_t_is_40_bytes);
 
 NPIPE_END_DECLS
 

@@ -16,18 +16,29 @@ namespace npipe {
 
 using Poll = ReadyPoll;
 
-class Pipe : public Object {
+// What npipe_register & co. take: a pipe end or a listener.
+class Endpoint : public Object {
 public:
-    Pipe() : Object(ObjectKind::pipe) {}
+    using Object::Object;
 
     // npipe_register / npipe_reregister / npipe_deregister. The poll is alive and not closed.
     virtual int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) = 0;
     virtual int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) = 0;
     virtual int32_t deregister(const std::shared_ptr<Poll> &poll) = 0;
+    virtual int32_t take_error() = 0;
+    // npipe_close: the handle is already gone from the table. Never blocks.
+    virtual void close() = 0;
+    virtual int32_t get_info(PipeInfo &info) = 0;
+    // npipe_wait: the condition bits of `interests` that hold (> 0), 0 at the timeout, or a failure.
+    virtual int32_t wait(uint32_t interests, int32_t timeout_ms) = 0;
+};
+
+class Pipe : public Endpoint {
+public:
+    Pipe() : Endpoint(ObjectKind::pipe) {}
 
     virtual int32_t connect() = 0;
     virtual int32_t disconnect() = 0;
-    virtual int32_t take_error() = 0;
 
     // npipe_read / npipe_readv (msg_flags == nullptr: on a message pipe, skip empty messages) and
     // npipe_read_msg (msg_flags != nullptr: set to mf::partial / mf::empty). iovcnt >= 1, the
@@ -37,15 +48,18 @@ public:
     // npipe_write / npipe_writev (one message in message mode); the same guarantees.
     virtual int64_t write(const IoVec *iov, size_t iovcnt, size_t total) = 0;
     virtual int32_t flush() = 0;
-    // npipe_close: the handle is already gone from the table. Never blocks; starts the linger.
-    virtual void close() = 0;
-    virtual int32_t get_info(PipeInfo &info) = 0;
     virtual int32_t raw_handle(intptr_t &out) = 0;
-    // npipe_wait: the condition bits of `interests` that hold (> 0), 0 at the timeout, or a failure.
-    virtual int32_t wait(uint32_t interests, int32_t timeout_ms) = 0;
     // The blocking npipe_open: the open policy run on the caller's thread (a client made by
     // open_client and not yet published).
     virtual int32_t open_blocking() = 0;
+};
+
+// A listener (npipe_listen): keeps instances waiting for clients and hands out connected pipes.
+class Listener : public Endpoint {
+public:
+    Listener() : Endpoint(ObjectKind::listener) {}
+    // npipe_accept: a connected server pipe, registered nowhere (bound to the listener's poll).
+    virtual int32_t accept(std::shared_ptr<Pipe> &out) = 0;
 };
 
 // Factories, implemented by the platform backend.
@@ -53,5 +67,6 @@ int32_t create_poll(std::shared_ptr<Poll> &out);
 int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out);
 int32_t open_client(const char *name, const ClientConfig &config, std::shared_ptr<Pipe> &out);
 int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &out);
+int32_t create_listener(const char *name, const ListenerConfig &config, std::shared_ptr<Listener> &out);
 
 }  // namespace npipe

@@ -4,7 +4,7 @@
 
 namespace npipe {
 
-enum class ObjectKind { poll, pipe };
+enum class ObjectKind { poll, pipe, listener };
 
 class Object {
 public:

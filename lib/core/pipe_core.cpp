@@ -115,6 +115,33 @@ void PipeCore::raise_current_state() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Owned by a listener
+
+int32_t PipeCore::join_listener(const std::shared_ptr<Poll> &poll, std::weak_ptr<ReadySource> owner,
+                                bool wait_for_client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    owner_ = std::move(owner);
+    connect_requested_ = wait_for_client;
+    return register_locked(poll, 0, 0);  // interests 0: only the always-reported bits reach the owner
+}
+
+PipeCore::Progress PipeCore::listener_progress(Failure &failure) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (connected()) return Progress::connected;
+    if (state_ == State::idle && connect_failure_) {
+        failure = connect_failure_;
+        return Progress::failed;
+    }
+    return Progress::waiting;
+}
+
+void PipeCore::leave_listener() {
+    std::lock_guard<std::mutex> lock(mu_);
+    owner_.reset();
+    events_.disarm();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Server lifecycle
 
 int32_t PipeCore::connect() {

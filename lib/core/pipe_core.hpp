@@ -88,6 +88,17 @@ public:
     void linger_expired() final;
     void timer_fired() final;
 
+    // A listener's side of its pipes (lib/core/listener_core.*). join_listener binds the pipe to the
+    // listener's poll for life, with no events of its own (`owner` hears of its changes), and
+    // starts waiting for a client when `wait_for_client`.
+    enum class Progress { waiting, connected, failed };
+    int32_t join_listener(const std::shared_ptr<Poll> &poll, std::weak_ptr<ReadySource> owner, bool wait_for_client);
+    // Connected (a client that already left counts: its data, then EOF), failed (the wait ended
+    // without a client: `failure` says why), or still waiting.
+    Progress listener_progress(Failure &failure);
+    // npipe_accept: the pipe is the caller's now, registered nowhere, still bound to the poll.
+    void leave_listener();
+
 protected:
     // failed: a client whose open ended in a failure (every I/O call returns it).
     enum class State { idle, connecting, connected, failed };
@@ -170,8 +181,6 @@ protected:
     bool released() const { return released_; }
     // Reading has ended on this connection (EOF or a sticky failure): no more OS reads.
     bool reading_ended() const { return eof_ || static_cast<bool>(read_failure_); }
-    // The poll the pipe is bound to (null before the first registration and after the poll closed).
-    const std::shared_ptr<Poll> &poll() const { return poll_; }
 
     ReadQueue read_queue_;
     WriteQueue write_queue_;

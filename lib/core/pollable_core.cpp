@@ -57,12 +57,18 @@ int32_t PollableCore::deregister(const std::shared_ptr<Poll> &poll) {
 }
 
 void PollableCore::raise(uint32_t bits) {
-    if (bits && events_.raise(bits) && poll_ && !canceled_) poll_->notify(shared_from_this());
+    if (bits && events_.raise(bits) && poll_ && !canceled_) {
+        if (auto owner = owner_.lock())
+            poll_->notify(owner);
+        else
+            poll_->notify(shared_from_this());
+    }
     if (private_poll_) waiters_.notify_all();
 }
 
 bool PollableCore::collect(Event &event, bool &keep_queued) {
     std::lock_guard<std::mutex> lock(mu_);
+    on_collect();
     const uint32_t level_bits = events_.level() ? level_condition() : 0;
     const uint32_t bits = events_.take(level_bits, keep_queued);
     if (bits == 0) return false;

@@ -41,8 +41,13 @@ protected:
     virtual uint32_t level_condition() = 0;
     // npipe_wait: the bits of `interests` that hold now (0: keep waiting).
     virtual uint32_t wait_condition(uint32_t interests) = 0;
+    // The waiter asks for this object's event: first bring the state up to date (a listener takes
+    // what its instances finished).
+    virtual void on_collect() {}
 
     int32_t register_locked(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests);
+    // The poll the object is bound to (null before the first registration and after the poll closed).
+    const std::shared_ptr<Poll> &poll() const { return poll_; }
     void raise(uint32_t bits);
     // The failure for calls on an object whose poll was closed.
     int32_t fail_canceled() const;
@@ -55,6 +60,10 @@ protected:
     bool closed_ = false;        // npipe_close ran
     bool canceled_ = false;      // the poll was closed: no more progress
     bool private_poll_ = false;  // bound to npipe_wait's private poll
+    // Set while a listener owns this pipe (an instance waiting for a client, or a connected pipe
+    // not accepted yet): its changes are the listener's news, so the poll is told to ask the
+    // listener. The pipe never locks the listener: the lock order is listener, then pipe.
+    std::weak_ptr<ReadySource> owner_;
 
 private:
     const char *what_;      // "pipe" / "listener", for messages

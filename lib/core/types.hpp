@@ -38,6 +38,7 @@ constexpr uint32_t client_mask = message | inbound_only | outbound_only | curren
 // npipe_info_t flags.
 constexpr uint32_t info_server = 0x10000u;
 constexpr uint32_t info_connected = 0x20000u;
+constexpr uint32_t info_listener = 0x40000u;
 }  // namespace pf
 
 // Message flags of npipe_read_msg.
@@ -73,6 +74,17 @@ struct ServerConfig {
     std::string sddl;
 };
 
+struct ListenerConfig {
+    uint32_t flags = 0;  // as for servers
+    uint32_t in_buffer_size = kDefaultBufferSize;
+    uint32_t out_buffer_size = kDefaultBufferSize;
+    int32_t linger_ms = kDefaultLingerMs;
+    uint32_t spare_instances = 4;  // 1..64
+    uint32_t max_pending = 128;    // 1..4096
+    bool has_sddl = false;
+    std::string sddl;
+};
+
 struct ClientConfig {
     uint32_t flags = 0;
     int32_t timeout_ms = 0;  // 0 = fail at once, < 0 = forever
@@ -90,6 +102,8 @@ struct PipeInfo {
     uint64_t write_pending = 0;
     uint64_t read_available = 0;
     uint64_t peer_unread = 0;
+    uint32_t waiting_instances = 0;  // listener
+    uint32_t pending_accepts = 0;    // listener
 };
 
 }  // namespace npipe

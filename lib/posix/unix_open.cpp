@@ -17,23 +17,33 @@
 #include "lib/core/names.hpp"
 #include "lib/core/status.hpp"
 #include "lib/posix/errno_map.hpp"
-#include "lib/posix/listener.hpp"
+#include "lib/posix/listening_socket.hpp"
+#include "lib/posix/unix_listener.hpp"
 #include "lib/posix/unix_pipe.hpp"
 
 namespace npipe {
 
-using posix::Listener;
+using posix::ListeningSocket;
 using posix::UnixPipe;
 
-int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out) {
+namespace {
+
+// The name's shared listening socket, for a server instance or a listener.
+int32_t create_listening_socket(const char *name, const ServerConfig &config, std::shared_ptr<ListeningSocket> &out) {
     if (config.has_sddl)
         return fail(st::notsup, "security descriptors (sddl) are Windows-only; on Linux use NPIPE_CURRENT_USER_ONLY");
     if (config.flags & pf::allow_remote) return fail(st::notsup, "NPIPE_ALLOW_REMOTE: AF_UNIX sockets are local only");
     std::string path;
-    int32_t rc = map_pipe_name(name, NameRole::server, path);
+    const int32_t rc = map_pipe_name(name, NameRole::server, path);
     if (rc < 0) return rc;
-    std::shared_ptr<Listener> listener;
-    rc = Listener::acquire(path, config, listener);
+    return ListeningSocket::acquire(path, config, out);
+}
+
+}  // namespace
+
+int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out) {
+    std::shared_ptr<ListeningSocket> listener;
+    const int32_t rc = create_listening_socket(name, config, listener);
     if (rc < 0) return rc;
     PipeSetup setup = server_setup(config);
     setup.framed = true;
@@ -41,6 +51,28 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
         out = std::make_shared<UnixPipe>(setup, listener);
     } catch (...) {
         listener->release();
+        throw;
+    }
+    return st::ok;
+}
+
+int32_t create_listener(const char *name, const ListenerConfig &config, std::shared_ptr<Listener> &out) {
+    ServerConfig server;
+    server.flags = config.flags;
+    server.in_buffer_size = config.in_buffer_size;
+    server.out_buffer_size = config.out_buffer_size;
+    server.linger_ms = config.linger_ms;
+    server.has_sddl = config.has_sddl;
+    std::shared_ptr<ListeningSocket> socket;
+    int32_t rc = create_listening_socket(name, server, socket);
+    if (rc < 0) return rc;
+    PipeSetup accepted = server_setup(server);
+    accepted.connected = true;
+    accepted.framed = true;
+    try {
+        out = std::make_shared<posix::UnixListener>(config, socket, accepted);
+    } catch (...) {
+        socket->release();
         throw;
     }
     return st::ok;

@@ -53,7 +53,7 @@ ssize_t send_iovecs(int fd, iovec *v, size_t k) {
 
 }  // namespace
 
-UnixPipe::UnixPipe(const PipeSetup &setup, std::shared_ptr<Listener> listener)
+UnixPipe::UnixPipe(const PipeSetup &setup, std::shared_ptr<ListeningSocket> listener)
     : PipeCore(setup), listener_(std::move(listener)) {}
 
 UnixPipe::UnixPipe(const PipeSetup &setup, int fd, uint64_t peer_pid) : PipeCore(setup) {

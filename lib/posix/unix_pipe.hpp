@@ -19,14 +19,14 @@
 #include "lib/core/framing.hpp"
 #include "lib/core/pipe_core.hpp"
 #include "lib/posix/epoll_poll.hpp"
-#include "lib/posix/listener.hpp"
+#include "lib/posix/listening_socket.hpp"
 
 namespace npipe::posix {
 
 class UnixPipe final : public PipeCore, public EpollSource {
 public:
     // A server instance (IDLE) of `listener`'s name.
-    UnixPipe(const PipeSetup &setup, std::shared_ptr<Listener> listener);
+    UnixPipe(const PipeSetup &setup, std::shared_ptr<ListeningSocket> listener);
     // A connected end (an adopted socket); takes ownership of `fd`.
     UnixPipe(const PipeSetup &setup, int fd, uint64_t peer_pid);
     // A client still to connect to the socket at `path`.
@@ -62,8 +62,8 @@ private:
     void read_failed(int err);
     Failure write_failure(int err) const;
 
-    std::shared_ptr<Listener> listener_;  // server: until close or poll close
-    sockaddr_un address_{};               // client: where to connect
+    std::shared_ptr<ListeningSocket> listener_;  // server: until close or poll close
+    sockaddr_un address_{};                      // client: where to connect
     socklen_t address_len_ = 0;
     std::string path_;
     int fd_ = -1;                          // the connection

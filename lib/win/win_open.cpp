@@ -13,6 +13,7 @@
 #include "lib/win/nt_api.hpp"
 #include "lib/win/unique_handle.hpp"
 #include "lib/win/win_error.hpp"
+#include "lib/win/win_listener.hpp"
 #include "lib/win/win_pipe.hpp"
 #include "lib/win/win_security.hpp"
 #include "lib/win/win_text.hpp"
@@ -39,12 +40,11 @@ bool pipe_name_exists(const std::wstring &name) {
 
 }  // namespace
 
-int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out) {
-    std::wstring wname;
-    int32_t rc = os_name_of(name, NameRole::server, wname);
-    if (rc < 0) return rc;
-    win::SecurityDescriptor sd;
-    rc = win::make_server_descriptor(config, sd);
+namespace win {
+
+int32_t create_instance(const std::wstring &wname, const ServerConfig &config, std::shared_ptr<WinPipe> &out) {
+    SecurityDescriptor sd;
+    int32_t rc = make_server_descriptor(config, sd);
     if (rc < 0) return rc;
 
     const bool first = (config.flags & pf::first_instance) != 0;
@@ -76,15 +76,40 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
     if (!h.valid()) {
         const DWORD err = GetLastError();
         if (first && err == ERROR_ACCESS_DENIED)
-            return win::fail_win32_as(st::exist, err, "CreateNamedPipeW (the name exists; NPIPE_FIRST_INSTANCE)");
+            return fail_win32_as(st::exist, err, "CreateNamedPipeW (the name exists; NPIPE_FIRST_INSTANCE)");
         if (err == ERROR_PIPE_BUSY)
-            return win::fail_win32_as(st::busy, err, "CreateNamedPipeW (all max_instances instances exist)");
-        return win::fail_win32(err, "CreateNamedPipeW");
+            return fail_win32_as(st::busy, err, "CreateNamedPipeW (all max_instances instances exist)");
+        return fail_win32(err, "CreateNamedPipeW");
     }
-
-    const PipeSetup setup = server_setup(config);
-    out = std::make_shared<win::WinPipe>(setup, h.get());
+    out = std::make_shared<WinPipe>(server_setup(config), h.get());
     h.release();
+    return st::ok;
+}
+
+}  // namespace win
+
+int32_t create_server(const char *name, const ServerConfig &config, std::shared_ptr<Pipe> &out) {
+    std::wstring wname;
+    int32_t rc = os_name_of(name, NameRole::server, wname);
+    if (rc < 0) return rc;
+    std::shared_ptr<win::WinPipe> pipe;
+    rc = win::create_instance(wname, config, pipe);
+    if (rc < 0) return rc;
+    out = std::move(pipe);
+    return st::ok;
+}
+
+int32_t create_listener(const char *name, const ListenerConfig &config, std::shared_ptr<Listener> &out) {
+    std::wstring wname;
+    int32_t rc = os_name_of(name, NameRole::server, wname);
+    if (rc < 0) return rc;
+    ServerConfig instances = win::WinListener::instance_config(config);
+    // The first instance makes the name exist at once (and is where NPIPE_FIRST_INSTANCE applies).
+    instances.flags |= config.flags & pf::first_instance;
+    std::shared_ptr<win::WinPipe> first;
+    rc = win::create_instance(wname, instances, first);
+    if (rc < 0) return rc;
+    out = std::make_shared<win::WinListener>(config, std::move(wname), std::move(first));
     return st::ok;
 }
 

@@ -142,6 +142,11 @@ _PROTOTYPES = {
     "npipe_close": (c_int32, [npipe_t]),
     "npipe_get_info": (c_int32, [npipe_t, POINTER(InfoStruct)]),
     "npipe_wait": (c_int32, [npipe_t, c_uint32, c_int32]),
+    # The listener (npipe_listener_options_t is passed as an opaque pointer until the binding's
+    # Listener class uses it).
+    "npipe_listener_options_init": (None, [c_void_p]),
+    "npipe_listen": (c_int32, [c_char_p, c_void_p, POINTER(npipe_t)]),
+    "npipe_accept": (c_int32, [npipe_t, POINTER(npipe_t)]),
 }
 
 if sys.platform == "win32":

@@ -150,6 +150,19 @@ internal static unsafe partial class NativeMethods
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     internal static partial int GetInfo(NpipePipeHandle pipe, NativeInfo* info);
 
+    // The listener (npipe_listener_options_t passed as an opaque pointer until NpipeListener uses it).
+    [LibraryImport(Lib, EntryPoint = "npipe_listener_options_init")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial void ListenerOptionsInit(void* opts);
+
+    [LibraryImport(Lib, EntryPoint = "npipe_listen", StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial int Listen(string name, void* opts, out ulong listener);
+
+    [LibraryImport(Lib, EntryPoint = "npipe_accept")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial int Accept(ulong listener, out ulong pipe);
+
     [LibraryImport(Lib, EntryPoint = "npipe_wait")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     internal static partial int Wait(NpipePipeHandle pipe, uint interests, int timeoutMs);

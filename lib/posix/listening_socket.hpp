@@ -36,19 +36,19 @@ struct PeerCred {
 };
 PeerCred peer_cred(int fd);
 
-class Listener {
+class ListeningSocket {
 public:
     // Registers one more instance of `path`, creating the listening socket for the first one.
-    static int32_t acquire(const std::string &path, const ServerConfig &config, std::shared_ptr<Listener> &out);
+    static int32_t acquire(const std::string &path, const ServerConfig &config, std::shared_ptr<ListeningSocket> &out);
     // One instance is gone; the last one removes the socket file and closes the socket.
     void release();
 
     int fd() const { return fd_; }
     const std::string &path() const { return path_; }
 
-    Listener(int fd, std::string path, dev_t dev, ino_t ino, uint32_t max_instances)
+    ListeningSocket(int fd, std::string path, dev_t dev, ino_t ino, uint32_t max_instances)
         : fd_(fd), path_(std::move(path)), dev_(dev), ino_(ino), max_instances_(max_instances) {}
-    ~Listener();
+    ~ListeningSocket();
 
 private:
     int fd_;

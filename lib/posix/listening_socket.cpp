@@ -1,4 +1,4 @@
-#include "lib/posix/listener.hpp"
+#include "lib/posix/listening_socket.hpp"
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -29,8 +29,8 @@ std::mutex &registry_mutex() {
     return mu;
 }
 
-std::map<std::string, std::shared_ptr<Listener>> &registry() {
-    static std::map<std::string, std::shared_ptr<Listener>> listeners;
+std::map<std::string, std::shared_ptr<ListeningSocket>> &registry() {
+    static std::map<std::string, std::shared_ptr<ListeningSocket>> listeners;
     return listeners;
 }
 
@@ -226,11 +226,12 @@ PeerCred peer_cred(int fd) {
     return out;
 }
 
-int32_t Listener::acquire(const std::string &path, const ServerConfig &config, std::shared_ptr<Listener> &out) {
+int32_t ListeningSocket::acquire(const std::string &path, const ServerConfig &config,
+                                 std::shared_ptr<ListeningSocket> &out) {
     std::lock_guard<std::mutex> lock(registry_mutex());
     auto it = registry().find(path);
     if (it != registry().end()) {
-        Listener &l = *it->second;
+        ListeningSocket &l = *it->second;
         if (config.flags & pf::first_instance)
             return failf(st::exist, 0, "pipe %s already has instances in this process (NPIPE_FIRST_INSTANCE)",
                          path.c_str());
@@ -250,15 +251,15 @@ int32_t Listener::acquire(const std::string &path, const ServerConfig &config, s
         close(fd);
         return rc;
     }
-    auto listener = std::make_shared<Listener>(fd, path, sb.st_dev, sb.st_ino, config.max_instances);
+    auto listener = std::make_shared<ListeningSocket>(fd, path, sb.st_dev, sb.st_ino, config.max_instances);
     listener->instances_ = 1;
     registry()[path] = listener;
     out = std::move(listener);
     return st::ok;
 }
 
-void Listener::release() {
-    std::shared_ptr<Listener> keep;  // the registry's reference, dropped after the lock
+void ListeningSocket::release() {
+    std::shared_ptr<ListeningSocket> keep;  // the registry's reference, dropped after the lock
     std::lock_guard<std::mutex> lock(registry_mutex());
     if (instances_ == 0 || --instances_ > 0) return;
     auto it = registry().find(path_);
@@ -273,7 +274,7 @@ void Listener::release() {
     fd_ = -1;
 }
 
-Listener::~Listener() {
+ListeningSocket::~ListeningSocket() {
     if (fd_ >= 0) close(fd_);
 }
 
