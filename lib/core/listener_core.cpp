@@ -15,7 +15,7 @@ constexpr int32_t kMaxRetryBackoffMs = 1000;
 }  // namespace
 
 ListenerCore::ListenerCore(const ListenerConfig &config)
-    : PollableCore("listener"), config_(config), target_(config.spare_instances) {}
+    : PollableEndpoint<Listener>("listener"), config_(config), target_(config.spare_instances) {}
 
 int32_t ListenerCore::os_new_instance(std::shared_ptr<PipeCore> &, Failure &failure) {
     failure = Failure{st::notsup, 0, "this platform keeps no instances for a listener"};
@@ -192,18 +192,7 @@ void ListenerCore::close_all() {
 }
 
 void ListenerCore::close() {
-    std::shared_ptr<Poll> private_poll;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (closed_) return;
-        closed_ = true;
-        events_.disarm();
-        if (poll_) poll_->cancel_timer(this);
-        close_all();
-        if (private_poll_) private_poll = poll_;
-        wake_waiters();
-    }
-    if (private_poll) private_poll->close();
+    close_with([this](bool) { close_all(); });
 }
 
 void ListenerCore::poll_closed() {

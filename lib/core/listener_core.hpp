@@ -30,19 +30,11 @@
 
 namespace npipe {
 
-class ListenerCore : public Listener, public PollableCore {
+class ListenerCore : public PollableEndpoint<Listener> {
 public:
     explicit ListenerCore(const ListenerConfig &config);
 
-    // Endpoint
-    int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
-        return PollableCore::register_with(poll, token, interests);
-    }
-    int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
-        return PollableCore::reregister(poll, token, interests);
-    }
-    int32_t deregister(const std::shared_ptr<Poll> &poll) final { return PollableCore::deregister(poll); }
-    int32_t wait(uint32_t interests, int32_t timeout_ms) final { return PollableCore::wait(interests, timeout_ms); }
+    // Endpoint (registration and npipe_wait: PollableEndpoint)
     int32_t take_error() final;
     void close() final;
     int32_t get_info(PipeInfo &info) final;

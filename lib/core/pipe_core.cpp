@@ -52,7 +52,7 @@ PipeSetup client_setup(const ClientConfig &config) {
 }
 
 PipeCore::PipeCore(const PipeSetup &setup)
-    : PollableCore("pipe"),
+    : PollableEndpoint<Pipe>("pipe"),
       write_queue_(std::clamp<size_t>(setup.out_buffer_size, kMinWriteCap, kMaxWriteCap)),
       setup_(setup),
       state_(setup.connected      ? State::connected
@@ -520,30 +520,20 @@ uint32_t PipeCore::wait_condition(uint32_t interests) {
 // Close, poll close, linger
 
 void PipeCore::close() {
-    std::shared_ptr<Poll> private_poll;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (closed_) return;
-        closed_ = true;
-        events_.disarm();
+    close_with([this](bool private_poll) {
         connect_requested_ = false;
         read_queue_.clear();
         os_closing();
-        if (private_poll_) {
-            // Nobody waits on a private poll once the pipe is closed, so nothing would drive a
-            // linger: release now, and end every npipe_wait on the pipe (EBADF).
-            private_poll = poll_;
+        // Nobody waits on a private poll once the pipe is closed, so nothing would drive a linger:
+        // release now.
+        if (private_poll)
             finish_close();
-        } else {
+        else
             close_locked();
-        }
-        wake_waiters();
-    }
-    if (private_poll) private_poll->close();
+    });
 }
 
 void PipeCore::close_locked() {
-    if (poll_) poll_->cancel_timer(this);
     if (canceled_ || released_ || !poll_ || !connected() || setup_.linger_ms < 0 || write_queue_.idle()) {
         finish_close();
         return;

@@ -59,18 +59,11 @@ struct PipeSetup {
 PipeSetup server_setup(const ServerConfig &config);
 PipeSetup client_setup(const ClientConfig &config);
 
-class PipeCore : public Pipe, public PollableCore {
+class PipeCore : public PollableEndpoint<Pipe> {
 public:
     explicit PipeCore(const PipeSetup &setup);
 
-    // Pipe
-    int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
-        return PollableCore::register_with(poll, token, interests);
-    }
-    int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
-        return PollableCore::reregister(poll, token, interests);
-    }
-    int32_t deregister(const std::shared_ptr<Poll> &poll) final { return PollableCore::deregister(poll); }
+    // Pipe (registration and npipe_wait: PollableEndpoint)
     int32_t connect() final;
     int32_t disconnect() final;
     int32_t take_error() final;
@@ -80,7 +73,6 @@ public:
     void close() final;
     int32_t get_info(PipeInfo &info) final;
     int32_t raw_handle(intptr_t &out) final;
-    int32_t wait(uint32_t interests, int32_t timeout_ms) final { return PollableCore::wait(interests, timeout_ms); }
     int32_t open_blocking() final;
 
     // PollMember

@@ -53,6 +53,25 @@ protected:
     int32_t fail_canceled() const;
     // Ends every npipe_wait on the object (after closed_ was set).
     void wake_waiters() { waiters_.notify_all(); }
+    // npipe_close, the part every object shares: once only; the events stop; `release` (under the
+    // lock) lets go of what the object holds; every npipe_wait ends (EBADF); and a private poll is
+    // closed after the lock, since nobody waits on it any more. `release` learns whether the poll
+    // is private (then nothing drives a linger).
+    template <class Release>
+    void close_with(Release &&release) {
+        std::shared_ptr<Poll> private_poll;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (closed_) return;
+            closed_ = true;
+            events_.disarm();
+            if (poll_) poll_->cancel_timer(this);
+            release(private_poll_);
+            if (private_poll_) private_poll = poll_;
+            waiters_.notify_all();
+        }
+        if (private_poll) private_poll->close();
+    }
 
     std::mutex mu_;
     std::shared_ptr<Poll> poll_;  // bound for life at the first registration
@@ -69,6 +88,23 @@ private:
     const char *what_;      // "pipe" / "listener", for messages
     bool driving_ = false;  // one waiting thread drives the private poll, the others sleep on waiters_
     std::condition_variable waiters_;
+};
+
+// The Endpoint calls every pollable object answers the same way, for a pipe or a listener.
+template <class Interface>
+class PollableEndpoint : public Interface, public PollableCore {
+public:
+    int32_t register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
+        return PollableCore::register_with(poll, token, interests);
+    }
+    int32_t reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) final {
+        return PollableCore::reregister(poll, token, interests);
+    }
+    int32_t deregister(const std::shared_ptr<Poll> &poll) final { return PollableCore::deregister(poll); }
+    int32_t wait(uint32_t interests, int32_t timeout_ms) final { return PollableCore::wait(interests, timeout_ms); }
+
+protected:
+    explicit PollableEndpoint(const char *what) : PollableCore(what) {}
 };
 
 }  // namespace npipe
