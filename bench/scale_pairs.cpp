@@ -1,7 +1,10 @@
 // How npipe scales with connected pairs on one poll (Linux), through a listener: descriptors per
 // pair, setup time per pair early and late, and the round trip of one busy pair among many.
 //
-//   build/native/bench/scale_pairs [PAIRS]      (default 9000)
+//   build/native/bench/scale_pairs [PAIRS] [listener|instances]    (default 9000 listener)
+//
+// `instances` makes each pair from an npipe_create instance instead (npipe_connect, then the
+// client's open), the other way servers are written.
 //
 // Timings move with the machine's load; the descriptor count does not. Prints one line per
 // figure; exit 1 if the pairs could not be made.
@@ -74,6 +77,8 @@ double round_trip(npipe_poll_t poll, const Pair &p, int rounds) {
 
 int main(int argc, char **argv) {
     const int pairs = argc > 1 ? std::atoi(argv[1]) : 9000;
+    const bool instances = argc > 2 && std::string(argv[2]) == "instances";
+    std::printf("pairs through %s\n", instances ? "npipe_create instances" : "a listener");
     rlimit lim{};
     getrlimit(RLIMIT_NOFILE, &lim);
     lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 20000);  // the usual 20,000-descriptor limit
@@ -101,13 +106,24 @@ int main(int argc, char **argv) {
     auto batch_start = Clock::now();
     for (int i = 0; i < pairs; ++i) {
         Pair &p = all[static_cast<size_t>(i)];
+        if (instances) {
+            if ((rc = npipe_create(name.c_str(), nullptr, &p.server)) < 0) die("npipe_create", rc);
+            if ((rc = npipe_register(poll, p.server, 2 * static_cast<uint64_t>(i) + 2, NPIPE_READABLE)) < 0)
+                die("register server", rc);
+            npipe_connect(p.server);
+        }
         if ((rc = npipe_open(name.c_str(), &co, &p.client)) < 0) die(("open " + std::to_string(i)).c_str(), rc);
-        while ((rc = npipe_accept(listener, &p.server)) == NPIPE_EAGAIN) npipe_poll_wait(poll, ev, 64, 1000);
-        if (rc < 0) die("accept", rc);
+        if (instances) {
+            while ((rc = npipe_connect(p.server)) == NPIPE_EAGAIN) npipe_poll_wait(poll, ev, 64, 1000);
+            if (rc < 0) die("connect", rc);
+        } else {
+            while ((rc = npipe_accept(listener, &p.server)) == NPIPE_EAGAIN) npipe_poll_wait(poll, ev, 64, 1000);
+            if (rc < 0) die("accept", rc);
+            if ((rc = npipe_register(poll, p.server, 2 * static_cast<uint64_t>(i) + 2, NPIPE_READABLE)) < 0)
+                die("register server", rc);
+        }
         if ((rc = npipe_register(poll, p.client, 2 * static_cast<uint64_t>(i) + 1, NPIPE_READABLE)) < 0)
             die("register client", rc);
-        if ((rc = npipe_register(poll, p.server, 2 * static_cast<uint64_t>(i) + 2, NPIPE_READABLE)) < 0)
-            die("register server", rc);
         if ((i + 1) % 1000 == 0 || i + 1 == pairs) {
             const int in_batch = (i % 1000) + 1;
             batch_us.push_back(us_since(batch_start) / in_batch);

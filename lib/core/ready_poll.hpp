@@ -50,7 +50,7 @@ public:
     virtual void timer_fired() {}
 };
 
-class ReadyPoll : public Object {
+class ReadyPoll : public Object, public std::enable_shared_from_this<ReadyPoll> {
 public:
     ReadyPoll() : Object(ObjectKind::poll) {}
 

@@ -20,7 +20,6 @@
 namespace npipe::posix {
 namespace {
 
-constexpr uint32_t kTagListen = 1;  // tag bit 0: 1 = our dup of the listening socket, 0 = the connection
 constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 constexpr size_t kReceiveChunk = 64 * 1024;
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;  // never SIGPIPE, never block
@@ -65,7 +64,6 @@ UnixPipe::UnixPipe(const PipeSetup &setup, const sockaddr_un &address, socklen_t
 
 UnixPipe::~UnixPipe() {
     if (fd_ >= 0) ::close(fd_);
-    if (listen_fd_ >= 0) ::close(listen_fd_);
     if (listener_) listener_->release();
 }
 
@@ -81,16 +79,13 @@ int32_t UnixPipe::os_attach(ReadyPoll &poll_base) {
     if (fd_ >= 0 && (err = poll.ctl(EPOLL_CTL_ADD, fd_, id, conn_tag(), kConnEvents)) != 0) {
         what = "epoll_ctl(ADD) of the socket";
     } else if (setup().server && listener_) {
-        listen_fd_ = fcntl(listener_->fd(), F_DUPFD_CLOEXEC, 0);
-        if (listen_fd_ < 0) {
-            err = errno;
-            what = "dup of the listening socket";
-        } else if ((err = poll.ctl(EPOLL_CTL_ADD, listen_fd_, id, kTagListen, EPOLLET)) != 0) {
-            what = "epoll_ctl(ADD) of the listening socket";
-            ::close(listen_fd_);
-            listen_fd_ = -1;
+        const int32_t rc =
+            SocketWatch::of(listener_, std::static_pointer_cast<EpollPoll>(poll.shared_from_this()), watch_);
+        if (rc < 0) {
+            if (fd_ >= 0) poll.ctl(EPOLL_CTL_DEL, fd_, id, 0, 0);
+            poll.remove_source(id);
+            return rc;
         }
-        if (what && fd_ >= 0) poll.ctl(EPOLL_CTL_DEL, fd_, id, 0, 0);
     }
     if (what) {
         poll.remove_source(id);
@@ -100,23 +95,11 @@ int32_t UnixPipe::os_attach(ReadyPoll &poll_base) {
     return st::ok;
 }
 
-uint32_t UnixPipe::conn_tag() const { return generation_ << 1; }
-
-void UnixPipe::arm_listen(bool on) {
-    if (poll() && listen_fd_ >= 0)
-        epoll().ctl(EPOLL_CTL_MOD, listen_fd_, source_id_, kTagListen, on ? EPOLLIN | EPOLLET : EPOLLET);
-}
+uint32_t UnixPipe::conn_tag() const { return generation_; }
 
 void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
     std::lock_guard<std::mutex> lock(mu_);
     if (canceled() || released()) return;
-    if (tag & kTagListen) {
-        if (!connecting() || closed()) return;
-        Failure failure;
-        const int32_t rc = try_accept(failure);
-        if (rc != st::again) connect_finished(failure);
-        return;
-    }
     if (fd_ < 0 || tag != conn_tag()) return;  // an event of an earlier connection
     if (closed()) {
         // Lingering: keep draining; a peer that left ends the linger.
@@ -219,36 +202,55 @@ PipeCore::OpenAttempt UnixPipe::os_try_open() {
 }
 
 int32_t UnixPipe::os_start_connect(Failure &failure) {
-    arm_listen(true);
+    if (!watch_) return st::again;
+    // Queue first, then look: a client that arrives in between wakes the watch, which then finds
+    // this instance waiting.
+    watch_->enqueue(std::static_pointer_cast<UnixPipe>(shared_from_this()));
     return try_accept(failure);
 }
 
+// A client already accepted for an instance that stopped waiting, else one from the backlog.
 int32_t UnixPipe::try_accept(Failure &failure) {
-    if (!listener_) return st::again;
     for (;;) {
-        const int c = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int c = watch_->take_unclaimed();
+        if (c < 0) c = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) {
             const int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) return st::again;
             if (err == EINTR || err == ECONNABORTED) continue;
-            arm_listen(false);
             failure = errno_failure(err, "accept of a client");
             return failure.code;
         }
-        const PeerCred cred = peer_cred(c);
-        if ((setup().flags & pf::current_user_only) && cred.uid != geteuid()) {
-            ::close(c);  // a foreign user's client: drop it and keep waiting
-            continue;
-        }
-        arm_listen(false);
-        const int err = attach_connection(c, cred.pid);
-        if (err != 0) {
-            failure = errno_failure(err, "epoll_ctl(ADD) of the accepted socket");
-            close_connection();
-            return failure.code;
-        }
-        return st::ok;
+        const int32_t rc = take_client(c, failure);
+        if (rc != st::again) return rc;  // st::again: a foreign client was dropped; keep looking
     }
+}
+
+// Takes the accepted client `fd` (consumed in every case): st::ok, st::again when the client was
+// a foreign user's and was dropped (NPIPE_CURRENT_USER_ONLY), or a failure.
+int32_t UnixPipe::take_client(int fd, Failure &failure) {
+    const PeerCred cred = peer_cred(fd);
+    if ((setup().flags & pf::current_user_only) && cred.uid != geteuid()) {
+        ::close(fd);
+        return st::again;
+    }
+    const int err = attach_connection(fd, cred.pid);
+    if (err != 0) {
+        failure = errno_failure(err, "epoll_ctl(ADD) of the accepted socket");
+        close_connection();
+        return failure.code;
+    }
+    return st::ok;
+}
+
+UnixPipe::Offer UnixPipe::offer_client(int fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!connecting() || closed() || canceled() || released() || fd_ >= 0) return Offer::not_waiting;
+    Failure failure;
+    const int32_t rc = take_client(fd, failure);
+    if (rc == st::again) return Offer::refused;
+    connect_finished(failure);  // connected (no failure) or why not
+    return Offer::taken;
 }
 
 void UnixPipe::close_connection() {
@@ -263,19 +265,10 @@ void UnixPipe::close_connection() {
     sent_on_connection_ = 0;
 }
 
-void UnixPipe::os_disconnect() {
-    close_connection();
-    arm_listen(false);
-}
+void UnixPipe::os_disconnect() { close_connection(); }
 
 void UnixPipe::release_listener() {
-    if (listen_fd_ >= 0) {
-        // DEL before close: the dup shares its file with the listener, so closing the dup alone
-        // would leave the registration in the epoll set.
-        if (poll()) epoll().ctl(EPOLL_CTL_DEL, listen_fd_, source_id_, 0, 0);
-        ::close(listen_fd_);
-        listen_fd_ = -1;
-    }
+    watch_.reset();
     if (listener_) {
         listener_->release();
         listener_.reset();
@@ -395,7 +388,6 @@ void UnixPipe::os_query_info(PipeInfo &info) {
 
 intptr_t UnixPipe::os_raw_handle() {
     if (fd_ >= 0) return fd_;
-    if (listen_fd_ >= 0) return listen_fd_;
     if (listener_) return listener_->fd();
     return -1;
 }

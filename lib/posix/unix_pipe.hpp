@@ -20,6 +20,7 @@
 #include "lib/core/pipe_core.hpp"
 #include "lib/posix/epoll_poll.hpp"
 #include "lib/posix/listening_socket.hpp"
+#include "lib/posix/socket_watch.hpp"
 
 namespace npipe::posix {
 
@@ -35,6 +36,10 @@ public:
 
     // EpollSource
     void on_os_event(uint32_t tag, uint32_t events) override;
+
+    // A client the name's socket watch accepted, offered to this instance (socket_watch.hpp).
+    enum class Offer { taken, not_waiting, refused };
+    Offer offer_client(int fd);
 
 private:
     // PipeCore
@@ -55,8 +60,8 @@ private:
     EpollPoll &epoll() const { return static_cast<EpollPoll &>(*poll()); }
     uint32_t conn_tag() const;
     int attach_connection(int fd, uint64_t peer_pid);
-    void arm_listen(bool on);
     int32_t try_accept(Failure &failure);
+    int32_t take_client(int fd, Failure &failure);
     void close_connection();
     void release_listener();
     void read_failed(int err);
@@ -67,7 +72,7 @@ private:
     socklen_t address_len_ = 0;
     std::string path_;
     int fd_ = -1;                          // the connection
-    int listen_fd_ = -1;                   // server: our dup of the listening socket in our epoll set
+    std::shared_ptr<SocketWatch> watch_;   // server: the name's socket watched on our poll
     uint32_t generation_ = 0;              // of the connection: tags epoll events of fd_
     uint32_t source_id_ = 0;               // in the poll's source table (0: not attached)
     framing::FrameDecoder decoder_;        // message mode

@@ -1,0 +1,130 @@
+#include "lib/posix/socket_watch.hpp"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+
+#include "lib/core/error_detail.hpp"
+#include "lib/core/status.hpp"
+#include "lib/posix/errno_map.hpp"
+#include "lib/posix/unix_pipe.hpp"
+
+namespace npipe::posix {
+namespace {
+
+// The watches that exist, by (socket, poll): found again by the next instance on the same poll.
+std::mutex &watches_mutex() {
+    static std::mutex mu;
+    return mu;
+}
+
+std::map<std::pair<const ListeningSocket *, const EpollPoll *>, std::weak_ptr<SocketWatch>> &watches() {
+    static std::map<std::pair<const ListeningSocket *, const EpollPoll *>, std::weak_ptr<SocketWatch>> all;
+    return all;
+}
+
+}  // namespace
+
+int32_t SocketWatch::of(const std::shared_ptr<ListeningSocket> &socket, const std::shared_ptr<EpollPoll> &poll,
+                        std::shared_ptr<SocketWatch> &out) {
+    std::lock_guard<std::mutex> lock(watches_mutex());
+    const auto key = std::make_pair(socket.get(), poll.get());
+    auto &slot = watches()[key];
+    if ((out = slot.lock())) return st::ok;
+    auto watch = std::make_shared<SocketWatch>(socket, poll);
+    watch->fd_ = fcntl(socket->fd(), F_DUPFD_CLOEXEC, 0);
+    if (watch->fd_ < 0) {
+        watches().erase(key);
+        return fail_errno(errno, "dup of the listening socket");
+    }
+    watch->source_id_ = poll->add_source(std::weak_ptr<EpollSource>(watch));
+    const int err = poll->ctl(EPOLL_CTL_ADD, watch->fd_, watch->source_id_, 0, EPOLLIN | EPOLLET);
+    if (err != 0) {
+        watches().erase(key);
+        return fail_errno(err, "epoll_ctl(ADD) of the listening socket");  // the destructor cleans up
+    }
+    slot = watch;
+    out = std::move(watch);
+    return st::ok;
+}
+
+SocketWatch::~SocketWatch() {
+    {
+        std::lock_guard<std::mutex> lock(watches_mutex());
+        auto it = watches().find(std::make_pair(socket_.get(), poll_.get()));
+        if (it != watches().end() && it->second.expired()) watches().erase(it);
+    }
+    if (fd_ >= 0) {
+        // DEL before close: the dup shares its file with the listening socket.
+        poll_->ctl(EPOLL_CTL_DEL, fd_, source_id_, 0, 0);
+        ::close(fd_);
+    }
+    if (source_id_ != 0) poll_->remove_source(source_id_);
+    for (int fd : unclaimed_) ::close(fd);
+}
+
+void SocketWatch::enqueue(const std::shared_ptr<UnixPipe> &instance) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        auto w = it->lock();
+        if (!w) {
+            it = waiting_.erase(it);  // a closed instance
+            continue;
+        }
+        if (w == instance) return;
+        ++it;
+    }
+    waiting_.push_back(instance);
+}
+
+void SocketWatch::on_os_event(uint32_t, uint32_t) {
+    int fd = -1;
+    for (;;) {
+        std::shared_ptr<UnixPipe> instance;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            while (!waiting_.empty() && !instance) {
+                instance = waiting_.front().lock();
+                waiting_.pop_front();
+            }
+        }
+        if (!instance) break;  // nobody waits: the connections stay in the backlog
+        if (fd < 0) fd = accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                enqueue(instance);
+                continue;
+            }
+            // The backlog is empty (or failing): the instance keeps its place at the front.
+            std::lock_guard<std::mutex> lock(mu_);
+            waiting_.push_front(instance);
+            break;
+        }
+        switch (instance->offer_client(fd)) {
+            case UnixPipe::Offer::taken: fd = -1; break;
+            case UnixPipe::Offer::not_waiting: break;  // the next instance gets this client
+            case UnixPipe::Offer::refused:             // a foreign user's client, closed; the instance still waits
+                fd = -1;
+                enqueue(instance);
+                break;
+        }
+    }
+    if (fd >= 0) {  // accepted, then nobody waited any more: kept for the next instance that waits
+        std::lock_guard<std::mutex> lock(mu_);
+        unclaimed_.push_back(fd);
+    }
+}
+
+int SocketWatch::take_unclaimed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (unclaimed_.empty()) return -1;
+    const int fd = unclaimed_.front();
+    unclaimed_.pop_front();
+    return fd;
+}
+
+}  // namespace npipe::posix
