@@ -164,7 +164,7 @@ int32_t ListenerCore::accept(std::shared_ptr<Pipe> &out) {
     if (pending_.empty()) return fail(st::again, "no connected pipe waits to be accepted; wait for NPIPE_READABLE");
     std::shared_ptr<PipeCore> pipe = std::move(pending_.front());
     pending_.pop_front();
-    pipe->leave_listener();
+    pipe->leave_listener(private_poll_);
     replenish();  // room under back pressure, maybe
     schedule_timer();
     out = std::move(pipe);

@@ -135,10 +135,16 @@ PipeCore::Progress PipeCore::listener_progress(Failure &failure) {
     return Progress::waiting;
 }
 
-void PipeCore::leave_listener() {
+void PipeCore::leave_listener(bool private_poll) {
     std::lock_guard<std::mutex> lock(mu_);
     owner_.reset();
     events_.disarm();
+    if (private_poll) {
+        // npipe_wait drives the pipe from now on, on the poll it shares with the listener; the
+        // poll stays open while either of them does.
+        share_private_poll();
+        events_.arm(0, ev::readable | ev::writable);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

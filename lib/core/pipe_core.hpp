@@ -88,8 +88,9 @@ public:
     // Connected (a client that already left counts: its data, then EOF), failed (the wait ended
     // without a client: `failure` says why), or still waiting.
     Progress listener_progress(Failure &failure);
-    // npipe_accept: the pipe is the caller's now, registered nowhere, still bound to the poll.
-    void leave_listener();
+    // npipe_accept: the pipe is the caller's now, registered nowhere, still bound to the poll; a
+    // listener driven by npipe_wait hands its private poll on (`private_poll`).
+    void leave_listener(bool private_poll);
 
 protected:
     // failed: a client whose open ended in a failure (every I/O call returns it).

@@ -94,6 +94,7 @@ int32_t PollableCore::wait(uint32_t interests, int32_t timeout_ms) {
             rc = register_locked(own, 0, ev::readable | ev::writable);
             if (rc < 0) return rc;
             private_poll_ = true;
+            own->add_private_user();
         }
         poll = poll_;
     }

@@ -17,6 +17,9 @@
 
 namespace npipe {
 
+// The wake a close sends to a private poll it shares, so a thread waiting there looks again.
+constexpr uint64_t kCloseWakeToken = ~uint64_t{0};
+
 class PollableCore : public ReadySource, public PollMember, public std::enable_shared_from_this<PollableCore> {
 public:
     // The Endpoint calls, implemented once (the derived class forwards to them).
@@ -67,10 +70,20 @@ protected:
             events_.disarm();
             if (poll_) poll_->cancel_timer(this);
             release(private_poll_);
-            if (private_poll_) private_poll = poll_;
+            if (private_poll_ && poll_) {
+                if (poll_->drop_private_user())
+                    private_poll = poll_;
+                else
+                    poll_->wake(kCloseWakeToken);  // the thread driving the shared poll looks again
+            }
             waiters_.notify_all();
         }
         if (private_poll) private_poll->close();
+    }
+    // Bound to a private poll another object made (a listener's, for the pipes it accepted).
+    void share_private_poll() {
+        private_poll_ = true;
+        if (poll_) poll_->add_private_user();
     }
 
     std::mutex mu_;

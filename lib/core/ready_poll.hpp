@@ -78,6 +78,11 @@ public:
     void set_timer(const std::shared_ptr<PollMember> &member, Deadline when);
     void cancel_timer(const PollMember *member);
 
+    // npipe_wait's private polls: the objects that wait on one (a listener and the pipes it
+    // accepted share its poll). The last to close closes the poll.
+    void add_private_user() { private_users_.fetch_add(1, std::memory_order_relaxed); }
+    bool drop_private_user() { return private_users_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+
 protected:
     // Blocks for at most timeout_ms (< 0: no limit) for OS events and processes what arrived.
     // Must return early after interrupt(). Returns st::ok or a failure to hand to the caller.
@@ -119,6 +124,7 @@ private:
     std::thread::id waiter_;
     std::atomic<bool> waiting_{false};
     std::atomic<bool> closed_{false};
+    std::atomic<int> private_users_{0};
 };
 
 }  // namespace npipe
