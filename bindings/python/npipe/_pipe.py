@@ -574,6 +574,27 @@ class Pipe:
         return self._until(attempt, _native.READABLE, timeout, "recv_msg")
 
 
+def _fill_server_options(opts: Any, *, message: bool, first_instance: bool, inbound_only: bool,
+                         outbound_only: bool, current_user_only: bool, allow_remote: bool,
+                         linger: Optional[float], sddl: Optional[str], **counts: int) -> None:
+    """Fill the fields a server's and a listener's options share, plus the uint32 ``counts``
+    (max_instances, in_buffer_size, spare_instances, ...) by name."""
+    opts.flags = ((_native.MESSAGE if message else 0) | (_native.FIRST_INSTANCE if first_instance else 0)
+                  | (_native.INBOUND_ONLY if inbound_only else 0) | (_native.OUTBOUND_ONLY if outbound_only else 0)
+                  | (_native.CURRENT_USER_ONLY if current_user_only else 0)
+                  | (_native.ALLOW_REMOTE if allow_remote else 0))
+    for field, value in counts.items():
+        if not isinstance(value, int) or not 0 <= value < 2**32:
+            raise _errors.InvalidArgumentError(_errors.EINVAL, f"{field} must be an int in 0..2**32-1")
+        setattr(opts, field, value)
+    opts.linger_ms = _linger_ms(linger)
+    if sddl is not None:
+        sddl_raw = sddl.encode("utf-8")
+        if b"\0" in sddl_raw:
+            raise _errors.InvalidArgumentError(_errors.EINVAL, "sddl contains a NUL character")
+        opts.sddl = sddl_raw
+
+
 class Server(Pipe):
     """One server instance of a named pipe (``npipe_create``), IDLE until :meth:`connect`.
 
@@ -603,21 +624,10 @@ class Server(Pipe):
         raw = _encode_name(name)
         opts = _native.ServerOptions()
         lib.npipe_server_options_init(ctypes.byref(opts))
-        opts.flags = ((_native.MESSAGE if message else 0) | (_native.FIRST_INSTANCE if first_instance else 0)
-                      | (_native.INBOUND_ONLY if inbound_only else 0) | (_native.OUTBOUND_ONLY if outbound_only else 0)
-                      | (_native.CURRENT_USER_ONLY if current_user_only else 0)
-                      | (_native.ALLOW_REMOTE if allow_remote else 0))
-        for field, value in (("max_instances", max_instances), ("in_buffer_size", in_buffer_size),
-                             ("out_buffer_size", out_buffer_size)):
-            if not isinstance(value, int) or not 0 <= value < 2**32:
-                raise _errors.InvalidArgumentError(_errors.EINVAL, f"{field} must be an int in 0..2**32-1")
-            setattr(opts, field, value)
-        opts.linger_ms = _linger_ms(linger)
-        if sddl is not None:
-            sddl_raw = sddl.encode("utf-8")
-            if b"\0" in sddl_raw:
-                raise _errors.InvalidArgumentError(_errors.EINVAL, "sddl contains a NUL character")
-            opts.sddl = sddl_raw
+        _fill_server_options(opts, message=message, first_instance=first_instance, inbound_only=inbound_only,
+                             outbound_only=outbound_only, current_user_only=current_user_only,
+                             allow_remote=allow_remote, linger=linger, sddl=sddl, max_instances=max_instances,
+                             in_buffer_size=in_buffer_size, out_buffer_size=out_buffer_size)
         out = _native.npipe_t()
         _native.check(lib.npipe_create(raw, ctypes.byref(opts), ctypes.byref(out)))
         self._init(lib, out.value, raw.decode("utf-8", "surrogateescape"), message, linger)
