@@ -54,6 +54,8 @@ class Listener:
     poll = Pipe.poll
     _fail = Pipe._fail
     take_error = Pipe.take_error
+    __enter__ = Pipe.__enter__
+    __exit__ = Pipe.__exit__
 
     def __init__(self, name: Name, *, message: bool = False, first_instance: bool = False,
                  inbound_only: bool = False, outbound_only: bool = False, current_user_only: bool = False,
@@ -83,13 +85,6 @@ class Listener:
         """Close the listener. Idempotent; never blocks. A thread blocked in :meth:`accept` raises
         :class:`ValueError` (a loop over the listener just ends)."""
         self._finalizer()
-
-    def __enter__(self) -> "Listener":
-        self.handle  # raises ValueError when closed
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"handle={self._state.handle:#x}"

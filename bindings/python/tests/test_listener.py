@@ -7,26 +7,11 @@ import ctypes
 import os
 import threading
 import unittest
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import npipe
 from npipe import _native
-from support import DEADLINE, pump_until, read_available, unique_name
-
-
-def start(target: Callable[[], Any]) -> "tuple[threading.Thread, List[BaseException]]":
-    """Runs ``target`` in a daemon thread; what it raises lands in the list."""
-    raised: List[BaseException] = []
-
-    def run() -> None:
-        try:
-            target()
-        except BaseException as e:  # reported by the test
-            raised.append(e)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, raised
+from support import DEADLINE, pump_until, read_available, run_in_thread, unique_name
 
 
 def join(test: unittest.TestCase, thread: threading.Thread, raised: List[BaseException]) -> None:
@@ -115,7 +100,7 @@ class BlockingAcceptTest(unittest.TestCase):
                 results[i] = back
 
         with npipe.Listener(name) as listener:
-            threads = [start(lambda i=i: client(i)) for i in range(count)]
+            threads = [run_in_thread(lambda i=i: client(i)) for i in range(count)]
             go.wait(DEADLINE)  # every client opens at once
             for _ in range(count):
                 with listener.accept(timeout=DEADLINE) as pipe:
@@ -144,7 +129,7 @@ class BlockingAcceptTest(unittest.TestCase):
                 if len(got) == 3:
                     three.set()
 
-        thread, raised = start(serve)
+        thread, raised = run_in_thread(serve)
         clients = [npipe.open(name, timeout=DEADLINE) for _ in range(3)]
         try:
             self.assertTrue(three.wait(DEADLINE))
@@ -162,7 +147,7 @@ class BlockingAcceptTest(unittest.TestCase):
         listener = npipe.Listener(unique_name("lclose"))
         signal = WaitSignal(listener._lib)
         listener._lib = signal  # type: ignore[assignment]
-        thread, raised = start(lambda: listener.accept())  # no timeout: only close can end it
+        thread, raised = run_in_thread(lambda: listener.accept())  # no timeout: only close can end it
         self.assertTrue(signal.waiting.wait(DEADLINE))
         listener.close()
         thread.join(DEADLINE)
@@ -221,7 +206,7 @@ class PollListenerTest(unittest.TestCase):
         ended: List[int] = []
         with npipe.Poll() as poll, npipe.Listener(name) as listener:
             poll.register(listener, 0, npipe.READABLE)
-            threads = [start(lambda i=i: client(i)) for i in range(count)]
+            threads = [run_in_thread(lambda i=i: client(i)) for i in range(count)]
             go.wait(DEADLINE)  # every client opens at once
             pipes: Dict[int, npipe.Server] = {}
 

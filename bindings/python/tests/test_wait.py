@@ -11,7 +11,7 @@ from typing import Any, Callable, List
 
 import npipe
 from npipe import _errors
-from support import DEADLINE, blocking_server, pump_until, unique_name
+from support import DEADLINE, blocking_server, pump_until, run_in_thread, unique_name
 
 
 class CountingLibrary:
@@ -35,21 +35,6 @@ def count_calls(pipe: npipe.Pipe) -> CountingLibrary:
     counting = CountingLibrary(pipe._lib)
     pipe._lib = counting  # type: ignore[assignment]
     return counting
-
-
-def run_in_thread(call: Callable[[], Any]) -> "tuple[threading.Thread, List[BaseException]]":
-    """Runs ``call`` in a daemon thread; what it raises lands in the list."""
-    raised: List[BaseException] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as e:  # reported by the test
-            raised.append(e)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, raised
 
 
 class BoundaryCrossingsTest(unittest.TestCase):
