@@ -18,6 +18,7 @@ namespace {
 
 const char *const kHelp =
     "usage: npipe bench [options]\n"
+    "       npipe bench burst [options]   (clients opening at once: see npipe bench burst --help)\n"
     "\n"
     "Measures three workloads, each through npipe (one poll per thread) and through plain\n"
     "blocking OS calls with one thread per connection end (Windows: CreateNamedPipeW/CreateFileW\n"
@@ -441,6 +442,7 @@ std::string json_number(double v) {
 }  // namespace
 
 int cmd_bench(const std::vector<std::string> &argv) {
+    if (!argv.empty() && argv[0] == "burst") return cmd_bench_burst({argv.begin() + 1, argv.end()});
     auto args = parse_args("bench", argv,
                            {{"help", false, 'h'},
                             {"bytes", true},

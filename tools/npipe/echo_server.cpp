@@ -34,7 +34,9 @@ public:
         : poll_(poll), cfg_(cfg), stats_(stats), buf_(64 * 1024) {}
 
     Failure run(void (*on_ready)(void *), void *ready_arg) {
-        Failure f = add_spare(true);
+        // A listener keeps instances waiting for a burst of clients; a limit on instances is
+        // something only instances created one by one can keep.
+        Failure f = cfg_.max_instances ? add_spare(true) : listen();
         if (f.failed()) return f;
         if (on_ready) on_ready(ready_arg);
         npipe_event_t events[64];
@@ -47,6 +49,10 @@ public:
             }
             for (int32_t i = 0; i < n; ++i) {
                 if (events[i].events & NPIPE_WAKE) continue;
+                if (listener_ && events[i].token == kListenerToken) {
+                    accept_all();
+                    continue;
+                }
                 auto it = conns_.find(events[i].token);
                 if (it == conns_.end()) continue;
                 on_event(it->first, *it->second, events[i].events);
@@ -56,10 +62,52 @@ public:
         }
         for (auto &c : conns_) npipe_close(c.second->h);
         conns_.clear();
+        if (listener_) npipe_close(listener_);
+        listener_ = 0;
         return f;
     }
 
 private:
+    static constexpr uint64_t kListenerToken = 1;  // apart from the connections (100 on) and kStopToken
+
+    Failure listen() {
+        npipe_listener_options_t o;
+        npipe_listener_options_init(&o);
+        o.flags = cfg_.flags;
+        int32_t rc = npipe_listen(cfg_.name.c_str(), &o, &listener_);
+        if (rc < 0) return capture(rc, "cannot create pipe \"" + cfg_.name + "\"", true);
+        rc = npipe_register(poll_, listener_, kListenerToken, NPIPE_READABLE);
+        return rc < 0 ? capture(rc, "cannot register the listener") : Failure{};
+    }
+
+    // Takes every connected pipe that waits (the edge rule: until NPIPE_EAGAIN); registration
+    // reports what each one holds already, so its data is echoed from the next wait on.
+    void accept_all() {
+        for (npipe_t h = 0;;) {
+            int32_t rc = npipe_accept(listener_, &h);
+            if (rc == NPIPE_EAGAIN) return;
+            if (rc < 0) {
+                if (cfg_.verbose) capture(rc, "accept failed").report();
+                return;
+            }
+            uint64_t token = next_token_++;
+            rc = npipe_register(poll_, h, token, NPIPE_READABLE | NPIPE_WRITABLE);
+            if (rc < 0) {
+                if (cfg_.verbose) capture(rc, "cannot register an accepted pipe").report();
+                npipe_close(h);
+                continue;
+            }
+            auto c = std::make_unique<Conn>();
+            c->h = h;
+            c->connected = true;
+            conns_.emplace(token, std::move(c));
+            ++stats_.clients;
+            if (cfg_.verbose)
+                std::fprintf(stderr, "npipe: client %llu connected (pid %llu)\n",
+                             static_cast<unsigned long long>(stats_.clients), peer_pid_of(h));
+        }
+    }
+
     // Creates an instance waiting for the next client.
     Failure add_spare(bool first) {
         npipe_server_options_t o;
@@ -124,6 +172,7 @@ private:
             done_ = true;
             return;
         }
+        if (listener_) return drop(token);  // the listener keeps instances waiting
         // Never close the last instance while clients may be queued for the name: make sure a
         // spare exists first, else (max instances reached) this instance becomes the spare.
         if (spare_ == 0) (void)add_spare(false);
@@ -211,6 +260,7 @@ private:
     std::map<uint64_t, std::unique_ptr<Conn>> conns_;
     uint64_t next_token_ = 100;
     uint64_t spare_ = 0;  // token of the instance waiting for the next client, 0 if none
+    npipe_t listener_ = 0;  // without max_instances: the listener, and no spare instances
     bool done_ = false;
 };
 

@@ -1,6 +1,7 @@
 // An echo server on one poll: every client gets back exactly what it sent (message mode: the
-// same messages, zero-length ones included). It keeps one spare instance waiting so a new client
-// does not see "busy" while others are served. Used by `listen --echo`, `demo` and `bench`.
+// same messages, zero-length ones included). It serves through a listener, so a burst of new
+// clients does not see "busy" while others are served; with max_instances it creates instances
+// one by one instead, keeping one spare waiting. Used by `listen --echo`, `demo` and `bench`.
 #pragma once
 #include <npipe.h>
 

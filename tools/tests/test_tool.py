@@ -509,6 +509,26 @@ def test_bench_json():
     check(doc["platform"] in ("linux", "windows"), "platform %r" % doc.get("platform"))
 
 
+def test_bench_burst_json():
+    rc, out, err = run("bench", "burst", "--json", "--clients", 16, timeout=TIMEOUT * 3)
+    check(rc == 0, "bench burst --json: rc %d, %s" % (rc, err))
+    try:
+        doc = json.loads(out)
+    except ValueError as e:
+        raise Failed("bench burst --json is not JSON (%s): %r" % (e, out[:500]))
+    check(doc["params"]["clients"] == 16, "params: %r" % doc["params"])
+    results = {r["server"]: r for r in doc["results"]}
+    check(set(results) == {"listener", "single-instance"}, "bench burst servers: %r" % sorted(results))
+    for r in doc["results"]:
+        for key in ("accepted", "opened", "busy", "failed"):
+            check(isinstance(r[key], int) and 0 <= r[key] <= 16, "%s.%s = %r" % (r["server"], key, r[key]))
+        check(r["opened"] + r["failed"] == 16, "%s: opened + failed != 16: %r" % (r["server"], r))
+        check(r["connect_p50_us"] <= r["connect_p99_us"], "%s: p50 above p99: %r" % (r["server"], r))
+    listener = results["listener"]
+    check(listener["failed"] == 0 and listener["opened"] == 16 and listener["accepted"] == 16,
+          "the listener lost clients: %r (stderr %s)" % (listener, err))
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 

@@ -54,6 +54,7 @@ MSG_EMPTY = 0x2
 
 INFO_SERVER = 0x10000
 INFO_CONNECTED = 0x20000
+INFO_LISTENER = 0x40000
 
 # ---------------------------------------------------------------------------------------------
 # Structs (sizes checked below against the header's static_asserts)
@@ -96,13 +97,24 @@ class InfoStruct(ctypes.Structure):
     ]
 
 
+class ListenerOptions(ctypes.Structure):
+    """``npipe_listener_options_t``."""
+
+    _fields_ = [
+        ("size", c_uint32), ("flags", c_uint32), ("in_buffer_size", c_uint32), ("out_buffer_size", c_uint32),
+        ("linger_ms", c_int32), ("spare_instances", c_uint32), ("max_pending", c_uint32), ("reserved", c_uint32),
+        ("sddl", c_char_p),
+    ]
+
+
 class IoVec(ctypes.Structure):
     """``npipe_iovec_t``."""
 
     _fields_ = [("base", c_void_p), ("len", c_size_t)]
 
 
-for _struct, _size in ((EventStruct, 16), (ServerOptions, 32), (ClientOptions, 16), (InfoStruct, 72)):
+for _struct, _size in ((EventStruct, 16), (ServerOptions, 32), (ClientOptions, 16), (InfoStruct, 72),
+                      (ListenerOptions, 40)):
     assert ctypes.sizeof(_struct) == _size, f"{_struct.__name__} must be {_size} bytes"
 
 # ---------------------------------------------------------------------------------------------
@@ -142,10 +154,8 @@ _PROTOTYPES = {
     "npipe_close": (c_int32, [npipe_t]),
     "npipe_get_info": (c_int32, [npipe_t, POINTER(InfoStruct)]),
     "npipe_wait": (c_int32, [npipe_t, c_uint32, c_int32]),
-    # The listener (npipe_listener_options_t is passed as an opaque pointer until the binding's
-    # Listener class uses it).
-    "npipe_listener_options_init": (None, [c_void_p]),
-    "npipe_listen": (c_int32, [c_char_p, c_void_p, POINTER(npipe_t)]),
+    "npipe_listener_options_init": (None, [POINTER(ListenerOptions)]),
+    "npipe_listen": (c_int32, [c_char_p, POINTER(ListenerOptions), POINTER(npipe_t)]),
     "npipe_accept": (c_int32, [npipe_t, POINTER(npipe_t)]),
 }
 

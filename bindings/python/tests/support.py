@@ -6,7 +6,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import npipe
 
@@ -83,6 +83,21 @@ def blocking_server(name: str, handler: Callable[[npipe.Server], None], **option
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, errors
+
+
+def run_in_thread(call: Callable[[], Any]) -> "tuple[threading.Thread, List[BaseException]]":
+    """Runs ``call`` in a daemon thread; what it raises lands in the list."""
+    raised: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as e:  # reported by the test
+            raised.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, raised
 
 
 def open_fds() -> List[str]:
