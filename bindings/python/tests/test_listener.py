@@ -21,23 +21,6 @@ def join(test: unittest.TestCase, thread: threading.Thread, raised: List[BaseExc
         raise raised[0]
 
 
-def _accepted_pipes_can_wait() -> bool:
-    """Whether a pipe accepted from a listener that npipe_wait drives can itself be waited on (the
-    blocking helpers need it). The library answered NPIPE_EEXIST for it when the listener landed:
-    tests/api/test_listener.cpp has the reproduction."""
-    lib = _native.library()
-    name = unique_name("lprobe")
-    with npipe.Listener(name) as listener, npipe.open(name, timeout=DEADLINE):
-        lib.npipe_wait(listener.handle, npipe.READABLE, int(DEADLINE * 1000))
-        with listener.accept(blocking=False) as pipe:
-            return lib.npipe_wait(pipe.handle, npipe.WRITABLE, 0) >= 0
-
-
-ACCEPTED_CANNOT_WAIT = not _accepted_pipes_can_wait()
-NEEDS_WAIT = unittest.skipIf(ACCEPTED_CANNOT_WAIT, "library bug: npipe_wait on a pipe accepted from a listener "
-                             "driven by npipe_wait gives NPIPE_EEXIST, so its blocking helpers cannot wait")
-
-
 class WaitSignal:
     """Stands in for the listener's library and sets ``waiting`` when npipe_wait is called, so a
     test knows the accepting thread reached its wait without sleeping."""
@@ -59,7 +42,6 @@ class WaitSignal:
 
 
 class BlockingAcceptTest(unittest.TestCase):
-    @NEEDS_WAIT
     def test_timeout_names_the_callers_timeout_then_a_client_is_accepted(self) -> None:
         name = unique_name("lto")
         with npipe.Listener(name) as listener:
@@ -79,7 +61,6 @@ class BlockingAcceptTest(unittest.TestCase):
                     pipe.sendall(b"pong", timeout=DEADLINE)
                     self.assertEqual(client.recv(timeout=DEADLINE), b"pong")
 
-    @NEEDS_WAIT
     def test_32_clients_from_threads_all_accepted_each_with_its_own_data(self) -> None:
         name = unique_name("lburst")
         count = 32
@@ -240,7 +221,6 @@ class PollListenerTest(unittest.TestCase):
 
 
 class ListenerOptionsTest(unittest.TestCase):
-    @NEEDS_WAIT
     def test_struct_is_the_headers_40_bytes_and_options_are_checked(self) -> None:
         self.assertEqual(ctypes.sizeof(_native.ListenerOptions), 40)
         name = unique_name("lopt")
