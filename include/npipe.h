@@ -49,9 +49,10 @@
  *     names (\\server\pipe\x) use the clock only. On Linux a full listen backlog is retried on
  *     the same clock.
  *   - npipe_wait drives the pipe with a private poll. Nobody waits on that poll once the pipe is
- *     closed, so npipe_close of such a pipe releases it at once without a linger: call
- *     npipe_flush (and npipe_wait for NPIPE_WRITABLE until it answers NPIPE_OK) before closing when
- *     the last bytes matter.
+ *     closed, so npipe_close of such a pipe releases it at once without a linger: when the last
+ *     bytes matter, call npipe_flush until it answers NPIPE_OK before closing. npipe_wait's
+ *     NPIPE_WRITABLE is the level "a write would not answer NPIPE_EAGAIN" (room in the buffer), so
+ *     it does not say when a flush completed: pause between the npipe_flush attempts.
  */
 #ifndef NPIPE_H
 #define NPIPE_H
@@ -388,7 +389,7 @@ NPIPE_API int32_t NPIPE_CALL npipe_accept(npipe_t listener, npipe_t *out) NPIPE_
  * and returns the condition bits that hold now (> 0), or 0 when timeout_ms passed (< 0 forever,
  * 0 just looks). Level, not edge: NPIPE_READABLE = a read would not answer NPIPE_EAGAIN (data,
  * EOF or a failure); NPIPE_WRITABLE = a write would not answer NPIPE_EAGAIN, so a failed connect
- * or open counts for both; NPIPE_CONNECTED is added once a server's connect or a client's open has
+ * or open counts for both, and so does the direction a one-way end cannot use, once connected; NPIPE_CONNECTED is added once a server's connect or a client's open has
  * ended. The library drives the pipe with a private poll, created by the first call, and the pipe
  * is bound to it for life (a later npipe_register gives NPIPE_EEXIST); a pipe registered with a
  * poll of the caller's, now or before, gives NPIPE_EEXIST ("wait on its poll instead"). Several

@@ -517,6 +517,12 @@ uint32_t PipeCore::wait_condition(uint32_t interests) {
     uint32_t bits = condition(os_bits);
     const bool connect_failed = setup_.server && state_ == State::idle && connect_failure_;
     if (connect_failed) bits |= ev::readable | ev::writable;  // a failed connect counts for both
+    // A one-way end's other direction answers at once (NPIPE_EACCES), never NPIPE_EAGAIN: so it
+    // holds once connected, and a write-only client waiting to read still learns its open ended.
+    if (connected() && !closed_ && !canceled_) {
+        if (!setup_.can_read) bits |= ev::readable;
+        if (!setup_.can_write) bits |= ev::writable;
+    }
     bits &= interests;
     if (bits && (connected() || state_ == State::failed || connect_failed)) bits |= ev::connected;
     return bits;
