@@ -22,6 +22,12 @@ configure_native() { configure native; }
 configure_asan() { configure asan -Db_sanitize=address,undefined -Db_lundef=false -Dtool=false; }
 configure_win() { configure win --cross-file "$NPIPE_ROOT/cross/mingw-w64-x86_64.ini"; }
 configure_tsan() { configure tsan -Db_sanitize=thread -Db_lundef=false -Dtool=false; }
+# The libFuzzer build: clang, ASan + UBSan (UB aborts, so the fuzzer stops on it); only the fuzz
+# target, which holds the library's sources.
+configure_fuzz() {
+    CC=clang-14 CXX=clang++-14 configure fuzz -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dtests=false -Dtool=false -Dfuzz=true -Dcpp_args=-fno-sanitize-recover=all
+}
 
 # wineserver exits about 3 s after its last client, and a Wine program started during that
 # shutdown fails at once ("wine client error:0: recvmsg: Connection reset by peer"). A persistent

@@ -32,6 +32,8 @@ run_tests() {  # run_tests NAME [meson test arguments...]
 
 build native configure_native && run_tests native
 build asan configure_asan && run_tests asan
+# The libFuzzer target for a bounded time (NPIPE_FUZZ_SECONDS, default 60): one test.
+build fuzz configure_fuzz && run_tests fuzz
 if build win configure_win; then
     if wineserver_start; then
         wine_up=1
@@ -43,5 +45,6 @@ if build win configure_win; then
     fi
 fi
 
-python3 "$NPIPE_ROOT/scripts/summarize_tests.py" "$BUILD_ROOT/native" "$BUILD_ROOT/asan" "$BUILD_ROOT/win" || status=1
+python3 "$NPIPE_ROOT/scripts/summarize_tests.py" "$BUILD_ROOT/native" "$BUILD_ROOT/asan" "$BUILD_ROOT/fuzz" \
+    "$BUILD_ROOT/win" || status=1
 exit $status
