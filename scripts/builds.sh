@@ -22,6 +22,8 @@ configure_native() { configure native; }
 configure_asan() { configure asan -Db_sanitize=address,undefined -Db_lundef=false -Dtool=false; }
 configure_win() { configure win --cross-file "$NPIPE_ROOT/cross/mingw-w64-x86_64.ini"; }
 configure_tsan() { configure tsan -Db_sanitize=thread -Db_lundef=false -Dtool=false; }
+# The suites that run threads against the library, which is what ThreadSanitizer is for.
+TSAN_SUITES=(basics poll lifecycle stress tokio soak)
 # The libFuzzer build: clang, ASan + UBSan (UB aborts, so the fuzzer stops on it); only the fuzz
 # target, which holds the library's sources.
 configure_fuzz() {

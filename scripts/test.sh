@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test suite there is: installs what is missing, builds the native, sanitizer and Windows
-# (Wine) builds, runs all their tests, and ends with one summary line "N passed, N failed".
+# Every test suite there is: installs what is missing, builds the native, sanitizer (ASan+UBSan,
+# ThreadSanitizer), fuzz and Windows (Wine) builds, runs all their tests, and ends with one summary
+# line "N passed, N failed".
 set -uo pipefail
 source "$(dirname "$0")/builds.sh"
 bash "$NPIPE_ROOT/scripts/install-deps.sh" || exit 1
@@ -34,6 +35,8 @@ build native configure_native && run_tests native
 build asan configure_asan && run_tests asan
 # The libFuzzer target for a bounded time (NPIPE_FUZZ_SECONDS, default 60): one test.
 build fuzz configure_fuzz && run_tests fuzz
+# The threaded suites under ThreadSanitizer, one at a time (TSan slows them several-fold).
+build tsan configure_tsan && run_tests tsan --num-processes 1 "${TSAN_SUITES[@]}"
 if build win configure_win; then
     if wineserver_start; then
         wine_up=1
@@ -46,5 +49,5 @@ if build win configure_win; then
 fi
 
 python3 "$NPIPE_ROOT/scripts/summarize_tests.py" "$BUILD_ROOT/native" "$BUILD_ROOT/asan" "$BUILD_ROOT/fuzz" \
-    "$BUILD_ROOT/win" || status=1
+    "$BUILD_ROOT/tsan" "$BUILD_ROOT/win" || status=1
 exit $status
