@@ -133,28 +133,22 @@ private:
 };
 
 // The transfer runs both ways without end until the test has received `kill_after` bytes of the
-// child's stream; then the child is killed and the survivor must notice within the bound.
-struct KillOutcome {
-    bool reached_kill_point = false;
-    bool noticed = false;    // EOF or NPIPE_EPIPE within the bound after the kill
-    int child_status = -1;
-    uint64_t received = 0;
-    bool verified = false;   // every byte received was the child's
-};
-
-KillOutcome transfer_and_kill(Poller &poll, npipe_t pipe, bool we_are_server, uint64_t seed, Child &child,
-                              uint64_t kill_after) {
-    KillOutcome out;
+// child's stream; then the child is killed and the survivor must see EOF or NPIPE_EPIPE within
+// the bound, with every byte it received right. Returns whether the kill went so.
+bool transfer_and_kill(Poller &poll, npipe_t pipe, bool we_are_server, uint64_t seed, Child &child,
+                       uint64_t kill_after) {
     peer::Transfer t(pipe, we_are_server, seed, UINT64_MAX, UINT64_MAX, 64 * 1024, 64 * 1024);
-    out.reached_kill_point =
-        peer::pump_until(poll, t, [&] { return t.received >= kill_after || t.peer_gone(); }, 30000);
+    const bool reached = peer::pump_until(poll, t, [&] { return t.received >= kill_after || t.peer_gone(); }, 30000);
     child.kill();
     // Whatever the child had already handed over may still arrive; then the end.
-    out.noticed = peer::pump_until(poll, t, [&] { return t.peer_gone(); }, kWaitMs);
-    out.child_status = child.wait(kWaitMs);
-    out.received = t.received;
-    out.verified = !t.failed();
-    return out;
+    const bool noticed = peer::pump_until(poll, t, [&] { return t.peer_gone(); }, kWaitMs);
+    const int status = child.wait(kWaitMs);
+    INFO("received ", t.received, " bytes, child status ", status);
+    CHECK(reached);
+    CHECK(noticed);
+    CHECK_FALSE(t.failed());
+    CHECK(status == Child::kKilledStatus);
+    return reached && noticed && !t.failed() && status == Child::kKilledStatus;
 }
 
 // A complete transfer of `bytes` each way with a fresh child on the other end.
@@ -173,6 +167,15 @@ int rounds() { return static_cast<int>(soak_amount(32)); }
 constexpr uint64_t kKillWithin = uint64_t(4) << 20;  // kill points are drawn from [0, 4 MiB)
 constexpr uint64_t kFollowUpBytes = uint64_t(1) << 20;
 
+// One round's random choices: where the kill falls and the seed of its transfer.
+struct Round {
+    uint64_t kill_after, seed;
+    static Round draw(peer::Rng &rng) {
+        const uint64_t kill_after = rng.between(0, kKillWithin - 1);
+        return {kill_after, rng.next() % 1000000};
+    }
+};
+
 }  // namespace
 
 TEST_SUITE("killed_peers") {
@@ -186,22 +189,14 @@ TEST_SUITE("killed_peers") {
         REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
         int kills = 0, served = 0;
         for (int round = 0; round < rounds(); ++round) {
-            const uint64_t kill_after = rng.between(0, kKillWithin - 1);
-            const uint64_t seed = rng.next() % 1000000;
-            CAPTURE(round);
-            CAPTURE(kill_after);
+            const Round r = Round::draw(rng);
+            INFO("round ", round, ": kill after ", r.kill_after, " bytes, transfer seed ", r.seed);
             {
                 const int32_t first = npipe_connect(server);
                 REQUIRE((first == NPIPE_EAGAIN || first == NPIPE_OK));
-                Child victim("client", name, seed, 0);
+                Child victim("client", name, r.seed, 0);
                 REQUIRE(connect_server(poll, server, 30000) == NPIPE_OK);
-                const KillOutcome k = transfer_and_kill(poll, server, true, seed, victim, kill_after);
-                CAPTURE(k.received);
-                CHECK(k.reached_kill_point);
-                CHECK(k.noticed);
-                CHECK(k.verified);
-                CHECK(k.child_status == Child::kKilledStatus);
-                kills += k.child_status == Child::kKilledStatus && k.noticed ? 1 : 0;
+                kills += transfer_and_kill(poll, server, true, r.seed, victim, r.kill_after) ? 1 : 0;
             }
             // The same instance, or a new one on the same name (alternating), serves a new client
             // to the end of a complete transfer.
@@ -213,9 +208,9 @@ TEST_SUITE("killed_peers") {
             }
             const int32_t first = npipe_connect(server);
             REQUIRE((first == NPIPE_EAGAIN || first == NPIPE_OK));
-            Child next("client", name, seed + 1, kFollowUpBytes);
+            Child next("client", name, r.seed + 1, kFollowUpBytes);
             REQUIRE(connect_server(poll, server, 30000) == NPIPE_OK);
-            complete_transfer(poll, server, true, seed + 1, kFollowUpBytes);
+            complete_transfer(poll, server, true, r.seed + 1, kFollowUpBytes);
             // The client closes after its transfer: EOF here, then its exit status.
             int64_t last = 1;
             read_to_end(poll, server, &last, 30000);
@@ -236,30 +231,22 @@ TEST_SUITE("killed_peers") {
         const std::string name = unique_name("killed-server");
         int kills = 0, served = 0;
         for (int round = 0; round < rounds(); ++round) {
-            const uint64_t kill_after = rng.between(0, kKillWithin - 1);
-            const uint64_t seed = rng.next() % 1000000;
-            CAPTURE(round);
-            CAPTURE(kill_after);
+            const Round r = Round::draw(rng);
+            INFO("round ", round, ": kill after ", r.kill_after, " bytes, transfer seed ", r.seed);
             {
                 Poller poll;
-                Child victim("server", name, seed, 0);
+                Child victim("server", name, r.seed, 0);
                 PipeGuard client(open_client(name, 0, 30000));
                 REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
-                const KillOutcome k = transfer_and_kill(poll, client, false, seed, victim, kill_after);
-                CAPTURE(k.received);
-                CHECK(k.reached_kill_point);
-                CHECK(k.noticed);
-                CHECK(k.verified);
-                CHECK(k.child_status == Child::kKilledStatus);
-                kills += k.child_status == Child::kKilledStatus && k.noticed ? 1 : 0;
+                kills += transfer_and_kill(poll, client, false, r.seed, victim, r.kill_after) ? 1 : 0;
             }
             // A new server process takes the name over (on Linux: replacing the killed server's
             // stale socket file) and serves a new client to the end.
             Poller poll;
-            Child next("server", name, seed + 1, kFollowUpBytes);
+            Child next("server", name, r.seed + 1, kFollowUpBytes);
             PipeGuard client(open_client(name, 0, 30000));
             REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
-            complete_transfer(poll, client, false, seed + 1, kFollowUpBytes);
+            complete_transfer(poll, client, false, r.seed + 1, kFollowUpBytes);
             client.reset();  // the server waits for this EOF before it exits
             const int status = next.wait(30000);
             CHECK(status == 0);
