@@ -17,7 +17,7 @@ trap 'exit 129' HUP
 
 build() {  # build NAME CONFIGURE-FUNCTION
     local name=$1 conf=$2
-    echo "== $name: configure and build =="
+    echo "== $name: configure and build (at ${SECONDS}s) =="
     if ! $conf || ! ninja -C "$BUILD_ROOT/$name"; then
         echo "== $name: BUILD FAILED =="
         status=1
@@ -27,7 +27,7 @@ build() {  # build NAME CONFIGURE-FUNCTION
 run_tests() {  # run_tests NAME [meson test arguments...]
     local name=$1
     shift
-    echo "== $name: test =="
+    echo "== $name: test (at ${SECONDS}s) =="
     meson test -C "$BUILD_ROOT/$name" --print-errorlogs --num-processes 2 "$@" || status=1
 }
 
@@ -48,6 +48,7 @@ if build win configure_win; then
     fi
 fi
 
+echo "== done (at ${SECONDS}s) =="
 python3 "$NPIPE_ROOT/scripts/summarize_tests.py" "$BUILD_ROOT/native" "$BUILD_ROOT/asan" "$BUILD_ROOT/fuzz" \
     "$BUILD_ROOT/tsan" "$BUILD_ROOT/win" || status=1
 exit $status
