@@ -72,7 +72,11 @@ inline uint64_t soak_scale() {
 
 // Sizes for the soak tests: sanitizers and Wine (every pipe operation a wineserver request) are
 // several times slower than a plain native build, so they move less data in the same few seconds.
-#if defined(_WIN32) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
+constexpr uint64_t kSoakDivisor = 16;
+#elif defined(_WIN32)
+constexpr uint64_t kSoakDivisor = 8;
+#elif defined(__SANITIZE_ADDRESS__)
 constexpr uint64_t kSoakDivisor = 4;
 #else
 constexpr uint64_t kSoakDivisor = 1;
