@@ -41,4 +41,4 @@ echo "== Linux (native) =="
 "${demo_native[@]}"
 echo
 echo "== Windows (npipe.dll under Wine) =="
-WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$HOME/.wine-npipe}" WINEPATH="$BUILD_ROOT/win" wine "${demo_win[@]}"
+WINEDEBUG=-all WINEPATH="$BUILD_ROOT/win" wine "${demo_win[@]}"

@@ -17,6 +17,9 @@ have x86_64-w64-mingw32-objdump || need+=(binutils-mingw-w64-x86-64)
 have wine || need+=(wine)
 have clang-format || need+=(clang-format)
 [ -x /usr/lib/wine/wine64 ] || need+=(wine64)
+# The fuzz build: clang and its runtime libraries (libFuzzer, the sanitizers).
+have clang++-14 || need+=(clang-14)
+compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null || need+=(libclang-rt-14-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing ${need[*]}"

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -44,6 +45,43 @@ inline std::string unique_name(const char *tag = "t") {
     static std::atomic<unsigned> counter{0};
     return "npipe-test-" + std::to_string(process_id()) + "-" + std::to_string(counter++) + "-" + tag;
 }
+
+// The seed of the randomised suites (soak, killed_peers): NPIPE_TEST_SEED if set, else a fresh one.
+// Each test prints it (see seed_note), so a failing run can be repeated exactly.
+inline uint64_t test_seed() {
+    static const uint64_t seed = [] {
+        const char *env = std::getenv("NPIPE_TEST_SEED");
+        if (env && *env) return std::strtoull(env, nullptr, 10);
+        const auto now = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        return (now ^ (static_cast<uint64_t>(process_id()) << 40)) % 1000000007ull;
+    }();
+    return seed;
+}
+
+inline std::string seed_note() {
+    return "seed " + std::to_string(test_seed()) + " (NPIPE_TEST_SEED=" + std::to_string(test_seed()) +
+           " repeats this run)";
+}
+
+// How much longer the soak and killed-peer tests run than in CI: NPIPE_SOAK_SCALE (default 1).
+inline uint64_t soak_scale() {
+    const char *env = std::getenv("NPIPE_SOAK_SCALE");
+    const unsigned long long v = env && *env ? std::strtoull(env, nullptr, 10) : 1;
+    return v > 0 ? v : 1;
+}
+
+// Sizes for the soak tests: sanitizers and Wine (every pipe operation a wineserver request) are
+// several times slower than a plain native build, so they move less data in the same few seconds.
+#if defined(__SANITIZE_THREAD__)
+constexpr uint64_t kSoakDivisor = 16;
+#elif defined(_WIN32)
+constexpr uint64_t kSoakDivisor = 8;
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr uint64_t kSoakDivisor = 4;
+#else
+constexpr uint64_t kSoakDivisor = 1;
+#endif
+inline uint64_t soak_amount(uint64_t native) { return std::max<uint64_t>(1, native / kSoakDivisor) * soak_scale(); }
 
 // Closes a pipe handle at scope exit unless released.
 struct PipeGuard {
