@@ -14,6 +14,17 @@ constexpr int32_t kMaxRetryBackoffMs = 1000;
 
 }  // namespace
 
+ServerConfig server_config_of(const ListenerConfig &config) {
+    ServerConfig server;
+    server.flags = config.flags;
+    server.in_buffer_size = config.in_buffer_size;
+    server.out_buffer_size = config.out_buffer_size;
+    server.linger_ms = config.linger_ms;
+    server.has_sddl = config.has_sddl;
+    server.sddl = config.sddl;
+    return server;
+}
+
 ListenerCore::ListenerCore(const ListenerConfig &config)
     : PollableEndpoint<Listener>("listener"), config_(config), target_(config.spare_instances) {}
 

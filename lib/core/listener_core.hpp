@@ -30,6 +30,9 @@
 
 namespace npipe {
 
+// The server options a listener's name is created with (every backend's instances and sockets).
+ServerConfig server_config_of(const ListenerConfig &config);
+
 class ListenerCore : public PollableEndpoint<Listener> {
 public:
     explicit ListenerCore(const ListenerConfig &config);

@@ -57,12 +57,7 @@ int32_t create_server(const char *name, const ServerConfig &config, std::shared_
 }
 
 int32_t create_listener(const char *name, const ListenerConfig &config, std::shared_ptr<Listener> &out) {
-    ServerConfig server;
-    server.flags = config.flags;
-    server.in_buffer_size = config.in_buffer_size;
-    server.out_buffer_size = config.out_buffer_size;
-    server.linger_ms = config.linger_ms;
-    server.has_sddl = config.has_sddl;
+    const ServerConfig server = server_config_of(config);
     std::shared_ptr<ListeningSocket> socket;
     int32_t rc = create_listening_socket(name, server, socket);
     if (rc < 0) return rc;

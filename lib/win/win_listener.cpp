@@ -10,13 +10,8 @@ WinListener::WinListener(const ListenerConfig &config, std::wstring wname, std::
 }
 
 ServerConfig WinListener::instance_config(const ListenerConfig &config) {
-    ServerConfig server;
-    server.flags = config.flags & ~pf::first_instance;
-    server.in_buffer_size = config.in_buffer_size;
-    server.out_buffer_size = config.out_buffer_size;
-    server.linger_ms = config.linger_ms;
-    server.has_sddl = config.has_sddl;
-    server.sddl = config.sddl;
+    ServerConfig server = server_config_of(config);
+    server.flags &= ~pf::first_instance;  // the name exists since the first instance
     return server;
 }
 
