@@ -23,7 +23,7 @@ configure_asan() { configure asan -Db_sanitize=address,undefined -Db_lundef=fals
 configure_win() { configure win --cross-file "$NPIPE_ROOT/cross/mingw-w64-x86_64.ini"; }
 configure_tsan() { configure tsan -Db_sanitize=thread -Db_lundef=false -Dtool=false; }
 # The suites that run threads against the library, which is what ThreadSanitizer is for.
-TSAN_SUITES=(basics poll lifecycle stress tokio soak)
+TSAN_SUITES=(basics poll lifecycle stress tokio soak open listener)
 # The libFuzzer build: clang, ASan + UBSan (UB aborts, so the fuzzer stops on it); only the fuzz
 # target, which holds the library's sources.
 configure_fuzz() {
