@@ -37,6 +37,11 @@ public:
     // npipe_write / npipe_writev (one message in message mode); the same guarantees.
     virtual int64_t write(const IoVec *iov, size_t iovcnt, size_t total) = 0;
     virtual int32_t flush() = 0;
+    // npipe_drain: st::ok once the peer has read every accepted byte, st::pipe if it left before,
+    // else st::again (NPIPE_WRITABLE follows).
+    virtual int32_t drain() = 0;
+    // npipe_peer_identity, on a connected pipe.
+    virtual int32_t peer_identity(PeerIdentity &out) = 0;
     // npipe_close: the handle is already gone from the table. Never blocks; starts the linger.
     virtual void close() = 0;
     virtual int32_t get_info(PipeInfo &info) = 0;

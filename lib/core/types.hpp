@@ -40,6 +40,11 @@ constexpr uint32_t info_server = 0x10000u;
 constexpr uint32_t info_connected = 0x20000u;
 }  // namespace pf
 
+// npipe_peer_t flags.
+namespace peer {
+constexpr uint32_t same_user = 0x1u;
+}  // namespace peer
+
 // Message flags of npipe_read_msg.
 namespace mf {
 constexpr uint32_t partial = 0x1u;
@@ -90,6 +95,15 @@ struct PipeInfo {
     uint64_t write_pending = 0;
     uint64_t read_available = 0;
     uint64_t peer_unread = 0;
+};
+
+// Who is on the other end of a connection (npipe_peer_t without the C ABI's fixed buffer).
+struct PeerIdentity {
+    uint32_t flags = 0;  // peer::same_user
+    uint64_t pid = 0;    // 0 if the platform cannot tell
+    uint32_t uid = UINT32_MAX;
+    uint32_t gid = UINT32_MAX;
+    std::string sid;  // Windows: the user SID as text; Linux: empty
 };
 
 }  // namespace npipe
