@@ -830,3 +830,98 @@ TEST_SUITE("posix_only") {
         CHECK(read_exactly(pb, b, 3) == "two");
     }
 }
+
+TEST_SUITE("posix_only") {
+    TEST_CASE("peer identity across users (needs root): a client and a server of another uid") {
+        if (geteuid() != 0) {
+            MESSAGE("skipped: needs root to act as another user");
+            return;
+        }
+        npipe_peer_t peer;
+        {
+            // An npipe server; the client is a raw socket of uid/gid 65534 in a child process.
+            const std::string name = unique_name("peeruid");
+            const std::string path = resolve(name);
+            PipeGuard server(create_with(name, 0));
+            REQUIRE(server != 0);
+            REQUIRE(chmod(path.c_str(), 0666) == 0);  // let the other user connect
+            Poller poll;
+            REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+            Child child([&] {
+                if (setgid(65534) != 0 || setuid(65534) != 0) return false;
+                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                socklen_t len;
+                sockaddr_un addr = address_of(path, len);
+                return connect(fd, reinterpret_cast<sockaddr *>(&addr), len) == 0;  // stays open until the end
+            });
+            REQUIRE(child.ready());
+            REQUIRE((poll.wait_for(1, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+            REQUIRE(npipe_take_error(server) == NPIPE_OK);
+            std::memset(&peer, 0, sizeof peer);
+            peer.size = sizeof peer;
+            REQUIRE(npipe_peer_identity(server, &peer) == NPIPE_OK);
+            CHECK(peer.uid == 65534u);
+            CHECK(peer.gid == 65534u);
+            CHECK(peer.pid == static_cast<uint64_t>(child.pid));
+            CHECK(peer.flags == 0u);  // not this process's user
+            CHECK(peer.sid[0] == '\0');
+        }
+        // A raw server of uid/gid 65534: an npipe client learns who listens.
+        const std::string other = "/tmp/npipe-peer-" + std::to_string(getpid()) + ".sock";
+        Child child([&] {
+            if (setgid(65534) != 0 || setuid(65534) != 0) return false;
+            const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            socklen_t len;
+            sockaddr_un addr = address_of(other, len);
+            return bind(fd, reinterpret_cast<sockaddr *>(&addr), len) == 0 && listen(fd, 8) == 0;
+        });
+        REQUIRE(child.ready());
+        npipe_t c = 0;
+        REQUIRE(open_with(other, 0, kWaitMs, c) == NPIPE_OK);
+        PipeGuard client(c);
+        std::memset(&peer, 0, sizeof peer);
+        peer.size = sizeof peer;
+        REQUIRE(npipe_peer_identity(client, &peer) == NPIPE_OK);
+        CHECK(peer.uid == 65534u);
+        CHECK(peer.gid == 65534u);
+        CHECK(peer.pid == static_cast<uint64_t>(child.pid));
+        CHECK(peer.flags == 0u);
+        unlink(other.c_str());
+    }
+
+    TEST_CASE("drain: a peer that closes with bytes unread resets the connection (EPIPE); one that read all does not") {
+        {
+            Poller poll;
+            Pair p;
+            make_pair(poll, p);
+            REQUIRE(write_all(poll, p.server, "unread") == 6);
+            CHECK(npipe_drain(p.server) == NPIPE_EAGAIN);  // in the client's socket, not read
+            p.client.reset();
+            CHECK(retry_while_eagain(poll, [&] { return npipe_drain(p.server); }) == NPIPE_EPIPE);
+            CHECK(contains(npipe_last_error_message(), "without reading everything"));
+        }
+        {
+            // The reset reaches a read of the server first: drain still knows.
+            Poller poll;
+            Pair p;
+            make_pair(poll, p);
+            REQUIRE(write_all(poll, p.server, "unread") == 6);
+            p.client.reset();
+            int64_t last = 1;
+            CHECK(read_to_end(poll, p.server, &last).empty());
+            CHECK(last == 0);
+            CHECK(npipe_drain(p.server) == NPIPE_EPIPE);
+        }
+        {
+            Poller poll;
+            Pair p;
+            make_pair(poll, p);
+            REQUIRE(write_all(poll, p.server, "read it") == 7);
+            REQUIRE(read_exactly(poll, p.client, 7) == "read it");
+            p.client.reset();
+            CHECK((poll.wait_for(1, NPIPE_WRITE_CLOSED) & NPIPE_WRITE_CLOSED) != 0);
+            CHECK(npipe_drain(p.server) == NPIPE_OK);  // the peer is gone, but it had read everything
+        }
+    }
+}
