@@ -55,6 +55,8 @@ MSG_EMPTY = 0x2
 INFO_SERVER = 0x10000
 INFO_CONNECTED = 0x20000
 
+PEER_SAME_USER = 0x1
+
 # ---------------------------------------------------------------------------------------------
 # Structs (sizes checked below against the header's static_asserts)
 # ---------------------------------------------------------------------------------------------
@@ -96,13 +98,23 @@ class InfoStruct(ctypes.Structure):
     ]
 
 
+class PeerStruct(ctypes.Structure):
+    """``npipe_peer_t``."""
+
+    _fields_ = [
+        ("size", c_uint32), ("flags", c_uint32), ("pid", c_uint64), ("uid", c_uint32), ("gid", c_uint32),
+        ("sid", ctypes.c_char * 192),
+    ]
+
+
 class IoVec(ctypes.Structure):
     """``npipe_iovec_t``."""
 
     _fields_ = [("base", c_void_p), ("len", c_size_t)]
 
 
-for _struct, _size in ((EventStruct, 16), (ServerOptions, 32), (ClientOptions, 16), (InfoStruct, 72)):
+for _struct, _size in ((EventStruct, 16), (ServerOptions, 32), (ClientOptions, 16), (InfoStruct, 72),
+                      (PeerStruct, 216)):
     assert ctypes.sizeof(_struct) == _size, f"{_struct.__name__} must be {_size} bytes"
 
 # ---------------------------------------------------------------------------------------------
@@ -142,6 +154,8 @@ _PROTOTYPES = {
     "npipe_close": (c_int32, [npipe_t]),
     "npipe_get_info": (c_int32, [npipe_t, POINTER(InfoStruct)]),
     "npipe_wait": (c_int32, [npipe_t, c_uint32, c_int32]),
+    "npipe_peer_identity": (c_int32, [npipe_t, POINTER(PeerStruct)]),
+    "npipe_drain": (c_int32, [npipe_t]),
 }
 
 if sys.platform == "win32":

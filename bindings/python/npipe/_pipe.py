@@ -16,7 +16,7 @@ from ._poll import _SLICE_S, timeout_ms
 if TYPE_CHECKING:
     from ._poll import Poll
 
-__all__ = ["Pipe", "Server", "Client", "PipeInfo", "MsgRead", "create", "open", "from_raw_handle",
+__all__ = ["Pipe", "Server", "Client", "PipeInfo", "Peer", "MsgRead", "create", "open", "from_raw_handle",
            "resolve_name", "MSG_PARTIAL", "MSG_EMPTY"]
 
 #: ``read_msg`` flag: more of the same message follows.
@@ -117,6 +117,17 @@ class PipeInfo:
     def message(self) -> bool:
         """The pipe is in message mode."""
         return bool(self.flags & _native.MESSAGE)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is on the other end of a connection (``npipe_peer_identity``): see :attr:`Pipe.peer`."""
+
+    pid: Optional[int]  #: the peer's process id (None if unknown); informative only, ids are reused
+    uid: Optional[int]  #: Linux: the peer's uid; None on Windows
+    gid: Optional[int]  #: Linux: the peer's gid; None on Windows
+    sid: Optional[str]  #: Windows: the peer's user SID ("S-1-5-21-..."); None on Linux
+    same_user: bool  #: the peer runs as this process's user
 
 
 class MsgRead(NamedTuple):
@@ -409,6 +420,58 @@ class Pipe:
         return PipeInfo(info.flags, info.in_buffer_size, info.out_buffer_size, info.max_instances, info.peer_pid,
                         info.bytes_read, info.bytes_written, info.write_pending, info.read_available,
                         info.peer_unread)
+
+    @property
+    def peer(self) -> Peer:
+        """Who is on the other end: a server learns its client, a client its server (Linux:
+        ``SO_PEERCRED``; Windows: the client's token user, or the owner of the server's pipe). The
+        answer is kept for the connection, also after the peer left.
+
+        Raises:
+            WouldBlockError: a Windows server whose client has sent nothing yet (read first), or a
+                client still connecting.
+            NotConnectedError: a server instance without a client.
+            PipeAccessError: Windows: a client that allows only anonymous impersonation.
+        """
+        handle = self.handle
+        out = _native.PeerStruct()
+        out.size = ctypes.sizeof(out)
+        rc = self._lib.npipe_peer_identity(handle, ctypes.byref(out))
+        if rc < 0:
+            raise self._fail(rc)
+        unknown = 0xFFFFFFFF  # uid/gid on Windows
+        return Peer(pid=out.pid or None, uid=None if out.uid == unknown else out.uid,
+                    gid=None if out.gid == unknown else out.gid, sid=out.sid.decode("ascii", "replace") or None,
+                    same_user=bool(out.flags & _native.PEER_SAME_USER))
+
+    def drain(self, timeout: Optional[float] = None, *, blocking: bool = True) -> bool:
+        """Wait until the peer has read every byte written so far (``npipe_drain``), not just
+        until the OS has them (:meth:`flush`). A server that disconnects a client discards what the
+        client has not read, so the pattern is: write the response, ``drain()``, ``disconnect()``.
+
+        Blocking (the default): wait up to ``timeout`` seconds (None = forever) and return True;
+        uses the private poll of the blocking helpers. ``blocking=False`` (for pipes registered
+        with a :class:`~npipe.Poll`): True when drained, False while not (a ``WRITABLE`` event
+        follows). Under Wine a pipe counts as drained once flushed (Wine reports no write quota).
+
+        Raises:
+            PipeBrokenError: the peer left before it had read everything.
+            PipeTimeoutError: not drained within ``timeout``.
+            PipeExistsError: blocking drain of a pipe registered with a user :class:`~npipe.Poll`.
+        """
+        handle = self.handle
+
+        def attempt() -> Optional[bool]:
+            rc = self._lib.npipe_drain(handle)
+            if rc == _errors.EAGAIN:
+                return None
+            if rc < 0:
+                raise self._fail(rc)
+            return True
+
+        if not blocking:
+            return bool(attempt())
+        return self._until(attempt, timeout, "drain")
 
     def raw_handle(self) -> int:
         """The OS handle (a socket descriptor on Linux, a HANDLE on Windows), lent: the library
