@@ -108,6 +108,40 @@ public class NpipePipe : IDisposable
         return true;
     }
 
+    /// <summary>True once the peer has read every byte accepted so far (<c>npipe_drain</c>), not just the OS
+    /// (<see cref="TryFlush"/>); false while it has not (a Writable event follows when it has). Throws
+    /// <see cref="NpipeErrorCode.BrokenPipe"/> when the peer left before reading everything. Under Wine a
+    /// pipe counts as drained once flushed (Wine reports no write quota).</summary>
+    public bool TryDrain()
+    {
+        int rc = NativeMethods.Drain(Handle);
+        if (rc == NativeFlags.EAGAIN)
+            return false;
+        Check.Status(rc, "npipe_drain");
+        return true;
+    }
+
+    /// <summary>Who is on the other end (<c>npipe_peer_identity</c>): a server learns its client, a client
+    /// its server. Linux: SO_PEERCRED. Windows: the client's token user (known only once the client has
+    /// sent something: <see cref="NpipeErrorCode.WouldBlock"/> before), or the owner of the server's pipe.
+    /// A Windows client that allows only anonymous impersonation gives <see cref="NpipeErrorCode.AccessDenied"/>.</summary>
+    public unsafe NpipePeerIdentity PeerIdentity
+    {
+        get
+        {
+            NativePeer peer = default;
+            peer.Size = (uint)sizeof(NativePeer);
+            Check.Status(NativeMethods.PeerIdentity(Handle, &peer), "npipe_peer_identity");
+            string sid = Marshal.PtrToStringUTF8((IntPtr)peer.Sid) ?? "";
+            return new NpipePeerIdentity(
+                peer.Pid == 0 ? null : peer.Pid,
+                peer.Uid == uint.MaxValue ? null : peer.Uid,
+                peer.Gid == uint.MaxValue ? null : peer.Gid,
+                sid.Length == 0 ? null : sid,
+                (peer.Flags & NativeFlags.PeerSameUser) != 0);
+        }
+    }
+
     /// <summary>Returns the first background failure once and clears it (<see cref="NpipeErrorCode.Ok"/> if none).</summary>
     public NpipeErrorCode TakeError()
     {

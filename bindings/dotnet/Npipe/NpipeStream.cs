@@ -210,6 +210,35 @@ public sealed class NpipeStream : Stream
         }
     }
 
+    /// <summary>
+    /// Completes when the peer has read every byte written so far, not just the OS (<see cref="FlushAsync(CancellationToken)"/>):
+    /// no thread waits, the reactor's poll re-checks. A server that answers and hangs up writes, awaits
+    /// this, then calls <see cref="Disconnect"/>, which would otherwise discard what the client has not
+    /// read yet. Throws <see cref="NpipeException"/> (<see cref="NpipeErrorCode.BrokenPipe"/>) when the
+    /// peer left before reading everything. Under Wine a pipe counts as drained once flushed.
+    /// </summary>
+    public async Task DrainAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int seq = Sequence(Registration.Direction.Write);
+            if (_pipe.TryDrain())
+                return;
+            await _registration.WaitAsync(Registration.Direction.Write, seq, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Who is on the other end (<see cref="NpipePipe.PeerIdentity"/>).</summary>
+    public NpipePeerIdentity PeerIdentity
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _pipe.PeerIdentity;
+        }
+    }
+
     /// <inheritdoc/>
     public override int Read(Span<byte> buffer)
     {
