@@ -486,6 +486,7 @@ int32_t PipeCore::drain() {
     if (write_failure_) return report(write_failure_);
     if (!write_queue_.idle()) os_write_more();
     if (write_failure_) return report(write_failure_);
+    if (!drain_wanted_) drain_backoff_ms_ = kFirstDrainCheckMs;  // a new drain: the first check is soon
     if (!write_queue_.idle()) {
         if (peer_gone_)
             return failf(st::pipe, 0, "the peer left before %zu accepted bytes were written", write_queue_.used());
@@ -504,7 +505,6 @@ int32_t PipeCore::drain() {
     if (peer_gone_)
         return failf(st::pipe, 0, "the peer left with %llu written bytes unread",
                      static_cast<unsigned long long>(unread));
-    if (!drain_wanted_) drain_backoff_ms_ = kFirstDrainCheckMs;
     drain_wanted_ = true;
     if (!drain_timer_) schedule_drain_check();
     return failf(st::again, 0, "the peer has not read %llu written bytes yet; NPIPE_WRITABLE follows when it has",
@@ -543,7 +543,7 @@ int32_t PipeCore::peer_identity(PeerIdentity &out) {
     std::lock_guard<std::mutex> lock(mu_);
     const int32_t rc = check_io(Direction::peer);
     if (rc < 0) return rc;
-    if (released_) return fail(st::pipe, "the pipe's OS handle was already released");
+    if (closed_) return fail(st::badf, "the pipe was closed");  // by another thread, during this call
     if (!peer_known_) {
         PeerIdentity id;
         const int32_t os_rc = os_peer_identity(id);
