@@ -8,9 +8,7 @@
 
 #include "support.hpp"
 
-#if defined(_WIN32)
-#include <sddl.h>
-#else
+#if !defined(_WIN32)
 #include <unistd.h>
 #endif
 
@@ -21,15 +19,6 @@ namespace {
 constexpr uint64_t kServer = 1;
 constexpr uint64_t kClient = 2;
 
-bool running_on_wine() {
-#if defined(_WIN32)
-    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-    return ntdll && GetProcAddress(ntdll, "wine_get_version") != nullptr;
-#else
-    return false;
-#endif
-}
-
 npipe_peer_t blank_peer() {
     npipe_peer_t p;
     std::memset(&p, 0xAB, sizeof p);  // whatever the call leaves alone shows
@@ -37,21 +26,10 @@ npipe_peer_t blank_peer() {
     return p;
 }
 
-// This process's user as npipe_peer_t reports it.
+// This process's user as npipe_peer_t reports it: a SID on Windows, nothing on Linux.
 std::string my_sid() {
 #if defined(_WIN32)
-    HANDLE token = nullptr;
-    REQUIRE(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
-    DWORD len = 0;
-    GetTokenInformation(token, TokenUser, nullptr, 0, &len);
-    std::vector<uint8_t> buf(len);
-    REQUIRE(GetTokenInformation(token, TokenUser, buf.data(), len, &len));
-    CloseHandle(token);
-    LPSTR text = nullptr;
-    REQUIRE(ConvertSidToStringSidA(reinterpret_cast<TOKEN_USER *>(buf.data())->User.Sid, &text));
-    std::string s(text);
-    LocalFree(text);
-    return s;
+    return current_user_sid_text();
 #else
     return "";
 #endif
@@ -74,6 +52,14 @@ void check_is_me(const npipe_peer_t &p) {
 #endif
 }
 
+// A connected pair whose client has sent a byte the server has read: from then on a Windows server
+// can tell who its client is.
+void make_pair_that_spoke(Poller &poll, Pair &p) {
+    make_pair(poll, p);
+    REQUIRE(write_all(poll, p.client, "x") == 1);
+    REQUIRE(read_exactly(poll, p.server, 1) == "x");
+}
+
 // Writes until the library refuses more and no room frees up for a moment: the pipe, the OS
 // buffers and the library's buffer are full. Returns the bytes accepted.
 size_t fill(Poller &poll, npipe_t pipe, uint64_t token) {
@@ -94,9 +80,7 @@ TEST_SUITE("peer") {
     TEST_CASE("identity: both ends name this process and its user") {
         Poller poll;
         Pair p;
-        make_pair(poll, p);
-        REQUIRE(write_all(poll, p.client, "hi") == 2);
-        REQUIRE(read_exactly(poll, p.server, 2) == "hi");
+        make_pair_that_spoke(poll, p);
         npipe_peer_t server_side = blank_peer(), client_side = blank_peer();
         REQUIRE(npipe_peer_identity(p.server, &server_side) == NPIPE_OK);  // its client
         REQUIRE(npipe_peer_identity(p.client, &client_side) == NPIPE_OK);  // its server
@@ -132,9 +116,7 @@ TEST_SUITE("peer") {
     TEST_CASE("identity: the output struct's size rules, bad handles first, pipes without a peer") {
         Poller poll;
         Pair p;
-        make_pair(poll, p);
-        REQUIRE(write_all(poll, p.client, "x") == 1);
-        REQUIRE(read_exactly(poll, p.server, 1) == "x");
+        make_pair_that_spoke(poll, p);
         npipe_peer_t peer = blank_peer();
         CHECK(npipe_peer_identity(0, &peer) == NPIPE_EBADF);
         CHECK(npipe_peer_identity(poll, &peer) == NPIPE_EBADF);  // a poll, not a pipe
@@ -176,9 +158,7 @@ TEST_SUITE("peer") {
     TEST_CASE("identity: the answer stays the same after the peer left") {
         Poller poll;
         Pair p;
-        make_pair(poll, p);
-        REQUIRE(write_all(poll, p.client, "x") == 1);
-        REQUIRE(read_exactly(poll, p.server, 1) == "x");
+        make_pair_that_spoke(poll, p);
         npipe_peer_t before = blank_peer();
         REQUIRE(npipe_peer_identity(p.server, &before) == NPIPE_OK);
         p.client.reset();

@@ -66,6 +66,33 @@ int raw_connect(const std::string &path) {
     return fd;
 }
 
+// In a child process (no doctest macros there): become uid and gid 65534, then make a raw socket
+// connected to `path`, or listening on it. -1 on failure, with errno of the call that failed.
+int socket_as_nobody(const std::string &path, bool listening) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) return -1;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || path.size() >= sizeof addr.sun_path) return -1;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const auto *a = reinterpret_cast<sockaddr *>(&addr);
+    const bool ok = listening ? bind(fd, a, sizeof addr) == 0 && listen(fd, 8) == 0 : connect(fd, a, sizeof addr) == 0;
+    return ok ? fd : -1;
+}
+
+// The peer of `pipe` is process `pid`, run as uid and gid 65534: not this process's user.
+void check_peer_is_nobody(npipe_t pipe, pid_t pid) {
+    npipe_peer_t peer;
+    std::memset(&peer, 0, sizeof peer);
+    peer.size = sizeof peer;
+    REQUIRE(npipe_peer_identity(pipe, &peer) == NPIPE_OK);
+    CHECK(peer.uid == 65534u);
+    CHECK(peer.gid == 65534u);
+    CHECK(peer.pid == static_cast<uint64_t>(pid));
+    CHECK(peer.flags == 0u);
+    CHECK(peer.sid[0] == '\0');
+}
+
 // Blocking helpers on raw sockets, bounded by poll().
 bool raw_send_all(int fd, const void *data, size_t len) {
     const char *p = static_cast<const char *>(data);
@@ -403,13 +430,8 @@ TEST_SUITE("posix_only") {
             PipeGuard server(create_with(name, NPIPE_CURRENT_USER_ONLY));
             REQUIRE(server != 0);
             Child child([&] {
-                if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                sockaddr_un addr{};
-                addr.sun_family = AF_UNIX;
-                std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
                 // The 0600 socket keeps another user out at connect().
-                return connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 && errno == EACCES;
+                return socket_as_nobody(path, false) < 0 && errno == EACCES;
             });
             CHECK(child.ready());
         }
@@ -423,12 +445,8 @@ TEST_SUITE("posix_only") {
             REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
             REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
             Child child([&] {
-                if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                sockaddr_un addr{};
-                addr.sun_family = AF_UNIX;
-                std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-                if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) return false;
+                const int fd = socket_as_nobody(path, false);
+                if (fd < 0) return false;
                 pollfd pf{fd, POLLIN, 0};
                 if (::poll(&pf, 1, kWaitMs) != 1) return false;
                 char c;
@@ -454,14 +472,7 @@ TEST_SUITE("posix_only") {
         }
         // A server run by another user: a client with the flag gets NPIPE_EACCES, one without connects.
         const std::string other = "/tmp/npipe-uid-" + std::to_string(getpid()) + ".sock";
-        Child child([&] {
-            if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-            const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            sockaddr_un addr{};
-            addr.sun_family = AF_UNIX;
-            std::memcpy(addr.sun_path, other.c_str(), other.size() + 1);
-            return bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 && listen(fd, 8) == 0;
-        });
+        Child child([&] { return socket_as_nobody(other, true) >= 0; });
         REQUIRE(child.ready());
         npipe_t c = 0;
         CHECK(open_with(other, NPIPE_CURRENT_USER_ONLY, kWaitMs, c) == NPIPE_EACCES);
@@ -837,7 +848,6 @@ TEST_SUITE("posix_only") {
             MESSAGE("skipped: needs root to act as another user");
             return;
         }
-        npipe_peer_t peer;
         {
             // An npipe server; the client is a raw socket of uid/gid 65534 in a child process.
             const std::string name = unique_name("peeruid");
@@ -848,45 +858,20 @@ TEST_SUITE("posix_only") {
             Poller poll;
             REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
             REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
-            Child child([&] {
-                if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                socklen_t len;
-                sockaddr_un addr = address_of(path, len);
-                return connect(fd, reinterpret_cast<sockaddr *>(&addr), len) == 0;  // stays open until the end
-            });
+            Child child([&] { return socket_as_nobody(path, false) >= 0; });  // stays connected until the end
             REQUIRE(child.ready());
             REQUIRE((poll.wait_for(1, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
             REQUIRE(npipe_take_error(server) == NPIPE_OK);
-            std::memset(&peer, 0, sizeof peer);
-            peer.size = sizeof peer;
-            REQUIRE(npipe_peer_identity(server, &peer) == NPIPE_OK);
-            CHECK(peer.uid == 65534u);
-            CHECK(peer.gid == 65534u);
-            CHECK(peer.pid == static_cast<uint64_t>(child.pid));
-            CHECK(peer.flags == 0u);  // not this process's user
-            CHECK(peer.sid[0] == '\0');
+            check_peer_is_nobody(server, child.pid);
         }
         // A raw server of uid/gid 65534: an npipe client learns who listens.
         const std::string other = "/tmp/npipe-peer-" + std::to_string(getpid()) + ".sock";
-        Child child([&] {
-            if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-            const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            socklen_t len;
-            sockaddr_un addr = address_of(other, len);
-            return bind(fd, reinterpret_cast<sockaddr *>(&addr), len) == 0 && listen(fd, 8) == 0;
-        });
+        Child child([&] { return socket_as_nobody(other, true) >= 0; });
         REQUIRE(child.ready());
         npipe_t c = 0;
         REQUIRE(open_with(other, 0, kWaitMs, c) == NPIPE_OK);
         PipeGuard client(c);
-        std::memset(&peer, 0, sizeof peer);
-        peer.size = sizeof peer;
-        REQUIRE(npipe_peer_identity(client, &peer) == NPIPE_OK);
-        CHECK(peer.uid == 65534u);
-        CHECK(peer.gid == 65534u);
-        CHECK(peer.pid == static_cast<uint64_t>(child.pid));
-        CHECK(peer.flags == 0u);
+        check_peer_is_nobody(client, child.pid);
         unlink(other.c_str());
     }
 

@@ -108,27 +108,6 @@ bool raw_read_message(HANDLE h, std::string &msg) {
     }
 }
 
-std::vector<uint8_t> current_user_sid() {
-    HANDLE token = nullptr;
-    REQUIRE(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
-    DWORD len = 0;
-    GetTokenInformation(token, TokenUser, nullptr, 0, &len);
-    std::vector<uint8_t> buf(len);
-    REQUIRE(GetTokenInformation(token, TokenUser, buf.data(), len, &len));
-    CloseHandle(token);
-    PSID sid = reinterpret_cast<TOKEN_USER *>(buf.data())->User.Sid;
-    std::vector<uint8_t> out(GetLengthSid(sid));
-    CopySid(static_cast<DWORD>(out.size()), out.data(), sid);
-    return out;
-}
-
-std::string sid_string(PSID sid) {
-    LPSTR text = nullptr;
-    if (!ConvertSidToStringSidA(sid, &text)) return "?";
-    std::string s(text);
-    LocalFree(text);
-    return s;
-}
 
 // Owner and DACL of a kernel object, read back the way an auditor would.
 struct Descriptor {
@@ -149,6 +128,23 @@ struct Descriptor {
         return sd && GetSecurityDescriptorControl(sd, &control, &revision) && (control & SE_DACL_PROTECTED);
     }
 };
+
+// A raw overlapped instance of `name` (at most 2) owned by SYSTEM, which everyone may use; or
+// INVALID_HANDLE_VALUE (GetLastError says why) where this process may not set that owner: Windows
+// lets only privileged callers, Wine lets anyone.
+HANDLE system_owned_instance(const std::string &name) {
+    PSECURITY_DESCRIPTOR sd = nullptr;
+    REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd,
+                                                                 nullptr));
+    SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
+    const std::wstring path = wide_pipe_path(name);
+    HANDLE h = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 2, 4096, 4096,
+                                0, &sa);
+    const DWORD err = GetLastError();
+    LocalFree(sd);
+    SetLastError(err);
+    return h;
+}
 
 npipe_t create_with(const std::string &name, const npipe_server_options_t &opts, int32_t *rc_out = nullptr) {
     npipe_t h = 0;
@@ -365,22 +361,12 @@ TEST_SUITE("win_interop") {
         // Owner SYSTEM: Windows lets only privileged callers set it, Wine lets anyone. Where the
         // raw server cannot be made, the refusal path cannot be reached from this process.
         const std::string name = unique_name("foreign");
-        PSECURITY_DESCRIPTOR sd = nullptr;
-        REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd,
-                                                                     nullptr));
-        SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
-        const std::wstring path = wide_pipe_path(name);
-        HANDLE raw = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 2, 4096,
-                                      4096, 0, &sa);
-        HANDLE spare = raw == INVALID_HANDLE_VALUE
-                           ? INVALID_HANDLE_VALUE
-                           : CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE,
-                                              2, 4096, 4096, 0, &sa);
-        LocalFree(sd);
+        HANDLE raw = system_owned_instance(name);
         if (raw == INVALID_HANDLE_VALUE) {
             MESSAGE("cannot create a SYSTEM-owned pipe here (error ", GetLastError(), "): refusal not testable");
             return;
         }
+        HANDLE spare = system_owned_instance(name);
         REQUIRE(spare != INVALID_HANDLE_VALUE);
         OVERLAPPED ov{}, ov2{};
         ov.hEvent = CreateEventW(nullptr, TRUE, FALSE, nullptr);
@@ -716,11 +702,6 @@ TEST_SUITE("win_interop") {
 
 namespace {
 
-bool running_on_wine() {
-    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-    return ntdll && GetProcAddress(ntdll, "wine_get_version") != nullptr;
-}
-
 npipe_peer_t peer_struct() {
     npipe_peer_t p;
     std::memset(&p, 0, sizeof p);
@@ -768,7 +749,7 @@ TEST_SUITE("win_interop") {
             // client allowed: it cannot refuse, and names the (one) Wine user.
             MESSAGE("Wine: an anonymous-level client cannot be told apart (Wine impersonates the server itself)");
             CHECK(rc == NPIPE_OK);
-            CHECK(std::string(peer.sid) == sid_string(reinterpret_cast<PSID>(current_user_sid().data())));
+            CHECK(std::string(peer.sid) == current_user_sid_text());
         } else {
             CHECK(rc == NPIPE_EACCES);
             CHECK(contains(npipe_last_error_message(), "anonymous"));
@@ -794,14 +775,13 @@ TEST_SUITE("win_interop") {
         CHECK(peer.flags == NPIPE_PEER_SAME_USER);
         CHECK(peer.pid == GetCurrentProcessId());
         CHECK(peer.uid == UINT32_MAX);
-        CHECK(std::string(peer.sid) == sid_string(reinterpret_cast<PSID>(current_user_sid().data())));
+        CHECK(std::string(peer.sid) == current_user_sid_text());
         CloseHandle(raw);
     }
 
     TEST_CASE("peer identity, client side: the pipe's owner; NPIPE_CURRENT_USER_ONLY makes the same check") {
         Poller poll;
-        const std::vector<uint8_t> me = current_user_sid();
-        const std::string my_sid = sid_string(reinterpret_cast<PSID>(const_cast<uint8_t *>(me.data())));
+        const std::string my_sid = current_user_sid_text();
         {
             // Owner set to the current user (NPIPE_CURRENT_USER_ONLY's descriptor).
             const std::string name = unique_name("owned");
@@ -818,14 +798,7 @@ TEST_SUITE("win_interop") {
         // Owner SYSTEM (see the NPIPE_CURRENT_USER_ONLY refusal case): the owner is reported,
         // not this process's user, and it is not the same user.
         const std::string name = unique_name("sysowned");
-        PSECURITY_DESCRIPTOR sd = nullptr;
-        REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd,
-                                                                     nullptr));
-        SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
-        const std::wstring path = wide_pipe_path(name);
-        HANDLE raw = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 1, 4096,
-                                      4096, 0, &sa);
-        LocalFree(sd);
+        HANDLE raw = system_owned_instance(name);
         if (raw == INVALID_HANDLE_VALUE) {
             MESSAGE("cannot create a SYSTEM-owned pipe here (error ", GetLastError(), "): owner case not testable");
             return;

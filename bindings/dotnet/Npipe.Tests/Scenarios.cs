@@ -735,11 +735,9 @@ public static class Scenarios
     /// something (WouldBlock before), Linux at once.
     public static async Task Peer_Identity_BothEnds()
     {
-        string name = Util.UniqueName("peer");
-        using var server = NpipeStream.CreateServer(name);
-        var accept = server.WaitForConnectionAsync();
-        using var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
-        await accept.Within();
+        var pair = await ConnectedStreams("peer");
+        using var server = pair.Server;
+        using var client = pair.Client;
         if (OperatingSystem.IsWindows())
         {
             var early = Expect.Throws<NpipeException>(() => _ = server.PeerIdentity, "identity before the client wrote");
@@ -771,11 +769,9 @@ public static class Scenarios
     /// disconnects without losing anything.
     public static async Task Peer_DrainAsync_WriteDrainDisconnect()
     {
-        string name = Util.UniqueName("drain");
-        using var server = NpipeStream.CreateServer(name);
-        var accept = server.WaitForConnectionAsync();
-        using var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
-        await accept.Within();
+        var pair = await ConnectedStreams("drain");
+        using var server = pair.Server;
+        using var client = pair.Client;
         byte[] response = Util.RandomBytes(100_000, 7);
         await server.WriteAsync(response).Within();  // more than the client's first read takes
         await server.FlushAsync().Within();
@@ -794,11 +790,9 @@ public static class Scenarios
     /// still in the writer's buffer.
     public static async Task Peer_DrainAsync_CancelAndBrokenPipe()
     {
-        string name = Util.UniqueName("drainx");
-        using var server = NpipeStream.CreateServer(name);
-        var accept = server.WaitForConnectionAsync();
-        var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
-        await accept.Within();
+        var pair = await ConnectedStreams("drainx");
+        using var server = pair.Server;
+        using var client = pair.Client;
         var chunk = new byte[64 * 1024];
         while (server.Pipe.TryWrite(chunk, out _)) { }  // the writer's own buffer is full: not drained
         using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
@@ -806,6 +800,25 @@ public static class Scenarios
         client.Dispose();  // leaves with all of it unread
         var ex = await Expect.ThrowsAsync<NpipeException>(() => server.DrainAsync().Within(), "drain after the reader left");
         Expect.Equal(NpipeErrorCode.BrokenPipe, ex.Code, "code");
+    }
+
+    // A server stream of a fresh name and a client stream connected to it.
+    private static async Task<(NpipeStream Server, NpipeStream Client)> ConnectedStreams(string tag)
+    {
+        string name = Util.UniqueName(tag);
+        var server = NpipeStream.CreateServer(name);
+        try
+        {
+            var accept = server.WaitForConnectionAsync();
+            var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+            await accept.Within();
+            return (server, client);
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
     }
 
     private static uint EffectiveUid()

@@ -99,27 +99,13 @@ public class NpipePipe : IDisposable
 
     /// <summary>True when every accepted byte has been handed to the OS and completed; false otherwise
     /// (a Writable event follows when done).</summary>
-    public bool TryFlush()
-    {
-        int rc = NativeMethods.Flush(Handle);
-        if (rc == NativeFlags.EAGAIN)
-            return false;
-        Check.Status(rc, "npipe_flush");
-        return true;
-    }
+    public bool TryFlush() => Done(NativeMethods.Flush(Handle), "npipe_flush");
 
     /// <summary>True once the peer has read every byte accepted so far (<c>npipe_drain</c>), not just the OS
     /// (<see cref="TryFlush"/>); false while it has not (a Writable event follows when it has). Throws
     /// <see cref="NpipeErrorCode.BrokenPipe"/> when the peer left before reading everything. Under Wine a
     /// pipe counts as drained once flushed (Wine reports no write quota).</summary>
-    public bool TryDrain()
-    {
-        int rc = NativeMethods.Drain(Handle);
-        if (rc == NativeFlags.EAGAIN)
-            return false;
-        Check.Status(rc, "npipe_drain");
-        return true;
-    }
+    public bool TryDrain() => Done(NativeMethods.Drain(Handle), "npipe_drain");
 
     /// <summary>Who is on the other end (<c>npipe_peer_identity</c>): a server learns its client, a client
     /// its server. Linux: SO_PEERCRED. Windows: the client's token user (known only once the client has
@@ -183,6 +169,15 @@ public class NpipePipe : IDisposable
         }
     }
 
+    // A call that is done (NPIPE_OK, true) or not yet (NPIPE_EAGAIN, false); anything else throws.
+    internal static bool Done(int rc, string op)
+    {
+        if (rc == NativeFlags.EAGAIN)
+            return false;
+        Check.Status(rc, op);
+        return true;
+    }
+
     private static bool Result(long rc, string op, out int count)
     {
         if (rc == NativeFlags.EAGAIN)
@@ -242,14 +237,7 @@ public sealed class NpipeServer : NpipePipe
     /// <summary>Starts (or checks) waiting for a client: true once connected, false while waiting (a
     /// Connected event follows, then call again or <see cref="NpipePipe.TakeError"/>). Throws the failure of
     /// the last attempt.</summary>
-    public bool TryConnect()
-    {
-        int rc = NativeMethods.Connect(Handle);
-        if (rc == NativeFlags.EAGAIN)
-            return false;
-        Check.Status(rc, "npipe_connect");
-        return true;
-    }
+    public bool TryConnect() => Done(NativeMethods.Connect(Handle), "npipe_connect");
 
     /// <summary>Drops the client (unread data is discarded); the instance can connect again.</summary>
     public void Disconnect() => Check.Status(NativeMethods.Disconnect(Handle), "npipe_disconnect");

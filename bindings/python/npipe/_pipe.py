@@ -33,6 +33,7 @@ _DEFAULT_LINGER_S = 1.0  # the library's default linger_ms
 _INT32_MAX = 2**31 - 1
 _T = TypeVar("_T")
 _P = TypeVar("_P", bound="Pipe")
+_S = TypeVar("_S", bound=ctypes.Structure)
 
 
 def _encode_name(name: Name) -> bytes:
@@ -411,12 +412,7 @@ class Pipe:
 
     def info(self) -> PipeInfo:
         """A snapshot of the pipe's state and counters."""
-        handle = self.handle
-        info = _native.InfoStruct()
-        info.size = ctypes.sizeof(info)
-        rc = self._lib.npipe_get_info(handle, ctypes.byref(info))
-        if rc < 0:
-            raise self._fail(rc)
+        info = self._query(self._lib.npipe_get_info, _native.InfoStruct())
         return PipeInfo(info.flags, info.in_buffer_size, info.out_buffer_size, info.max_instances, info.peer_pid,
                         info.bytes_read, info.bytes_written, info.write_pending, info.read_available,
                         info.peer_unread)
@@ -433,12 +429,7 @@ class Pipe:
             NotConnectedError: a server instance without a client.
             PipeAccessError: Windows: a client that allows only anonymous impersonation.
         """
-        handle = self.handle
-        out = _native.PeerStruct()
-        out.size = ctypes.sizeof(out)
-        rc = self._lib.npipe_peer_identity(handle, ctypes.byref(out))
-        if rc < 0:
-            raise self._fail(rc)
+        out = self._query(self._lib.npipe_peer_identity, _native.PeerStruct())
         unknown = 0xFFFFFFFF  # uid/gid on Windows
         return Peer(pid=out.pid or None, uid=None if out.uid == unknown else out.uid,
                     gid=None if out.gid == unknown else out.gid, sid=out.sid.decode("ascii", "replace") or None,
@@ -459,19 +450,16 @@ class Pipe:
             PipeTimeoutError: not drained within ``timeout``.
             PipeExistsError: blocking drain of a pipe registered with a user :class:`~npipe.Poll`.
         """
+        return self._until_ok(self._lib.npipe_drain, timeout, blocking, "drain")
+
+    def _query(self, call: Callable[[int, Any], int], out: _S) -> _S:
+        """Fills ``out``, an output struct that starts with ``size``, with ``call(handle, &out)``."""
         handle = self.handle
-
-        def attempt() -> Optional[bool]:
-            rc = self._lib.npipe_drain(handle)
-            if rc == _errors.EAGAIN:
-                return None
-            if rc < 0:
-                raise self._fail(rc)
-            return True
-
-        if not blocking:
-            return bool(attempt())
-        return self._until(attempt, timeout, "drain")
+        out.size = ctypes.sizeof(out)
+        rc = call(handle, ctypes.byref(out))
+        if rc < 0:
+            raise self._fail(rc)
+        return out
 
     def raw_handle(self) -> int:
         """The OS handle (a socket descriptor on Linux, a HANDLE on Windows), lent: the library
@@ -547,6 +535,23 @@ class Pipe:
                 self._wait_once(deadline)
             finally:
                 self._wait_lock.release()
+
+    def _until_ok(self, call: Callable[[int], int], timeout: Optional[float], blocking: bool, what: str) -> bool:
+        """For a call that answers NPIPE_OK or NPIPE_EAGAIN (npipe_connect, npipe_drain): blocking,
+        repeat it on the private poll until NPIPE_OK; else True for NPIPE_OK, False for NPIPE_EAGAIN."""
+        handle = self.handle
+
+        def attempt() -> Optional[bool]:
+            rc = call(handle)
+            if rc == _errors.EAGAIN:
+                return None
+            if rc < 0:
+                raise self._fail(rc)
+            return True
+
+        if not blocking:
+            return bool(attempt())
+        return self._until(attempt, timeout, what)
 
     def _drain(self, deadline: float) -> None:
         def flushed() -> Optional[bool]:
@@ -717,19 +722,7 @@ class Server(Pipe):
             PipeTimeoutError: no client within ``timeout``.
             PipeExistsError: blocking connect on a pipe registered with a user Poll.
         """
-        handle = self.handle
-
-        def attempt() -> Optional[bool]:
-            rc = self._lib.npipe_connect(handle)
-            if rc == _errors.EAGAIN:
-                return None
-            if rc < 0:
-                raise self._fail(rc)
-            return True
-
-        if not blocking:
-            return bool(attempt())
-        return self._until(attempt, timeout, "connect")
+        return self._until_ok(self._lib.npipe_connect, timeout, blocking, "connect")
 
     def disconnect(self) -> None:
         """Drop the client (unread data is discarded) and make the instance IDLE again; call
