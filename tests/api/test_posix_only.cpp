@@ -1,7 +1,8 @@
 // Linux-only behaviour of the AF_UNIX backend (the header's "Names", "Security", "Linux
 // instances"): the socket files themselves (stale ones replaced, live ones and non-sockets left
 // alone, 0600 with NPIPE_CURRENT_USER_ONLY, removal on the last close), the name mapping, interop
-// with plain AF_UNIX peers and the documented message framing, adopted sockets, peer pids, fd
+// with plain AF_UNIX peers and the documented message framing, adopted sockets, peer pids and
+// identities (another uid on either end), drain against a peer that resets the connection, fd
 // hygiene (no leaks, CLOEXEC) and SIGPIPE. Every wait is bounded; child processes are reaped.
 #include "support.hpp"
 
