@@ -48,6 +48,13 @@
  *     thread), in the blocking npipe_open by WaitNamedPipeW bounded by the same schedule; remote
  *     names (\\server\pipe\x) use the clock only. On Linux a full listen backlog is retried on
  *     the same clock.
+ *   - npipe_peer_identity: a Windows server learns who its client is only once the client's first
+ *     bytes were received (NPIPE_EAGAIN before); Linux and the client side answer at once. Under
+ *     Wine 8 the server side reports the server's own user (Wine impersonates the server itself,
+ *     and all its processes run as one user) and cannot refuse an anonymous-level client.
+ *   - npipe_drain: Windows counts a read the peer has pending as read (the bytes are in the peer's
+ *     process); Wine 8 reports no write quota, so under Wine a pipe counts as drained once flushed.
+ *     Only Linux can tell, after the fact, that a peer left without reading everything.
  *   - npipe_wait drives the pipe with a private poll. Nobody waits on that poll once the pipe is
  *     closed, so npipe_close of such a pipe releases it at once without a linger: when the last
  *     bytes matter, call npipe_flush until it answers NPIPE_OK before closing. npipe_wait's
@@ -398,11 +405,81 @@ NPIPE_API int32_t NPIPE_CALL npipe_accept(npipe_t listener, npipe_t *out) NPIPE_
  * npipe_read again. */
 NPIPE_API int32_t NPIPE_CALL npipe_wait(npipe_t pipe, uint32_t interests, int32_t timeout_ms) NPIPE_NOEXCEPT;
 
+/* ---------------------------------------------------------------------------------------------- */
+/* The peer: who is on the other end, and whether it has read what was written                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define NPIPE_PEER_SAME_USER 0x1u     /* the peer runs as this process's user */
+
+typedef struct npipe_peer_t {
+    uint32_t size;             /* in: sizeof(npipe_peer_t); out: bytes written */
+    uint32_t flags;            /* NPIPE_PEER_SAME_USER */
+    uint64_t pid;              /* the peer's process id; 0 if unknown. Informative only: on Windows a
+                                  client can fake it, and ids are reused */
+    uint32_t uid;              /* Linux: the peer's uid; Windows: UINT32_MAX */
+    uint32_t gid;              /* Linux: the peer's gid; Windows: UINT32_MAX */
+    char     sid[192];         /* Windows: the peer's user SID ("S-1-5-21-..."), NUL-terminated; Linux: "" */
+} npipe_peer_t;               /* 216 bytes */
+
+/* Who is on the other end of a connected pipe: a server learns its client, a client its server.
+ * out->size must be at least sizeof(npipe_peer_t) (else NPIPE_EINVAL); *out is filled up to
+ * min(size, sizeof) and size is set to the count written; on failure *out is left alone. The
+ * answer is read from the OS once per connection and kept (it does not change while the peer is
+ * connected, and stays after it left). Needs no poll.
+ * Returns NPIPE_OK, or NPIPE_EAGAIN (a Windows server whose client has sent nothing yet, see below;
+ * a client still connecting), NPIPE_ENOTCONN (a server without a client), NPIPE_EACCES (Windows: a
+ * client that allows only anonymous impersonation), NPIPE_EBADF, NPIPE_EINVAL, NPIPE_ECANCELED,
+ * a failed open's failure, or NPIPE_EIO.
+ * Where the values come from:
+ *   Linux, both sides: SO_PEERCRED (pid, uid, gid; a client's as of its connect(), a server's as of
+ *     its listen()). NPIPE_PEER_SAME_USER: the uid is this process's effective uid.
+ *   Windows, server side: the user of the client's token, read at identification level (npipe
+ *     clients open with SECURITY_IDENTIFICATION) with ImpersonateNamedPipeClient + OpenThreadToken +
+ *     GetTokenInformation(TokenUser) on the calling thread, which has its own token back before the
+ *     call returns (RevertToSelf; a thread that was impersonating someone keeps doing so). Windows
+ *     allows this only after a message of the client was read, so until the library has received
+ *     the client's first bytes the answer is NPIPE_EAGAIN ("the client has sent nothing yet"): read,
+ *     then ask again. pid: GetNamedPipeClientProcessId.
+ *   Windows, client side: the owner of the pipe object (GetSecurityInfo); where the descriptor has
+ *     no owner (the default descriptor under Wine) or the owner is the Administrators group (a
+ *     server running elevated), the user of the server process's token. pid:
+ *     GetNamedPipeServerProcessId.
+ *   Windows, NPIPE_PEER_SAME_USER: the peer's SID is this process's user SID or its default owner
+ *     (so an elevated administrator's own servers count as the same user). A client opened with
+ *     NPIPE_CURRENT_USER_ONLY makes this same check and refuses the server without it.
+ *   Wine 8: ImpersonateNamedPipeClient takes on the server's own token whatever the client sent, so
+ *     the server side reports the server's own user (all Wine processes run as one user, so the SID
+ *     is right there) and cannot refuse an anonymous-level client; the NPIPE_EAGAIN rule holds. */
+NPIPE_API int32_t NPIPE_CALL npipe_peer_identity(npipe_t pipe, npipe_peer_t *out) NPIPE_NOEXCEPT;
+
+/* NPIPE_OK once the peer has read every byte accepted by npipe_write on this connection (at once
+ * when nothing was); NPIPE_EPIPE if the peer left while bytes were undelivered as far as the
+ * library can tell; otherwise NPIPE_EAGAIN, and NPIPE_WRITABLE follows when the pipe is drained or
+ * the peer left (call again to learn which). The library re-checks on the clock of the pipe's poll
+ * (the first check within 1 ms, then doubling, at most 50 ms apart) while that poll is waited on:
+ * no thread and no blocking FlushFileBuffers. The other answers are npipe_flush's (NPIPE_ENOTCONN,
+ * NPIPE_ECANCELED, NPIPE_EAGAIN for a pipe not registered with a poll or still connecting, ...).
+ * The server pattern that loses nothing: write the response, npipe_drain until NPIPE_OK, then
+ * npipe_disconnect (which, like DisconnectNamedPipe, discards what the client has not read).
+ * npipe_wait's NPIPE_WRITABLE means "a write would not block", which usually holds while a drain
+ * waits: a pipe driven by npipe_wait learns the end of a drain only by calling npipe_drain again.
+ * Where "the peer has read" comes from:
+ *   Linux: the kernel's count of bytes the peer has not read yet (SIOCOUTQ == 0). A peer that
+ *     closes with bytes unread resets the connection, so there NPIPE_EPIPE is exact.
+ *   Windows: the write quota (NtQueryInformationFile(FilePipeLocalInformation): drained when
+ *     WriteQuotaAvailable == OutboundQuota). A read the peer has pending counts as read: the bytes
+ *     are in the peer's process (an npipe peer keeps one pending). A peer that has left cannot be
+ *     asked: then NPIPE_EPIPE only for bytes still in this end's buffer or still counted by the
+ *     system, else NPIPE_OK.
+ *   Wine 8 reports no write quota: there a pipe counts as drained once flushed. */
+NPIPE_API int32_t NPIPE_CALL npipe_drain(npipe_t pipe) NPIPE_NOEXCEPT;
+
 NPIPE_STATIC_ASSERT(sizeof(npipe_event_t) == 16, npipe_event_t_is_16_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_client_options_t) == 16, npipe_client_options_t_is_16_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_server_options_t) == 32, npipe_server_options_t_is_32_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_info_t) == 72, npipe_info_t_is_72_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_listener_options_t) == 40, npipe_listener_options_t_is_40_bytes);
+NPIPE_STATIC_ASSERT(sizeof(npipe_peer_t) == 216, npipe_peer_t_is_216_bytes);
 
 NPIPE_END_DECLS
 

@@ -48,6 +48,11 @@ public:
     // npipe_write / npipe_writev (one message in message mode); the same guarantees.
     virtual int64_t write(const IoVec *iov, size_t iovcnt, size_t total) = 0;
     virtual int32_t flush() = 0;
+    // npipe_drain: st::ok once the peer has read every accepted byte, st::pipe if it left before,
+    // else st::again (NPIPE_WRITABLE follows).
+    virtual int32_t drain() = 0;
+    // npipe_peer_identity, on a connected pipe.
+    virtual int32_t peer_identity(PeerIdentity &out) = 0;
     virtual int32_t raw_handle(intptr_t &out) = 0;
     // The blocking npipe_open: the open policy run on the caller's thread (a client made by
     // open_client and not yet published).

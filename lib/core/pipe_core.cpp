@@ -20,6 +20,11 @@ constexpr size_t kMaxWriteCap = 16u * 1024u * 1024u;
 // Retrying an open: the first retry within 1 ms, then doubling, at most 50 ms apart.
 constexpr int32_t kFirstOpenBackoffMs = 1;
 constexpr int32_t kMaxOpenBackoffMs = 50;
+// Re-checking whether the peer has read everything (npipe_drain): soon at first, since a reader
+// that keeps up takes the bytes within moments, then doubling, so a slow reader costs at most 20
+// checks a second.
+constexpr int32_t kFirstDrainCheckMs = 1;
+constexpr int32_t kMaxDrainCheckMs = 50;
 
 // What servers and clients alike take from their flags. A client "inbound only" reads only,
 // "outbound only" writes only; a server the other way round, which is the same test of the bits.
@@ -233,6 +238,12 @@ void PipeCore::reset_connection() {
     write_queue_.reset();
     peer_gone_ = false;
     write_failure_ = Failure{};
+    undrained_ = false;
+    drain_wanted_ = false;
+    if (drain_timer_ && poll_) poll_->cancel_timer(this);
+    drain_timer_ = false;
+    peer_known_ = false;
+    peer_ = PeerIdentity{};
     events_.reset_connection();
 }
 
@@ -252,7 +263,8 @@ int32_t PipeCore::take_error() {
 // The checks every read, write and flush makes, in the order the header fixes.
 int32_t PipeCore::check_io(Direction direction) {
     if (canceled_) return fail_canceled();
-    if (!events_.registered()) return fail(st::again, "pipe is not registered with a poll");
+    if (direction != Direction::peer && !events_.registered())
+        return fail(st::again, "pipe is not registered with a poll");
     if (state_ == State::connecting && !setup_.server)
         return fail(st::again, "connection in progress; NPIPE_CONNECTED follows");
     if (state_ == State::failed) return report(open_failure_);
@@ -386,6 +398,7 @@ int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
         bytes_written_ -= accepted;
         return report(write_failure_);
     }
+    undrained_ = true;
     return static_cast<int64_t>(accepted);
 }
 
@@ -395,6 +408,7 @@ void PipeCore::write_progressed() {
         return;
     }
     if (write_queue_.settle_owed() && setup_.can_write) raise(ev::writable);
+    if (drain_wanted_ && write_queue_.idle()) check_drained();
 }
 
 void PipeCore::on_write_failed(const Failure &failure) {
@@ -441,6 +455,87 @@ int32_t PipeCore::flush() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Drain: flushed, then the peer has read it all (the OS says so), without a thread or a blocking
+// flush: the poll's clock re-checks with backoff, and NPIPE_WRITABLE tells the caller.
+
+int32_t PipeCore::drain() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int32_t rc = check_io(Direction::flush);
+    if (rc < 0) return rc;
+    if (!undrained_) return st::ok;  // nothing accepted since the peer last had read everything
+    if (write_failure_) return report(write_failure_);
+    if (!write_queue_.idle()) os_write_more();
+    if (write_failure_) return report(write_failure_);
+    if (!drain_wanted_) drain_backoff_ms_ = kFirstDrainCheckMs;  // a new drain: the first check is soon
+    if (!write_queue_.idle()) {
+        if (peer_gone_)
+            return failf(st::pipe, 0, "the peer left before %zu accepted bytes were written", write_queue_.used());
+        drain_wanted_ = true;  // write_progressed asks the OS once they are written
+        return failf(st::again, 0,
+                     "%zu accepted bytes are still being written; NPIPE_WRITABLE follows once the peer has read them",
+                     write_queue_.used());
+    }
+    const int64_t unread = os_peer_unread();
+    if (unread < 0) return fail(st::pipe, "the peer left without reading everything written to it");
+    if (unread == 0) {
+        undrained_ = false;
+        drain_wanted_ = false;
+        return st::ok;
+    }
+    if (peer_gone_)
+        return failf(st::pipe, 0, "the peer left with %llu written bytes unread",
+                     static_cast<unsigned long long>(unread));
+    drain_wanted_ = true;
+    if (!drain_timer_) schedule_drain_check();
+    return failf(st::again, 0, "the peer has not read %llu written bytes yet; NPIPE_WRITABLE follows when it has",
+                 static_cast<unsigned long long>(unread));
+}
+
+// A drain answered NPIPE_EAGAIN and every accepted byte is written now: ask the OS, and keep
+// asking until the peer has read them (NPIPE_WRITABLE) or has left (npipe_drain then says whether
+// anything was lost).
+void PipeCore::check_drained() {
+    if (!drain_wanted_ || closed_ || canceled_ || !connected() || released_ || !write_queue_.idle()) return;
+    if (!peer_gone_) {
+        const int64_t unread = os_peer_unread();
+        if (unread > 0) {
+            if (!drain_timer_) schedule_drain_check();
+            return;
+        }
+        if (unread == 0) undrained_ = false;
+    }
+    drain_wanted_ = false;
+    if (setup_.can_write) raise(ev::writable);
+}
+
+void PipeCore::schedule_drain_check() {
+    if (!poll_) return;
+    drain_timer_ = true;
+    poll_->set_timer(shared_from_this(), Deadline::after_ms(drain_backoff_ms_));
+    drain_backoff_ms_ = std::min(drain_backoff_ms_ * 2, kMaxDrainCheckMs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer identity: asked of the OS once per connection (the peer cannot change while connected,
+// and Windows can only tell while it still has the client's last message)
+
+int32_t PipeCore::peer_identity(PeerIdentity &out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int32_t rc = check_io(Direction::peer);
+    if (rc < 0) return rc;
+    if (closed_) return fail(st::badf, "the pipe was closed");  // by another thread, during this call
+    if (!peer_known_) {
+        PeerIdentity id;
+        const int32_t os_rc = os_peer_identity(id);
+        if (os_rc < 0) return os_rc;
+        peer_ = std::move(id);
+        peer_known_ = true;
+    }
+    out = peer_;
+    return st::ok;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Client open: one policy for NPIPE_NONBLOCK_OPEN (driven by the poll's clock) and the blocking
 // npipe_open (on the caller's thread)
 
@@ -483,9 +578,16 @@ void PipeCore::open_failed(const Failure &failure) {
     raise(ev::connected | ev::error | ev::readable | ev::writable);
 }
 
+// The pipe's one timer serves the open's retries while it is connecting and the drain's
+// re-checks once it is connected; the two never overlap.
 void PipeCore::timer_fired() {
     std::lock_guard<std::mutex> lock(mu_);
-    attempt_open();
+    if (state_ == State::connecting) {
+        attempt_open();
+        return;
+    }
+    drain_timer_ = false;
+    check_drained();
 }
 
 int32_t PipeCore::open_blocking() {
@@ -615,7 +717,11 @@ int32_t PipeCore::get_info(PipeInfo &info) {
     info.bytes_written = bytes_written_;
     info.write_pending = write_queue_.used();
     info.read_available = read_queue_.buffered();
-    if (live) os_query_info(info);
+    if (live) {
+        os_query_info(info);
+        const int64_t unread = os_peer_unread();
+        info.peer_unread = unread > 0 ? static_cast<uint64_t>(unread) : 0;
+    }
     return st::ok;
 }
 

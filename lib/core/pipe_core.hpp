@@ -14,6 +14,9 @@
 //                when nothing is queued (Linux byte mode).
 //   write side   WriteQueue (acceptance, in-flight accounting, the one WRITABLE rule); a backend may
 //                hand bytes to the OS straight from the caller's buffers when nothing is queued.
+//   drain        flushed, then the OS asked (os_peer_unread) until the peer has read every accepted
+//                byte, re-checked on the poll's clock with backoff; NPIPE_WRITABLE when drained.
+//   identity     asked of the OS once per connection and kept (os_peer_identity).
 //   close        the handle is gone at once; accepted bytes drain for at most linger_ms while the
 //                poll is waited on (the poll's linger list), then the OS handles are released.
 //
@@ -70,6 +73,8 @@ public:
     int64_t read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *msg_flags) final;
     int64_t write(const IoVec *iov, size_t iovcnt, size_t total) final;
     int32_t flush() final;
+    int32_t drain() final;
+    int32_t peer_identity(PeerIdentity &out) final;
     void close() final;
     int32_t get_info(PipeInfo &info) final;
     int32_t raw_handle(intptr_t &out) final;
@@ -140,8 +145,15 @@ protected:
     virtual void os_closing() {}
     // Releases every OS handle now, cancelling what is pending. Called once.
     virtual void os_release() = 0;
-    // peer_pid, the OS part of read_available, peer_unread (connected, not released).
+    // peer_pid and the OS part of read_available (connected, not released).
     virtual void os_query_info(PipeInfo &info) = 0;
+    // Bytes this end handed to the OS that the peer has not read yet: 0 once it has read them all
+    // (or when the OS cannot tell), or st::pipe when the OS knows the peer left without reading
+    // them all. For npipe_drain and info.peer_unread (connected, not released).
+    virtual int64_t os_peer_unread() = 0;
+    // Who the peer is (connected, not released): st::ok; st::again while the OS cannot tell yet
+    // (Windows: the client has sent nothing); or a failure, reported through fail().
+    virtual int32_t os_peer_identity(PeerIdentity &out) = 0;
     virtual intptr_t os_raw_handle() = 0;
 
     // ---- What the OS did, reported by the backend (mu_ held). -----------------------------------
@@ -179,7 +191,8 @@ protected:
     WriteQueue write_queue_;
 
 private:
-    enum class Direction { read, write, flush };
+    // peer: who is on the other end, which needs neither a poll nor a direction.
+    enum class Direction { read, write, flush, peer };
 
     int32_t check_io(Direction direction);
     int32_t begin_connect(bool in_connect_call);
@@ -196,6 +209,8 @@ private:
     void finish_close();
     void attempt_open();
     void open_failed(const Failure &failure);
+    void check_drained();
+    void schedule_drain_check();
 
     PipeSetup setup_;
     State state_;
@@ -219,6 +234,16 @@ private:
 
     uint64_t bytes_read_ = 0;
     uint64_t bytes_written_ = 0;
+
+    // npipe_drain (per connection).
+    bool undrained_ = false;     // bytes were accepted since the OS last said the peer read them all
+    bool drain_wanted_ = false;  // a drain answered NPIPE_EAGAIN: NPIPE_WRITABLE is owed once drained
+    bool drain_timer_ = false;   // a re-check is due on the poll's clock
+    int32_t drain_backoff_ms_ = 1;
+
+    // npipe_peer_identity (per connection): the peer does not change while it is connected.
+    bool peer_known_ = false;
+    PeerIdentity peer_;
 };
 
 }  // namespace npipe

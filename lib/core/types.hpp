@@ -41,6 +41,11 @@ constexpr uint32_t info_connected = 0x20000u;
 constexpr uint32_t info_listener = 0x40000u;
 }  // namespace pf
 
+// npipe_peer_t flags.
+namespace peer {
+constexpr uint32_t same_user = 0x1u;
+}  // namespace peer
+
 // Message flags of npipe_read_msg.
 namespace mf {
 constexpr uint32_t partial = 0x1u;
@@ -104,6 +109,15 @@ struct PipeInfo {
     uint64_t peer_unread = 0;
     uint32_t waiting_instances = 0;  // listener
     uint32_t pending_accepts = 0;    // listener
+};
+
+// Who is on the other end of a connection (npipe_peer_t without the C ABI's fixed buffer).
+struct PeerIdentity {
+    uint32_t flags = 0;  // peer::same_user
+    uint64_t pid = 0;    // 0 if the platform cannot tell
+    uint32_t uid = UINT32_MAX;
+    uint32_t gid = UINT32_MAX;
+    std::string sid;  // Windows: the user SID as text; Linux: empty
 };
 
 }  // namespace npipe

@@ -222,6 +222,7 @@ PeerCred peer_cred(int fd) {
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
         out.pid = static_cast<uint64_t>(cred.pid);
         out.uid = cred.uid;
+        out.gid = cred.gid;
     }
     return out;
 }

@@ -29,10 +29,12 @@ namespace npipe::posix {
 // sockaddr_un for `path`; NPIPE_ENAMETOOLONG if it does not fit sun_path.
 int32_t make_address(const std::string &path, sockaddr_un &addr, socklen_t &len);
 
-// SO_PEERCRED of a connected socket: the peer's pid (0 if unknown) and uid ((uid_t)-1 if unknown).
+// SO_PEERCRED of a connected socket: the peer's pid (0 if unknown), uid and gid ((uid_t)-1 and
+// (gid_t)-1 if unknown, with errno telling why).
 struct PeerCred {
     uint64_t pid = 0;
     uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
 };
 PeerCred peer_cred(int fd);
 

@@ -26,6 +26,17 @@ constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;  // never SIGPIPE, never
 
 bool peer_left(int err) { return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ESHUTDOWN; }
 
+// Who the peer is, from SO_PEERCRED; "the same user" is this process's effective uid, the one the
+// kernel checks the socket file's mode against.
+PeerIdentity identity_of(const PeerCred &cred) {
+    PeerIdentity id;
+    id.pid = cred.pid;
+    id.uid = static_cast<uint32_t>(cred.uid);
+    id.gid = static_cast<uint32_t>(cred.gid);
+    if (cred.uid == geteuid()) id.flags |= peer::same_user;
+    return id;
+}
+
 // Kernel iovecs for (prefix ++ iov), at most IOV_MAX of them.
 size_t to_iovecs(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt, iovec *out) {
     size_t k = 0;
@@ -184,7 +195,7 @@ PipeCore::OpenAttempt UnixPipe::os_try_open() {
         return a;
     }
     const PeerCred cred = peer_cred(fd);
-    if ((setup().flags & pf::current_user_only) && cred.uid != geteuid()) {
+    if ((setup().flags & pf::current_user_only) && !(identity_of(cred).flags & peer::same_user)) {
         ::close(fd);
         a.failure =
             failuref(st::acces, 0, "the server of %s runs as uid %u, not as this user (NPIPE_CURRENT_USER_ONLY)",
@@ -230,7 +241,7 @@ int32_t UnixPipe::try_accept(Failure &failure) {
 // a foreign user's and was dropped (NPIPE_CURRENT_USER_ONLY), or a failure.
 int32_t UnixPipe::take_client(int fd, Failure &failure) {
     const PeerCred cred = peer_cred(fd);
-    if ((setup().flags & pf::current_user_only) && cred.uid != geteuid()) {
+    if ((setup().flags & pf::current_user_only) && !(identity_of(cred).flags & peer::same_user)) {
         ::close(fd);
         return st::again;
     }
@@ -263,6 +274,7 @@ void UnixPipe::close_connection() {
     std::vector<uint8_t>().swap(receive_buffer_);
     peer_pid_ = 0;
     sent_on_connection_ = 0;
+    peer_reset_ = false;
 }
 
 void UnixPipe::os_disconnect() { close_connection(); }
@@ -288,6 +300,7 @@ void UnixPipe::os_release() {
 // Reading
 
 void UnixPipe::read_failed(int err) {
+    if (err == ECONNRESET) peer_reset_ = true;  // the peer closed with our bytes unread: for drain
     // A reset or broken connection is the end of the stream, like an orderly close.
     if (peer_left(err))
         on_eof(false);
@@ -337,7 +350,8 @@ bool UnixPipe::os_fill_read_queue() {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-Failure UnixPipe::write_failure(int err) const {
+Failure UnixPipe::write_failure(int err) {
+    if (err == ECONNRESET) peer_reset_ = true;
     return peer_left(err) ? errno_failure(err, "the peer closed the pipe", st::pipe) : errno_failure(err, "send");
 }
 
@@ -379,11 +393,41 @@ void UnixPipe::os_query_info(PipeInfo &info) {
     if (fd_ < 0) return;
     int n = 0;
     if (setup().can_read && ioctl(fd_, FIONREAD, &n) == 0 && n > 0) info.read_available += static_cast<uint64_t>(n);
+}
+
+int64_t UnixPipe::os_peer_unread() {
+    if (fd_ < 0) return 0;
+    // A peer that closes its socket with bytes unread resets the connection: the kernel sets
+    // ECONNRESET on this end, which one recv or send reports (read_failed / write_failure note
+    // it) and poll() shows as POLLERR until then. Once the peer's queue is freed, SIOCOUTQ says
+    // 0, so this comes first.
+    if (!peer_reset_) {
+        pollfd p{fd_, 0, 0};
+        if (::poll(&p, 1, 0) > 0 && (p.revents & POLLERR)) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+                if (err == ECONNRESET)
+                    peer_reset_ = true;
+                else
+                    read_failed(err);  // what the next recv would have reported
+            }
+        }
+    }
+    if (peer_reset_) return st::pipe;
     // SIOCOUTQ counts the kernel memory of what the peer has not read yet (slightly more than the
     // bytes); it is 0 exactly when the peer has read everything. Bounded by what we sent.
-    n = 0;
-    if (ioctl(fd_, SIOCOUTQ, &n) == 0 && n > 0)
-        info.peer_unread = std::min<uint64_t>(static_cast<uint64_t>(n), sent_on_connection_);
+    int n = 0;
+    if (ioctl(fd_, SIOCOUTQ, &n) != 0 || n <= 0) return 0;
+    return static_cast<int64_t>(std::min<uint64_t>(static_cast<uint64_t>(n), sent_on_connection_));
+}
+
+int32_t UnixPipe::os_peer_identity(PeerIdentity &out) {
+    if (fd_ < 0) return fail(st::notconn, "the pipe has no connection");
+    const PeerCred cred = peer_cred(fd_);
+    if (cred.uid == static_cast<uid_t>(-1)) return fail_errno(errno, "getsockopt(SO_PEERCRED)");
+    out = identity_of(cred);
+    return st::ok;
 }
 
 intptr_t UnixPipe::os_raw_handle() {

@@ -55,6 +55,8 @@ private:
     void os_closing() override;
     void os_release() override;
     void os_query_info(PipeInfo &info) override;
+    int64_t os_peer_unread() override;
+    int32_t os_peer_identity(PeerIdentity &out) override;
     intptr_t os_raw_handle() override;
 
     EpollPoll &epoll() const { return static_cast<EpollPoll &>(*poll()); }
@@ -65,7 +67,7 @@ private:
     void close_connection();
     void release_listener();
     void read_failed(int err);
-    Failure write_failure(int err) const;
+    Failure write_failure(int err);
 
     std::shared_ptr<ListeningSocket> listener_;  // server: until close or poll close
     sockaddr_un address_{};                      // client: where to connect
@@ -79,6 +81,7 @@ private:
     std::vector<uint8_t> receive_buffer_;  // message mode: one recv before decoding
     uint64_t peer_pid_ = 0;
     uint64_t sent_on_connection_ = 0;  // bytes handed to the kernel on this connection
+    bool peer_reset_ = false;          // the peer closed with bytes unread (ECONNRESET seen)
 };
 
 }  // namespace npipe::posix

@@ -212,6 +212,7 @@ void WinPipe::os_disconnect() {
     read_in_flight_ = false;
     write_in_flight_ = false;
     next_read_size_ = 0;
+    received_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,6 +249,7 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
     }
     const bool partial = error == ERROR_MORE_DATA && setup().message_read;
     // In message mode a 0-byte success is an empty message, not EOF.
+    if (bytes > 0) received_ = true;
     if (bytes > 0 || setup().message_read) {
         op.buffer.resize(std::min<size_t>(bytes, op.buffer.size()));
         read_queue_.push(std::move(op.buffer), !partial);
@@ -359,7 +361,20 @@ void WinPipe::os_query_info(PipeInfo &info) {
         info.peer_pid = pid;
     DWORD avail = 0;
     if (setup().can_read && PeekNamedPipe(handle_, nullptr, 0, nullptr, &avail, nullptr)) info.read_available += avail;
-    info.peer_unread = query_peer_unread(handle_);
+}
+
+int64_t WinPipe::os_peer_unread() { return static_cast<int64_t>(query_peer_unread(handle_)); }
+
+int32_t WinPipe::os_peer_identity(PeerIdentity &out) {
+    if (!setup().server) return server_identity(handle_, out);
+    // Windows lets a server take on its client's identity only after a message of the client was
+    // read; until the library has received bytes, say so rather than let the OS answer vaguely (a
+    // server that only writes never receives any: there only Windows can tell).
+    if (!received_ && setup().can_read)
+        return fail(st::again,
+                    "the client has sent nothing yet: Windows identifies a client only after its first "
+                    "bytes were received");
+    return client_identity(handle_, out);
 }
 
 intptr_t WinPipe::os_raw_handle() {

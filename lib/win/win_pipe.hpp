@@ -15,7 +15,9 @@
 //   - the write side follows the pipe's TYPE: on a PIPE_TYPE_MESSAGE pipe every accepted write is
 //     one message (whole or NPIPE_EAGAIN), also for a client that did not ask for NPIPE_MESSAGE;
 //   - after npipe_poll_close the OS handle is released: npipe_raw_handle answers INVALID_HANDLE_VALUE;
-//   - info.peer_unread comes from FilePipeLocalInformation and is 0 under Wine;
+//   - info.peer_unread and npipe_drain come from FilePipeLocalInformation, which reports no quota
+//     under Wine (0 unread: drained once flushed);
+//   - a server learns its client's identity only after the client's first bytes arrived;
 //   - an adopted server end counts as CONNECTED unless PeekNamedPipe says it is listening or
 //     disconnected; its direction comes from FilePipeLocalInformation.
 #pragma once
@@ -62,6 +64,8 @@ private:
     void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) override;
     void os_release() override;
     void os_query_info(PipeInfo &info) override;
+    int64_t os_peer_unread() override;
+    int32_t os_peer_identity(PeerIdentity &out) override;
     intptr_t os_raw_handle() override;
 
     IocpPoll &iocp() const { return static_cast<IocpPoll &>(*poll()); }
@@ -78,6 +82,7 @@ private:
     const size_t read_cap_;      // in_buffer_size within sane bounds: the usual ReadFile size
     size_t next_read_size_ = 0;  // after ERROR_MORE_DATA: the rest of the message
     bool read_in_flight_ = false;
+    bool received_ = false;  // a read of this connection brought bytes (identity needs them)
     bool write_in_flight_ = false;
     OpenTarget target_;                        // client: what to open
     HANDLE pipe_root_ = INVALID_HANDLE_VALUE;  // client: for the asynchronous busy wait, once needed

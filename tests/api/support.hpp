@@ -24,6 +24,8 @@
 
 #if defined(_WIN32)
 #include <windows.h>
+// after windows.h
+#include <sddl.h>
 #else
 #include <unistd.h>
 #endif
@@ -39,6 +41,47 @@ inline unsigned long process_id() {
     return static_cast<unsigned long>(getpid());
 #endif
 }
+
+// True under Wine (its ntdll exports wine_get_version), for the cases Wine cannot show.
+inline bool running_on_wine() {
+#if defined(_WIN32)
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != nullptr;
+#else
+    return false;
+#endif
+}
+
+#if defined(_WIN32)
+// This process's user SID (its token's user), as bytes for EqualSid.
+inline std::vector<uint8_t> current_user_sid() {
+    HANDLE token = nullptr;
+    REQUIRE(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
+    DWORD len = 0;
+    GetTokenInformation(token, TokenUser, nullptr, 0, &len);
+    std::vector<uint8_t> buf(len);
+    REQUIRE(GetTokenInformation(token, TokenUser, buf.data(), len, &len));
+    CloseHandle(token);
+    PSID sid = reinterpret_cast<TOKEN_USER *>(buf.data())->User.Sid;
+    std::vector<uint8_t> out(GetLengthSid(sid));
+    CopySid(static_cast<DWORD>(out.size()), out.data(), sid);
+    return out;
+}
+
+inline std::string sid_string(PSID sid) {
+    LPSTR text = nullptr;
+    if (!ConvertSidToStringSidA(sid, &text)) return "?";
+    std::string s(text);
+    LocalFree(text);
+    return s;
+}
+
+// The same as text ("S-1-5-21-..."), as npipe_peer_t reports it.
+inline std::string current_user_sid_text() {
+    std::vector<uint8_t> sid = current_user_sid();
+    return sid_string(reinterpret_cast<PSID>(sid.data()));
+}
+#endif
 
 // A name no other test (or concurrent test process) uses: npipe-test-<pid>-<n>-<tag>.
 inline std::string unique_name(const char *tag = "t") {

@@ -1,7 +1,8 @@
 // Linux-only behaviour of the AF_UNIX backend (the header's "Names", "Security", "Linux
 // instances"): the socket files themselves (stale ones replaced, live ones and non-sockets left
 // alone, 0600 with NPIPE_CURRENT_USER_ONLY, removal on the last close), the name mapping, interop
-// with plain AF_UNIX peers and the documented message framing, adopted sockets, peer pids, fd
+// with plain AF_UNIX peers and the documented message framing, adopted sockets, peer pids and
+// identities (another uid on either end), drain against a peer that resets the connection, fd
 // hygiene (no leaks, CLOEXEC) and SIGPIPE. Every wait is bounded; child processes are reaped.
 #include "support.hpp"
 
@@ -64,6 +65,33 @@ int raw_connect(const std::string &path) {
         return -1;
     }
     return fd;
+}
+
+// In a child process (no doctest macros there): become uid and gid 65534, then make a raw socket
+// connected to `path`, or listening on it. -1 on failure, with errno of the call that failed.
+int socket_as_nobody(const std::string &path, bool listening) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) return -1;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || path.size() >= sizeof addr.sun_path) return -1;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const auto *a = reinterpret_cast<sockaddr *>(&addr);
+    const bool ok = listening ? bind(fd, a, sizeof addr) == 0 && listen(fd, 8) == 0 : connect(fd, a, sizeof addr) == 0;
+    return ok ? fd : -1;
+}
+
+// The peer of `pipe` is process `pid`, run as uid and gid 65534: not this process's user.
+void check_peer_is_nobody(npipe_t pipe, pid_t pid) {
+    npipe_peer_t peer;
+    std::memset(&peer, 0, sizeof peer);
+    peer.size = sizeof peer;
+    REQUIRE(npipe_peer_identity(pipe, &peer) == NPIPE_OK);
+    CHECK(peer.uid == 65534u);
+    CHECK(peer.gid == 65534u);
+    CHECK(peer.pid == static_cast<uint64_t>(pid));
+    CHECK(peer.flags == 0u);
+    CHECK(peer.sid[0] == '\0');
 }
 
 // Blocking helpers on raw sockets, bounded by poll().
@@ -403,13 +431,8 @@ TEST_SUITE("posix_only") {
             PipeGuard server(create_with(name, NPIPE_CURRENT_USER_ONLY));
             REQUIRE(server != 0);
             Child child([&] {
-                if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                sockaddr_un addr{};
-                addr.sun_family = AF_UNIX;
-                std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
                 // The 0600 socket keeps another user out at connect().
-                return connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 && errno == EACCES;
+                return socket_as_nobody(path, false) < 0 && errno == EACCES;
             });
             CHECK(child.ready());
         }
@@ -423,12 +446,8 @@ TEST_SUITE("posix_only") {
             REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
             REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
             Child child([&] {
-                if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                sockaddr_un addr{};
-                addr.sun_family = AF_UNIX;
-                std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-                if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) return false;
+                const int fd = socket_as_nobody(path, false);
+                if (fd < 0) return false;
                 pollfd pf{fd, POLLIN, 0};
                 if (::poll(&pf, 1, kWaitMs) != 1) return false;
                 char c;
@@ -454,14 +473,7 @@ TEST_SUITE("posix_only") {
         }
         // A server run by another user: a client with the flag gets NPIPE_EACCES, one without connects.
         const std::string other = "/tmp/npipe-uid-" + std::to_string(getpid()) + ".sock";
-        Child child([&] {
-            if (setgid(65534) != 0 || setuid(65534) != 0) return false;
-            const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            sockaddr_un addr{};
-            addr.sun_family = AF_UNIX;
-            std::memcpy(addr.sun_path, other.c_str(), other.size() + 1);
-            return bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 && listen(fd, 8) == 0;
-        });
+        Child child([&] { return socket_as_nobody(other, true) >= 0; });
         REQUIRE(child.ready());
         npipe_t c = 0;
         CHECK(open_with(other, NPIPE_CURRENT_USER_ONLY, kWaitMs, c) == NPIPE_EACCES);
@@ -828,5 +840,74 @@ TEST_SUITE("posix_only") {
         CHECK(npipe_write(c2, "two", 3) == 3);
         CHECK(read_exactly(pa, a, 3) == "one");
         CHECK(read_exactly(pb, b, 3) == "two");
+    }
+}
+
+TEST_SUITE("posix_only") {
+    TEST_CASE("peer identity across users (needs root): a client and a server of another uid") {
+        if (geteuid() != 0) {
+            MESSAGE("skipped: needs root to act as another user");
+            return;
+        }
+        {
+            // An npipe server; the client is a raw socket of uid/gid 65534 in a child process.
+            const std::string name = unique_name("peeruid");
+            const std::string path = resolve(name);
+            PipeGuard server(create_with(name, 0));
+            REQUIRE(server != 0);
+            REQUIRE(chmod(path.c_str(), 0666) == 0);  // let the other user connect
+            Poller poll;
+            REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+            Child child([&] { return socket_as_nobody(path, false) >= 0; });  // stays connected until the end
+            REQUIRE(child.ready());
+            REQUIRE((poll.wait_for(1, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+            REQUIRE(npipe_take_error(server) == NPIPE_OK);
+            check_peer_is_nobody(server, child.pid);
+        }
+        // A raw server of uid/gid 65534: an npipe client learns who listens.
+        const std::string other = "/tmp/npipe-peer-" + std::to_string(getpid()) + ".sock";
+        Child child([&] { return socket_as_nobody(other, true) >= 0; });
+        REQUIRE(child.ready());
+        npipe_t c = 0;
+        REQUIRE(open_with(other, 0, kWaitMs, c) == NPIPE_OK);
+        PipeGuard client(c);
+        check_peer_is_nobody(client, child.pid);
+        unlink(other.c_str());
+    }
+
+    TEST_CASE("drain: a peer that closes with bytes unread resets the connection (EPIPE); one that read all does not") {
+        {
+            Poller poll;
+            Pair p;
+            make_pair(poll, p);
+            REQUIRE(write_all(poll, p.server, "unread") == 6);
+            CHECK(npipe_drain(p.server) == NPIPE_EAGAIN);  // in the client's socket, not read
+            p.client.reset();
+            CHECK(retry_while_eagain(poll, [&] { return npipe_drain(p.server); }) == NPIPE_EPIPE);
+            CHECK(contains(npipe_last_error_message(), "without reading everything"));
+        }
+        {
+            // The reset reaches a read of the server first: drain still knows.
+            Poller poll;
+            Pair p;
+            make_pair(poll, p);
+            REQUIRE(write_all(poll, p.server, "unread") == 6);
+            p.client.reset();
+            int64_t last = 1;
+            CHECK(read_to_end(poll, p.server, &last).empty());
+            CHECK(last == 0);
+            CHECK(npipe_drain(p.server) == NPIPE_EPIPE);
+        }
+        {
+            Poller poll;
+            Pair p;
+            make_pair(poll, p);
+            REQUIRE(write_all(poll, p.server, "read it") == 7);
+            REQUIRE(read_exactly(poll, p.client, 7) == "read it");
+            p.client.reset();
+            CHECK((poll.wait_for(1, NPIPE_WRITE_CLOSED) & NPIPE_WRITE_CLOSED) != 0);
+            CHECK(npipe_drain(p.server) == NPIPE_OK);  // the peer is gone, but it had read everything
+        }
     }
 }

@@ -108,27 +108,6 @@ bool raw_read_message(HANDLE h, std::string &msg) {
     }
 }
 
-std::vector<uint8_t> current_user_sid() {
-    HANDLE token = nullptr;
-    REQUIRE(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
-    DWORD len = 0;
-    GetTokenInformation(token, TokenUser, nullptr, 0, &len);
-    std::vector<uint8_t> buf(len);
-    REQUIRE(GetTokenInformation(token, TokenUser, buf.data(), len, &len));
-    CloseHandle(token);
-    PSID sid = reinterpret_cast<TOKEN_USER *>(buf.data())->User.Sid;
-    std::vector<uint8_t> out(GetLengthSid(sid));
-    CopySid(static_cast<DWORD>(out.size()), out.data(), sid);
-    return out;
-}
-
-std::string sid_string(PSID sid) {
-    LPSTR text = nullptr;
-    if (!ConvertSidToStringSidA(sid, &text)) return "?";
-    std::string s(text);
-    LocalFree(text);
-    return s;
-}
 
 // Owner and DACL of a kernel object, read back the way an auditor would.
 struct Descriptor {
@@ -149,6 +128,23 @@ struct Descriptor {
         return sd && GetSecurityDescriptorControl(sd, &control, &revision) && (control & SE_DACL_PROTECTED);
     }
 };
+
+// A raw overlapped instance of `name` (at most 2) owned by SYSTEM, which everyone may use; or
+// INVALID_HANDLE_VALUE (GetLastError says why) where this process may not set that owner: Windows
+// lets only privileged callers, Wine lets anyone.
+HANDLE system_owned_instance(const std::string &name) {
+    PSECURITY_DESCRIPTOR sd = nullptr;
+    REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd,
+                                                                 nullptr));
+    SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
+    const std::wstring path = wide_pipe_path(name);
+    HANDLE h = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 2, 4096, 4096,
+                                0, &sa);
+    const DWORD err = GetLastError();
+    LocalFree(sd);
+    SetLastError(err);
+    return h;
+}
 
 npipe_t create_with(const std::string &name, const npipe_server_options_t &opts, int32_t *rc_out = nullptr) {
     npipe_t h = 0;
@@ -365,22 +361,12 @@ TEST_SUITE("win_interop") {
         // Owner SYSTEM: Windows lets only privileged callers set it, Wine lets anyone. Where the
         // raw server cannot be made, the refusal path cannot be reached from this process.
         const std::string name = unique_name("foreign");
-        PSECURITY_DESCRIPTOR sd = nullptr;
-        REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd,
-                                                                     nullptr));
-        SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
-        const std::wstring path = wide_pipe_path(name);
-        HANDLE raw = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 2, 4096,
-                                      4096, 0, &sa);
-        HANDLE spare = raw == INVALID_HANDLE_VALUE
-                           ? INVALID_HANDLE_VALUE
-                           : CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE,
-                                              2, 4096, 4096, 0, &sa);
-        LocalFree(sd);
+        HANDLE raw = system_owned_instance(name);
         if (raw == INVALID_HANDLE_VALUE) {
             MESSAGE("cannot create a SYSTEM-owned pipe here (error ", GetLastError(), "): refusal not testable");
             return;
         }
+        HANDLE spare = system_owned_instance(name);
         REQUIRE(spare != INVALID_HANDLE_VALUE);
         OVERLAPPED ov{}, ov2{};
         ov.hEvent = CreateEventW(nullptr, TRUE, FALSE, nullptr);
@@ -711,5 +697,127 @@ TEST_SUITE("win_interop") {
         CHECK(readable);
         char buf[8];
         CHECK(npipe_read(b.server, buf, sizeof buf) == 4);
+    }
+}
+
+namespace {
+
+npipe_peer_t peer_struct() {
+    npipe_peer_t p;
+    std::memset(&p, 0, sizeof p);
+    p.size = sizeof p;
+    return p;
+}
+
+// A raw blocking client opened with `sqos` (SECURITY_SQOS_PRESENT | a level) that has sent one
+// message, received by the npipe server `server`, which is registered with `poll` as token 1.
+HANDLE raw_client_that_wrote(Poller &poll, npipe_t server, const std::string &name, DWORD sqos) {
+    REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+    const int32_t first = npipe_connect(server);
+    REQUIRE((first == NPIPE_EAGAIN || first == NPIPE_OK));
+    HANDLE raw = raw_open(name, GENERIC_READ | GENERIC_WRITE, sqos);
+    REQUIRE(raw != INVALID_HANDLE_VALUE);
+    REQUIRE(connect_server(poll, server) == NPIPE_OK);
+    REQUIRE(raw_write_all(raw, "who"));
+    REQUIRE(read_exactly(poll, server, 3) == "who");
+    return raw;
+}
+
+// The calling thread's impersonation level, or -1 when it is not impersonating anyone.
+int thread_impersonation_level() {
+    HANDLE token = nullptr;
+    if (!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &token)) return GetLastError() == ERROR_NO_TOKEN ? -1 : -2;
+    SECURITY_IMPERSONATION_LEVEL level = SecurityAnonymous;
+    DWORD len = 0;
+    const BOOL ok = GetTokenInformation(token, TokenImpersonationLevel, &level, sizeof level, &len);
+    CloseHandle(token);
+    return ok ? static_cast<int>(level) : -2;
+}
+
+}  // namespace
+
+TEST_SUITE("win_interop") {
+    TEST_CASE("peer identity: an anonymous-level client is refused (EACCES); the thread is never left impersonating") {
+        Poller poll;
+        const std::string name = unique_name("anon");
+        PipeGuard server(create_server(name));
+        HANDLE raw = raw_client_that_wrote(poll, server, name, SECURITY_SQOS_PRESENT | SECURITY_ANONYMOUS);
+        npipe_peer_t peer = peer_struct();
+        const int32_t rc = npipe_peer_identity(server, &peer);
+        if (running_on_wine()) {
+            // Wine's ImpersonateNamedPipeClient takes on the server's own token, whatever the
+            // client allowed: it cannot refuse, and names the (one) Wine user.
+            MESSAGE("Wine: an anonymous-level client cannot be told apart (Wine impersonates the server itself)");
+            CHECK(rc == NPIPE_OK);
+            CHECK(std::string(peer.sid) == current_user_sid_text());
+        } else {
+            CHECK(rc == NPIPE_EACCES);
+            CHECK(contains(npipe_last_error_message(), "anonymous"));
+        }
+        CHECK(thread_impersonation_level() == -1);
+        CloseHandle(raw);
+    }
+
+    TEST_CASE("peer identity: an identification-level client is known; a thread that impersonated keeps doing so") {
+        Poller poll;
+        const std::string name = unique_name("ident");
+        PipeGuard server(create_server(name));
+        HANDLE raw = raw_client_that_wrote(poll, server, name, SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION);
+        REQUIRE(ImpersonateSelf(SecurityIdentification));
+        REQUIRE(thread_impersonation_level() == static_cast<int>(SecurityIdentification));
+        npipe_peer_t peer = peer_struct();
+        const int32_t rc = npipe_peer_identity(server, &peer);
+        // The thread has the token back it was impersonating with (not the client's, not its own).
+        const int level = thread_impersonation_level();
+        RevertToSelf();
+        REQUIRE(rc == NPIPE_OK);
+        CHECK(level == static_cast<int>(SecurityIdentification));
+        CHECK(peer.flags == NPIPE_PEER_SAME_USER);
+        CHECK(peer.pid == GetCurrentProcessId());
+        CHECK(peer.uid == UINT32_MAX);
+        CHECK(std::string(peer.sid) == current_user_sid_text());
+        CloseHandle(raw);
+    }
+
+    TEST_CASE("peer identity, client side: the pipe's owner; NPIPE_CURRENT_USER_ONLY makes the same check") {
+        Poller poll;
+        const std::string my_sid = current_user_sid_text();
+        {
+            // Owner set to the current user (NPIPE_CURRENT_USER_ONLY's descriptor).
+            const std::string name = unique_name("owned");
+            PipeGuard server(create_server(name, NPIPE_CURRENT_USER_ONLY));
+            REQUIRE(npipe_register(poll, server, 1, 0) == NPIPE_OK);
+            REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+            PipeGuard client(open_client(name, NPIPE_CURRENT_USER_ONLY));
+            npipe_peer_t peer = peer_struct();
+            REQUIRE(npipe_peer_identity(client, &peer) == NPIPE_OK);
+            CHECK(peer.flags == NPIPE_PEER_SAME_USER);
+            CHECK(std::string(peer.sid) == my_sid);
+            CHECK(peer.pid == GetCurrentProcessId());
+        }
+        // Owner SYSTEM (see the NPIPE_CURRENT_USER_ONLY refusal case): the owner is reported,
+        // not this process's user, and it is not the same user.
+        const std::string name = unique_name("sysowned");
+        HANDLE raw = system_owned_instance(name);
+        if (raw == INVALID_HANDLE_VALUE) {
+            MESSAGE("cannot create a SYSTEM-owned pipe here (error ", GetLastError(), "): owner case not testable");
+            return;
+        }
+        OVERLAPPED ov{};
+        ov.hEvent = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+        ConnectNamedPipe(raw, &ov);
+        {
+            PipeGuard client(open_client(name));
+            npipe_peer_t peer = peer_struct();
+            REQUIRE(npipe_peer_identity(client, &peer) == NPIPE_OK);
+            CHECK(std::string(peer.sid) == "S-1-5-18");
+            CHECK(peer.flags == 0u);
+            CHECK(peer.pid == GetCurrentProcessId());
+        }
+        DWORD ignored = 0;
+        CancelIoEx(raw, nullptr);
+        GetOverlappedResult(raw, &ov, &ignored, TRUE);  // the OVERLAPPED lives on this stack
+        CloseHandle(raw);
+        CloseHandle(ov.hEvent);
     }
 }

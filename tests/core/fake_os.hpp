@@ -51,6 +51,10 @@ public:
     Failure connect_failure;
     OpenAttempt::Outcome open_answer = OpenAttempt::connected;
     int open_attempts = 0;
+    // What os_peer_identity answers (the identity on st::ok), and how often it was asked.
+    int32_t identity_answer = st::ok;
+    PeerIdentity identity;
+    int identity_queries = 0;
 
     // What the core did.
     std::vector<std::string> handed_to_os;  // every piece os_write_more handed over, in order
@@ -97,6 +101,16 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         return write_queue_.used();
     }
+    // What the OS says the peer has not read yet (os_peer_unread; st::pipe: it left without
+    // reading them), and how often the core asked.
+    void set_unread(int64_t n) {
+        std::lock_guard<std::mutex> lock(mu_);
+        unread_ = n;
+    }
+    int unread_queries() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return unread_queries_;
+    }
 
 private:
     int32_t os_attach(ReadyPoll &) override { return st::ok; }
@@ -127,7 +141,19 @@ private:
     }
     void os_release() override { ++releases; }
     void os_query_info(PipeInfo &) override {}
+    int64_t os_peer_unread() override {
+        ++unread_queries_;
+        return unread_;
+    }
+    int32_t os_peer_identity(PeerIdentity &out) override {
+        ++identity_queries;
+        if (identity_answer == st::ok) out = identity;
+        return identity_answer;
+    }
     intptr_t os_raw_handle() override { return 42; }
+
+    int64_t unread_ = 0;
+    int unread_queries_ = 0;
 };
 
 inline PipeSetup server_setup(uint32_t flags = 0) {

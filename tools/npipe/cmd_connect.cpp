@@ -82,7 +82,8 @@ int cmd_connect(const std::vector<std::string> &argv) {
     rc = npipe_register(poll, pipe, kPipeToken, NPIPE_READABLE | NPIPE_WRITABLE);
     if (rc < 0) return capture(rc, "cannot register the pipe").report();
     if (verbose)
-        std::fprintf(stderr, "npipe: connected to %s (server pid %llu)\n", os_name_of(name).c_str(), peer_pid_of(pipe));
+        std::fprintf(stderr, "npipe: connected to %s (server %s)\n", os_name_of(name).c_str(),
+                     describe_peer(pipe).c_str());
 
     Relay relay(poll, StdinPump::start(poll, kStdinToken), ropts);
     SessionResult s = relay.session(pipe, "the server");

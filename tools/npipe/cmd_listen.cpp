@@ -42,7 +42,7 @@ const char *const kHelp =
     "                       the rest of stdin goes to the next client.\n"
     "  --progress           bytes, rate and elapsed time per client on stderr (default: when\n"
     "                       stderr is a terminal and stdout is not); --no-progress: off\n"
-    "  -v, --verbose        a line on stderr per client\n"
+    "  -v, --verbose        a line on stderr per client: its pid and user\n"
     "  -h, --help           this text\n";
 
 }  // namespace
@@ -149,11 +149,17 @@ int cmd_listen(const std::vector<std::string> &argv) {
             continue;  // a client that vanished before we saw it: wait for the next one
         }
         ++clients;
+        bool user_known = true;
         if (verbose)
-            std::fprintf(stderr, "npipe: client %llu connected (pid %llu)\n", static_cast<unsigned long long>(clients),
-                         peer_pid_of(server));
+            std::fprintf(stderr, "npipe: client %llu connected (%s)\n", static_cast<unsigned long long>(clients),
+                         describe_peer(server, &user_known).c_str());
         std::string peer = "client " + std::to_string(clients);
         SessionResult s = relay.session(server, peer);
+        if (verbose && !user_known) {  // a Windows server learns its client from what the client sent
+            const std::string who = describe_peer(server, &user_known);
+            if (user_known) std::fprintf(stderr, "npipe: %s is %s\n", peer.c_str(), who.c_str());
+        }
+        // npipe_disconnect discards what the client has not read: first make sure it has.
         if (!s.peer_closed && !s.failure.failed() && !s.interrupted)
             s.broken = drain_before_close(poll, server, 5000, peer);
         if (verbose)

@@ -238,6 +238,20 @@ unsigned long long peer_pid_of(npipe_t pipe) {
     return npipe_get_info(pipe, &info) < 0 ? 0 : static_cast<unsigned long long>(info.peer_pid);
 }
 
+std::string describe_peer(npipe_t pipe, bool *known) {
+    npipe_peer_t peer;
+    std::memset(&peer, 0, sizeof peer);
+    peer.size = sizeof peer;
+    const int32_t rc = npipe_peer_identity(pipe, &peer);
+    if (known) *known = rc != NPIPE_EAGAIN;
+    const std::string pid = "pid " + std::to_string(peer_pid_of(pipe));
+    if (rc == NPIPE_EAGAIN) return pid + ", user not known until it sends something";
+    if (rc < 0) return pid + ", user unknown (" + npipe_last_error_message() + ")";
+    const std::string user = peer.sid[0] ? std::string("user ") + peer.sid
+                                         : "uid " + std::to_string(peer.uid) + " gid " + std::to_string(peer.gid);
+    return pid + ", " + user + ((peer.flags & NPIPE_PEER_SAME_USER) ? ", this user" : ", another user");
+}
+
 const char *platform_name() {
 #if defined(_WIN32)
     return "windows";

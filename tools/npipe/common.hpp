@@ -79,6 +79,10 @@ uint64_t process_id();
 std::string unique_name(std::string_view prefix);  // "<prefix>-<pid>-<n>"
 std::string os_name_of(const std::string &name);   // npipe_resolve_name, or the name itself
 unsigned long long peer_pid_of(npipe_t pipe);      // npipe_get_info's peer_pid, 0 if unknown
+// Who is on the other end, for --verbose: "pid 123, uid 1000 gid 1000, this user" or "pid 123,
+// user S-1-5-21-..., another user". `known` is false while a Windows server cannot tell yet (its
+// client has sent nothing); the text says so then.
+std::string describe_peer(npipe_t pipe, bool *known = nullptr);
 const char *platform_name();   // "windows" / "linux"
 
 void set_binary_stdio();       // Windows: _setmode(_O_BINARY) on stdin/stdout; no-op elsewhere

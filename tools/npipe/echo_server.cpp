@@ -13,6 +13,8 @@ struct Conn {
     npipe_t h = 0;
     bool connected = false;
     bool eof = false;
+    uint64_t number = 0;      // --verbose: which client this is
+    bool user_known = true;   // --verbose: false until a Windows server can tell who the client is
     std::string pending;        // byte mode: bytes read, not yet written back
     size_t pending_off = 0;
     std::string assembling;     // message mode: a message arriving in parts
@@ -155,9 +157,10 @@ private:
             }
             c.connected = true;
             ++stats_.clients;
+            c.number = stats_.clients;
             if (cfg_.verbose)
-                std::fprintf(stderr, "npipe: client %llu connected (pid %llu)\n",
-                             static_cast<unsigned long long>(stats_.clients), peer_pid_of(c.h));
+                std::fprintf(stderr, "npipe: client %llu connected (%s)\n", static_cast<unsigned long long>(c.number),
+                             describe_peer(c.h, &c.user_known).c_str());
             if (spare_ == token) {
                 spare_ = 0;
                 // At once, not after this round: on Linux a queued client is only safe while an
@@ -166,6 +169,11 @@ private:
             }
         }
         Pump p = (cfg_.flags & NPIPE_MESSAGE) ? pump_messages(c) : pump_bytes(c);
+        if (cfg_.verbose && !c.user_known) {  // a Windows server learns its client from what it sent
+            const std::string who = describe_peer(c.h, &c.user_known);
+            if (c.user_known)
+                std::fprintf(stderr, "npipe: client %llu is %s\n", static_cast<unsigned long long>(c.number), who.c_str());
+        }
         if (p == Pump::wait) return;
         if (cfg_.verbose) std::fprintf(stderr, "npipe: a client left\n");
         if (cfg_.once) {

@@ -205,20 +205,23 @@ std::string drain_before_close(npipe_poll_t poll, npipe_t pipe, int stall_ms, co
     uint64_t unread = UINT64_MAX;
     npipe_event_t events[16];
     for (;;) {
-        int32_t f = npipe_flush(pipe);
-        if (f < 0 && f != NPIPE_EAGAIN) return peer + " went away before all that was sent reached it";
-        if (f == NPIPE_OK) {
-            npipe_info_t info{};
-            info.size = sizeof info;
-            if (npipe_get_info(pipe, &info) < 0) return peer + " went away before reading everything";
-            if (info.peer_unread == 0) return "";
-            if (info.peer_unread < unread) deadline = now_seconds() + stall_ms / 1000.0;  // it is reading
-            unread = info.peer_unread;
+        // NPIPE_OK once the client has read every byte; while not, NPIPE_WRITABLE announces the
+        // next answer (the library re-checks on the poll's clock).
+        int32_t d = npipe_drain(pipe);
+        if (d == NPIPE_OK) return "";
+        if (d != NPIPE_EAGAIN) return peer + " went away before reading everything that was sent";
+        npipe_info_t info{};
+        info.size = sizeof info;
+        if (npipe_get_info(pipe, &info) == NPIPE_OK) {
+            const uint64_t left = info.write_pending + info.peer_unread;
+            if (left < unread) deadline = now_seconds() + stall_ms / 1000.0;  // it is reading
+            unread = left;
         }
-        if (now_seconds() >= deadline)
+        const double wait = deadline - now_seconds();
+        if (wait <= 0)
             return peer + " read nothing for " + format_duration(stall_ms / 1000.0) + "; the last " +
                    format_bytes(unread == UINT64_MAX ? 0 : unread) + " were not delivered";
-        npipe_poll_wait(poll, events, 16, 10);
+        npipe_poll_wait(poll, events, 16, static_cast<int32_t>(wait * 1000) + 1);
     }
 }
 

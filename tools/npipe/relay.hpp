@@ -83,11 +83,10 @@ private:
     bool stdin_starved_ = false;    // the last pull found the pump empty (a wake will follow)
 };
 
-// A server that ends a session: wait until every accepted byte reached the OS and the client
-// has read it (npipe_get_info's peer_unread), because npipe_disconnect discards what the client
-// has not read yet, as DisconnectNamedPipe does. The wait is bounded by `stall_ms` without
-// progress. Returns "" when everything was delivered, else why not (a broken transfer). A client
-// needs no drain: closing keeps its data for the server.
+// A server that ends a session: wait until the client has read every accepted byte (npipe_drain),
+// because npipe_disconnect discards what the client has not read yet, as DisconnectNamedPipe does.
+// The wait is bounded by `stall_ms` without progress. Returns "" when everything was delivered,
+// else why not (a broken transfer). A client needs no drain: closing keeps its data for the server.
 std::string drain_before_close(npipe_poll_t poll, npipe_t pipe, int stall_ms, const std::string &peer);
 
 // The line a broken transfer ends with: "<why> (N bytes sent, M received)".

@@ -339,6 +339,34 @@ def copy_to_client(tag, path, data, *listen_opts):
         stop(server)
 
 
+def test_listen_verbose_names_each_client():
+    """`listen -v` prints each client's pid and user (Linux: uid and gid; Windows: the SID, known once
+    the client has sent something), and `connect -v` the server's."""
+    path, data = random_file(100 * 1024, 9)
+    pipe = name("verbose")
+    server = start("listen", pipe, "--once", "-v")
+    try:
+        with open(path, "rb") as f:
+            client = start("connect", pipe, "--timeout", 10000, "-v", stdin=f)
+            rc, _, cerr = finish(client)
+        check(rc == 0, "connect -v < file: rc %d, %s" % (rc, cerr))
+        rc, out, err = finish(server)
+        check(rc == 0 and out == data, "listen --once -v: rc %d, %d bytes of %d" % (rc, len(out), len(data)))
+    finally:
+        stop(server)
+    if WRAPPER:  # Windows pids are Wine's own; the user is the SID of the one Wine user
+        user = r"pid [1-9]\d*, user S-1-5-[0-9-]+, this user"
+        client_user = server_user = user
+    else:
+        user = r"uid %d gid %d, this user" % (os.geteuid(), os.getegid())
+        client_user = r"pid %d, %s" % (client.pid, user)
+        server_user = r"pid %d, %s" % (server.pid, user)
+    check(re.search(r"^npipe: client 1 (connected \(|is )%s\)?\r?$" % client_user, err, re.M),
+          "listen -v names neither the client's pid nor its user: %r" % err)
+    check(re.search(r"^npipe: connected to .* \(server %s\)\r?$" % server_user, cerr, re.M),
+          "connect -v names neither the server's pid nor its user: %r" % cerr)
+
+
 def test_relay_client_to_server():
     copy_to_server("c2s", *random_file(1 << 20, 1), "--exit-on=stdin")
 

@@ -729,6 +729,105 @@ public static class Scenarios
         return Task.CompletedTask;
     }
 
+    // ---- the peer: who it is, and whether it has read everything ---------------------------------
+
+    /// Both ends name this process and its user; a Windows server only once the client has sent
+    /// something (WouldBlock before), Linux at once.
+    public static async Task Peer_Identity_BothEnds()
+    {
+        var pair = await ConnectedStreams("peer");
+        using var server = pair.Server;
+        using var client = pair.Client;
+        if (OperatingSystem.IsWindows())
+        {
+            var early = Expect.Throws<NpipeException>(() => _ = server.PeerIdentity, "identity before the client wrote");
+            Expect.Equal(NpipeErrorCode.WouldBlock, early.Code, "a Windows server waits for the client's bytes");
+        }
+        await client.WriteAsync(new byte[] { 42 }).Within();
+        Expect.Equal(1, await server.ReadAsync(new byte[1]).Within(), "the client's byte");
+        foreach (var (end, peer) in new[] { ("server", server.PeerIdentity), ("client", client.PeerIdentity) })
+        {
+            Expect.True(peer.IsSameUser, $"{end}: the peer is this user");
+            Expect.Equal((ulong)Environment.ProcessId, peer.ProcessId ?? 0, $"{end}: the peer is this process");
+            if (OperatingSystem.IsWindows())
+            {
+                Expect.True(peer.Sid is not null && peer.Sid.StartsWith("S-1-"), $"{end}: a SID ({peer.Sid})");
+                Expect.True(peer.UserId is null && peer.GroupId is null, $"{end}: no uid/gid on Windows");
+            }
+            else
+            {
+                Expect.Equal(EffectiveUid(), peer.UserId ?? uint.MaxValue, $"{end}: uid");
+                Expect.True(peer.GroupId is not null && peer.Sid is null, $"{end}: a gid and no SID on Linux");
+            }
+        }
+        Expect.Equal(server.PeerIdentity, client.PeerIdentity, "both ends see the same process and user");
+        client.Dispose();
+        Expect.Throws<ObjectDisposedException>(() => _ = client.PeerIdentity, "identity of a disposed stream");
+    }
+
+    /// DrainAsync completes once the client has read, not when the bytes were flushed; then the server
+    /// disconnects without losing anything.
+    public static async Task Peer_DrainAsync_WriteDrainDisconnect()
+    {
+        var pair = await ConnectedStreams("drain");
+        using var server = pair.Server;
+        using var client = pair.Client;
+        byte[] response = Util.RandomBytes(100_000, 7);
+        await server.WriteAsync(response).Within();  // more than the client's first read takes
+        await server.FlushAsync().Within();
+        var drain = server.DrainAsync();
+        if (!OperatingSystem.IsWindows())  // Wine counts a pipe as drained once flushed
+            Expect.True(!drain.IsCompleted, "not drained while the client has read nothing");
+        var got = new byte[response.Length];
+        await client.ReadExactlyAsync(got).AsTask().Within();
+        await drain.Within();
+        server.Disconnect();
+        Expect.Equal(0, await client.ReadAsync(new byte[8]).Within(), "EOF after the disconnect");
+        Expect.Equal(Util.Sha256(response), Util.Sha256(got), "every byte delivered");
+    }
+
+    /// A drain that cannot end: cancelled by its token, and BrokenPipe once the reader leaves with bytes
+    /// still in the writer's buffer.
+    public static async Task Peer_DrainAsync_CancelAndBrokenPipe()
+    {
+        var pair = await ConnectedStreams("drainx");
+        using var server = pair.Server;
+        using var client = pair.Client;
+        var chunk = new byte[64 * 1024];
+        while (server.Pipe.TryWrite(chunk, out _)) { }  // the writer's own buffer is full: not drained
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
+            await Expect.ThrowsAsync<OperationCanceledException>(() => server.DrainAsync(cts.Token).Within(), "cancelled drain");
+        client.Dispose();  // leaves with all of it unread
+        var ex = await Expect.ThrowsAsync<NpipeException>(() => server.DrainAsync().Within(), "drain after the reader left");
+        Expect.Equal(NpipeErrorCode.BrokenPipe, ex.Code, "code");
+    }
+
+    // A server stream of a fresh name and a client stream connected to it.
+    private static async Task<(NpipeStream Server, NpipeStream Client)> ConnectedStreams(string tag)
+    {
+        string name = Util.UniqueName(tag);
+        var server = NpipeStream.CreateServer(name);
+        try
+        {
+            var accept = server.WaitForConnectionAsync();
+            var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+            await accept.Within();
+            return (server, client);
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+    }
+
+    private static uint EffectiveUid()
+    {
+        // /proc/self/status: "Uid:\treal\teffective\tsaved\tfs".
+        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("Uid:"));
+        return uint.Parse(line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[2]);
+    }
+
     // ---- ABI -------------------------------------------------------------------------------------
 
     /// Every function of npipe.h is declared (and every declaration resolves in the loaded library);
@@ -740,6 +839,7 @@ public static class Scenarios
         Expect.Equal(32, Unsafe.SizeOf<Interop.NativeServerOptions>(), "sizeof(npipe_server_options_t)");
         Expect.Equal(72, Unsafe.SizeOf<Interop.NativeInfo>(), "sizeof(npipe_info_t)");
         Expect.Equal(16, Unsafe.SizeOf<Interop.NativeIoVec>(), "sizeof(npipe_iovec_t)");
+        Expect.Equal(216, Unsafe.SizeOf<Interop.NativePeer>(), "sizeof(npipe_peer_t)");
 
         var declared = typeof(Interop.NativeMethods)
             .GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)

@@ -72,6 +72,18 @@ public class PollTests
     public Task Basics() => Scenarios.Poll_Basics();
 }
 
+public class PeerTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task Identity_BothEnds() => Scenarios.Peer_Identity_BothEnds();
+
+    [Fact(Timeout = 120_000)]
+    public Task DrainAsync_WriteDrainDisconnect() => Scenarios.Peer_DrainAsync_WriteDrainDisconnect();
+
+    [Fact(Timeout = 120_000)]
+    public Task DrainAsync_CancelAndBrokenPipe() => Scenarios.Peer_DrainAsync_CancelAndBrokenPipe();
+}
+
 public class AbiTests
 {
     [Fact(Timeout = 120_000)]

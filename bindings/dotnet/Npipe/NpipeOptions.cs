@@ -75,6 +75,17 @@ public enum NpipeMessageFlags : uint
     Empty = NativeFlags.MsgEmpty,
 }
 
+/// <summary>Who is on the other end of a connection (<c>npipe_peer_identity</c>): a server's client or a
+/// client's server. Values the platform does not have are null: <see cref="UserId"/> and
+/// <see cref="GroupId"/> on Windows, <see cref="Sid"/> on Linux.</summary>
+/// <param name="ProcessId">The peer's process id (null if unknown); informative only, ids are reused and
+/// a Windows client can fake its own.</param>
+/// <param name="UserId">Linux: the peer's uid.</param>
+/// <param name="GroupId">Linux: the peer's gid.</param>
+/// <param name="Sid">Windows: the peer's user SID ("S-1-5-21-...").</param>
+/// <param name="IsSameUser">The peer runs as this process's user.</param>
+public sealed record NpipePeerIdentity(ulong? ProcessId, uint? UserId, uint? GroupId, string? Sid, bool IsSameUser);
+
 /// <summary>A snapshot of <c>npipe_get_info</c>.</summary>
 public readonly record struct NpipeInfo(
     bool IsServer, bool IsConnected, bool MessageMode, bool InboundOnly, bool OutboundOnly, uint RawFlags,

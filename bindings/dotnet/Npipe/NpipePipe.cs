@@ -99,13 +99,33 @@ public class NpipePipe : IDisposable
 
     /// <summary>True when every accepted byte has been handed to the OS and completed; false otherwise
     /// (a Writable event follows when done).</summary>
-    public bool TryFlush()
+    public bool TryFlush() => Done(NativeMethods.Flush(Handle), "npipe_flush");
+
+    /// <summary>True once the peer has read every byte accepted so far (<c>npipe_drain</c>), not just the OS
+    /// (<see cref="TryFlush"/>); false while it has not (a Writable event follows when it has). Throws
+    /// <see cref="NpipeErrorCode.BrokenPipe"/> when the peer left before reading everything. Under Wine a
+    /// pipe counts as drained once flushed (Wine reports no write quota).</summary>
+    public bool TryDrain() => Done(NativeMethods.Drain(Handle), "npipe_drain");
+
+    /// <summary>Who is on the other end (<c>npipe_peer_identity</c>): a server learns its client, a client
+    /// its server. Linux: SO_PEERCRED. Windows: the client's token user (known only once the client has
+    /// sent something: <see cref="NpipeErrorCode.WouldBlock"/> before), or the owner of the server's pipe.
+    /// A Windows client that allows only anonymous impersonation gives <see cref="NpipeErrorCode.AccessDenied"/>.</summary>
+    public unsafe NpipePeerIdentity PeerIdentity
     {
-        int rc = NativeMethods.Flush(Handle);
-        if (rc == NativeFlags.EAGAIN)
-            return false;
-        Check.Status(rc, "npipe_flush");
-        return true;
+        get
+        {
+            NativePeer peer = default;
+            peer.Size = (uint)sizeof(NativePeer);
+            Check.Status(NativeMethods.PeerIdentity(Handle, &peer), "npipe_peer_identity");
+            string sid = Marshal.PtrToStringUTF8((IntPtr)peer.Sid) ?? "";
+            return new NpipePeerIdentity(
+                peer.Pid == 0 ? null : peer.Pid,
+                peer.Uid == uint.MaxValue ? null : peer.Uid,
+                peer.Gid == uint.MaxValue ? null : peer.Gid,
+                sid.Length == 0 ? null : sid,
+                (peer.Flags & NativeFlags.PeerSameUser) != 0);
+        }
     }
 
     /// <summary>Returns the first background failure once and clears it (<see cref="NpipeErrorCode.Ok"/> if none).</summary>
@@ -147,6 +167,15 @@ public class NpipePipe : IDisposable
             ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
             return _handle;
         }
+    }
+
+    // A call that is done (NPIPE_OK, true) or not yet (NPIPE_EAGAIN, false); anything else throws.
+    internal static bool Done(int rc, string op)
+    {
+        if (rc == NativeFlags.EAGAIN)
+            return false;
+        Check.Status(rc, op);
+        return true;
     }
 
     private static bool Result(long rc, string op, out int count)
@@ -208,14 +237,7 @@ public sealed class NpipeServer : NpipePipe
     /// <summary>Starts (or checks) waiting for a client: true once connected, false while waiting (a
     /// Connected event follows, then call again or <see cref="NpipePipe.TakeError"/>). Throws the failure of
     /// the last attempt.</summary>
-    public bool TryConnect()
-    {
-        int rc = NativeMethods.Connect(Handle);
-        if (rc == NativeFlags.EAGAIN)
-            return false;
-        Check.Status(rc, "npipe_connect");
-        return true;
-    }
+    public bool TryConnect() => Done(NativeMethods.Connect(Handle), "npipe_connect");
 
     /// <summary>Drops the client (unread data is discarded); the instance can connect again.</summary>
     public void Disconnect() => Check.Status(NativeMethods.Disconnect(Handle), "npipe_disconnect");

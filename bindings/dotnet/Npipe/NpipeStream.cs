@@ -198,15 +198,24 @@ public sealed class NpipeStream : Stream
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     /// <summary>Completes when every byte written so far has been handed to the OS and completed.</summary>
-    public override async Task FlushAsync(CancellationToken cancellationToken)
+    public override Task FlushAsync(CancellationToken cancellationToken) => UntilWritable(_pipe.TryFlush, cancellationToken);
+
+    /// <summary>
+    /// Completes when the peer has read every byte written so far, not just the OS (<see cref="FlushAsync(CancellationToken)"/>):
+    /// no thread waits, the reactor's poll re-checks. A server that answers and hangs up writes, awaits
+    /// this, then calls <see cref="Disconnect"/>, which would otherwise discard what the client has not
+    /// read yet. Throws <see cref="NpipeException"/> (<see cref="NpipeErrorCode.BrokenPipe"/>) when the
+    /// peer left before reading everything. Under Wine a pipe counts as drained once flushed.
+    /// </summary>
+    public Task DrainAsync(CancellationToken cancellationToken = default) => UntilWritable(_pipe.TryDrain, cancellationToken);
+
+    /// <summary>Who is on the other end (<see cref="NpipePipe.PeerIdentity"/>).</summary>
+    public NpipePeerIdentity PeerIdentity
     {
-        while (true)
+        get
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            int seq = Sequence(Registration.Direction.Write);
-            if (_pipe.TryFlush())
-                return;
-            await _registration.WaitAsync(Registration.Direction.Write, seq, cancellationToken).ConfigureAwait(false);
+            ThrowIfDisposed();
+            return _pipe.PeerIdentity;
         }
     }
 
@@ -265,6 +274,20 @@ public sealed class NpipeStream : Stream
             _pipe.Dispose();
         }
         base.Dispose(disposing);
+    }
+
+    // Tries `done` until it says so, awaiting the reactor's next Write event in between (flush and
+    // drain both end with NPIPE_WRITABLE).
+    private async Task UntilWritable(Func<bool> done, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int seq = Sequence(Registration.Direction.Write);
+            if (done())
+                return;
+            await _registration.WaitAsync(Registration.Direction.Write, seq, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private int Sequence(Registration.Direction d)

@@ -56,6 +56,8 @@ INFO_SERVER = 0x10000
 INFO_CONNECTED = 0x20000
 INFO_LISTENER = 0x40000
 
+PEER_SAME_USER = 0x1
+
 # ---------------------------------------------------------------------------------------------
 # Structs (sizes checked below against the header's static_asserts)
 # ---------------------------------------------------------------------------------------------
@@ -107,6 +109,15 @@ class ListenerOptions(ctypes.Structure):
     ]
 
 
+class PeerStruct(ctypes.Structure):
+    """``npipe_peer_t``."""
+
+    _fields_ = [
+        ("size", c_uint32), ("flags", c_uint32), ("pid", c_uint64), ("uid", c_uint32), ("gid", c_uint32),
+        ("sid", ctypes.c_char * 192),
+    ]
+
+
 class IoVec(ctypes.Structure):
     """``npipe_iovec_t``."""
 
@@ -114,7 +125,7 @@ class IoVec(ctypes.Structure):
 
 
 for _struct, _size in ((EventStruct, 16), (ServerOptions, 32), (ClientOptions, 16), (InfoStruct, 72),
-                      (ListenerOptions, 40)):
+                      (ListenerOptions, 40), (PeerStruct, 216)):
     assert ctypes.sizeof(_struct) == _size, f"{_struct.__name__} must be {_size} bytes"
 
 # ---------------------------------------------------------------------------------------------
@@ -157,6 +168,8 @@ _PROTOTYPES = {
     "npipe_listener_options_init": (None, [POINTER(ListenerOptions)]),
     "npipe_listen": (c_int32, [c_char_p, POINTER(ListenerOptions), POINTER(npipe_t)]),
     "npipe_accept": (c_int32, [npipe_t, POINTER(npipe_t)]),
+    "npipe_peer_identity": (c_int32, [npipe_t, POINTER(PeerStruct)]),
+    "npipe_drain": (c_int32, [npipe_t]),
 }
 
 if sys.platform == "win32":

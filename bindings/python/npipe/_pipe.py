@@ -15,7 +15,7 @@ from ._poll import _SLICE_S, timeout_ms
 if TYPE_CHECKING:
     from ._poll import Poll
 
-__all__ = ["Pipe", "Server", "Client", "PipeInfo", "MsgRead", "create", "open", "from_raw_handle",
+__all__ = ["Pipe", "Server", "Client", "PipeInfo", "Peer", "MsgRead", "create", "open", "from_raw_handle",
            "resolve_name", "MSG_PARTIAL", "MSG_EMPTY"]
 
 #: ``read_msg`` flag: more of the same message follows.
@@ -36,6 +36,7 @@ _FLUSH_PAUSE_MAX_S = 0.05
 _INT32_MAX = 2**31 - 1
 _T = TypeVar("_T")
 _P = TypeVar("_P", bound="Pipe")
+_S = TypeVar("_S", bound=ctypes.Structure)
 
 
 def _encode_name(name: Name) -> bytes:
@@ -120,6 +121,17 @@ class PipeInfo:
     def message(self) -> bool:
         """The pipe is in message mode."""
         return bool(self.flags & _native.MESSAGE)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is on the other end of a connection (``npipe_peer_identity``): see :attr:`Pipe.peer`."""
+
+    pid: Optional[int]  #: the peer's process id (None if unknown); informative only, ids are reused
+    uid: Optional[int]  #: Linux: the peer's uid; None on Windows
+    gid: Optional[int]  #: Linux: the peer's gid; None on Windows
+    sid: Optional[str]  #: Windows: the peer's user SID ("S-1-5-21-..."); None on Linux
+    same_user: bool  #: the peer runs as this process's user
 
 
 class MsgRead(NamedTuple):
@@ -404,15 +416,54 @@ class Pipe:
 
     def info(self) -> PipeInfo:
         """A snapshot of the pipe's state and counters."""
-        handle = self.handle
-        info = _native.InfoStruct()
-        info.size = ctypes.sizeof(info)
-        rc = self._lib.npipe_get_info(handle, ctypes.byref(info))
-        if rc < 0:
-            raise self._fail(rc)
+        info = self._query(self._lib.npipe_get_info, _native.InfoStruct())
         return PipeInfo(info.flags, info.in_buffer_size, info.out_buffer_size, info.max_instances, info.peer_pid,
                         info.bytes_read, info.bytes_written, info.write_pending, info.read_available,
                         info.peer_unread)
+
+    @property
+    def peer(self) -> Peer:
+        """Who is on the other end: a server learns its client, a client its server (Linux:
+        ``SO_PEERCRED``; Windows: the client's token user, or the owner of the server's pipe). The
+        answer is kept for the connection, also after the peer left.
+
+        Raises:
+            WouldBlockError: a Windows server whose client has sent nothing yet (read first), or a
+                client still connecting.
+            NotConnectedError: a server instance without a client.
+            PipeAccessError: Windows: a client that allows only anonymous impersonation.
+        """
+        out = self._query(self._lib.npipe_peer_identity, _native.PeerStruct())
+        unknown = 0xFFFFFFFF  # uid/gid on Windows
+        return Peer(pid=out.pid or None, uid=None if out.uid == unknown else out.uid,
+                    gid=None if out.gid == unknown else out.gid, sid=out.sid.decode("ascii", "replace") or None,
+                    same_user=bool(out.flags & _native.PEER_SAME_USER))
+
+    def drain(self, timeout: Optional[float] = None, *, blocking: bool = True) -> bool:
+        """Wait until the peer has read every byte written so far (``npipe_drain``), not just
+        until the OS has them (:meth:`flush`). A server that disconnects a client discards what the
+        client has not read, so the pattern is: write the response, ``drain()``, ``disconnect()``.
+
+        Blocking (the default): wait up to ``timeout`` seconds (None = forever) and return True;
+        uses the private poll of the blocking helpers. ``blocking=False`` (for pipes registered
+        with a :class:`~npipe.Poll`): True when drained, False while not (a ``WRITABLE`` event
+        follows). Under Wine a pipe counts as drained once flushed (Wine reports no write quota).
+
+        Raises:
+            PipeBrokenError: the peer left before it had read everything.
+            PipeTimeoutError: not drained within ``timeout``.
+            PipeExistsError: blocking drain of a pipe registered with a user :class:`~npipe.Poll`.
+        """
+        return self._until_ok(self._lib.npipe_drain, timeout, blocking, "drain")
+
+    def _query(self, call: Callable[[int, Any], int], out: _S) -> _S:
+        """Fills ``out``, an output struct that starts with ``size``, with ``call(handle, &out)``."""
+        handle = self.handle
+        out.size = ctypes.sizeof(out)
+        rc = call(handle, ctypes.byref(out))
+        if rc < 0:
+            raise self._fail(rc)
+        return out
 
     def raw_handle(self) -> int:
         """The OS handle (a socket descriptor on Linux, a HANDLE on Windows), lent: the library
@@ -461,20 +512,45 @@ class Pipe:
 
     def _wait_flushed(self, deadline: Optional[float], timeout: Optional[float], what: str) -> None:
         """Block until :meth:`flush` answers True, or raise the timeout at ``deadline``."""
+        self._pause_until(self.flush, deadline, timeout, what)
+
+    def _pause_until(self, check: Callable[[], bool], deadline: Optional[float], timeout: Optional[float],
+                     what: str) -> None:
+        """Block until ``check()`` answers True (a flush or a drain completed), or raise the timeout
+        at ``deadline``."""
         handle = self.handle
         pause = _FLUSH_PAUSE_MIN_S
-        while not self.flush():
+        while not check():
             if not self._wait(handle, _native.WRITABLE, deadline, timeout, what) & _native.WRITABLE:
                 continue  # the buffer was full: the wait blocked until room freed up
             # WRITABLE holds as soon as there is room, also while accepted bytes are still on
             # their way, so it cannot tell when they complete. Keep the pipe driven (npipe_wait
             # for READABLE) for a short, growing pause instead of asking again at once.
-            if self.flush():
+            if check():
                 return
             left = pause if deadline is None else min(pause, deadline - time.monotonic())
             if left > 0 and self._lib.npipe_wait(handle, _native.READABLE, timeout_ms(left)) > 0:
                 time.sleep(left)  # unread data makes that wait return at once: sleep instead
             pause = min(pause * 2, _FLUSH_PAUSE_MAX_S)
+
+    def _until_ok(self, call: Callable[[int], int], timeout: Optional[float], blocking: bool, what: str) -> bool:
+        """For npipe_drain, which answers NPIPE_OK or NPIPE_EAGAIN: blocking, repeat it while the pipe is
+        driven until NPIPE_OK; else True for NPIPE_OK, False for NPIPE_EAGAIN."""
+        handle = self.handle
+
+        def attempt() -> bool:
+            rc = call(handle)
+            if rc == _errors.EAGAIN:
+                return False
+            if rc < 0:
+                raise self._fail(rc)
+            return True
+
+        if not blocking:
+            return attempt()
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        self._pause_until(attempt, deadline, timeout, what)
+        return True
 
     def recv(self, n: int = _DEFAULT_READ, timeout: Optional[float] = None) -> bytes:
         """Block until data arrives, then return up to ``n`` bytes; ``b""`` at the end of the connection.

@@ -167,5 +167,14 @@ internal static unsafe partial class NativeMethods
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     internal static partial int Wait(NpipePipeHandle pipe, uint interests, int timeoutMs);
 
+    // ---- the peer ------------------------------------------------------------------------------
+    [LibraryImport(Lib, EntryPoint = "npipe_peer_identity")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial int PeerIdentity(NpipePipeHandle pipe, NativePeer* peer);
+
+    [LibraryImport(Lib, EntryPoint = "npipe_drain")]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    internal static partial int Drain(NpipePipeHandle pipe);
+
     internal static string? Utf8(IntPtr p) => p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p);
 }

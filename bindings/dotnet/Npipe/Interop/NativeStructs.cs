@@ -49,6 +49,17 @@ internal struct NativeInfo
     public ulong PeerUnread;
 }
 
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NativePeer
+{
+    public uint Size;
+    public uint Flags;
+    public ulong Pid;
+    public uint Uid;
+    public uint Gid;
+    public fixed byte Sid[192]; // NUL-terminated
+}
+
 internal static class NativeFlags
 {
     // Status codes (npipe.h; the ABI).
@@ -64,4 +75,5 @@ internal static class NativeFlags
 
     public const uint MsgPartial = 0x1, MsgEmpty = 0x2;
     public const uint InfoServer = 0x10000, InfoConnected = 0x20000;
+    public const uint PeerSameUser = 0x1;
 }
