@@ -129,10 +129,8 @@ void fill_info(const PipeInfo &from, npipe_info_t *info) {
     out.write_pending = from.write_pending;
     out.read_available = from.read_available;
     out.peer_unread = from.peer_unread;
-#if NPIPE_VERSION_MINOR >= 1  // the 80-byte npipe_info_t of release 1.1
     out.waiting_instances = from.waiting_instances;
     out.pending_accepts = from.pending_accepts;
-#endif
     const size_t n = std::min<size_t>(info->size, sizeof out);
     out.size = static_cast<uint32_t>(n);
     std::memcpy(info, &out, n);

@@ -119,7 +119,7 @@ NPIPE_BEGIN_DECLS
 /* ---------------------------------------------------------------------------------------------- */
 
 #define NPIPE_VERSION_MAJOR 1
-#define NPIPE_VERSION_MINOR 0
+#define NPIPE_VERSION_MINOR 1
 #define NPIPE_VERSION_PATCH 0
 
 /* Returns NPIPE_VERSION_MAJOR << 16 | MINOR << 8 | PATCH of the loaded library. Bindings require the
@@ -340,7 +340,9 @@ typedef struct npipe_info_t {
     uint64_t write_pending;    /* accepted but not yet completed by the OS */
     uint64_t read_available;   /* bytes that npipe_read could return now (library buffer + OS) */
     uint64_t peer_unread;      /* bytes written that the peer has not read yet (OS outbound queue) */
-} npipe_info_t;               /* 72 bytes */
+    uint32_t waiting_instances;  /* listener: instances waiting for clients now (Linux: 0) */
+    uint32_t pending_accepts;    /* listener: connected pipes not yet accepted */
+} npipe_info_t;               /* 80 bytes; callers built against 1.0's 72 keep working */
 /* Fills *info up to min(info->size, sizeof) and sets info->size to the count written. */
 NPIPE_API int32_t NPIPE_CALL npipe_get_info(npipe_t pipe, npipe_info_t *info) NPIPE_NOEXCEPT;
 
@@ -477,7 +479,7 @@ NPIPE_API int32_t NPIPE_CALL npipe_drain(npipe_t pipe) NPIPE_NOEXCEPT;
 NPIPE_STATIC_ASSERT(sizeof(npipe_event_t) == 16, npipe_event_t_is_16_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_client_options_t) == 16, npipe_client_options_t_is_16_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_server_options_t) == 32, npipe_server_options_t_is_32_bytes);
-NPIPE_STATIC_ASSERT(sizeof(npipe_info_t) == 72, npipe_info_t_is_72_bytes);
+NPIPE_STATIC_ASSERT(sizeof(npipe_info_t) == 80, npipe_info_t_is_80_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_listener_options_t) == 40, npipe_listener_options_t_is_40_bytes);
 NPIPE_STATIC_ASSERT(sizeof(npipe_peer_t) == 216, npipe_peer_t_is_216_bytes);
 

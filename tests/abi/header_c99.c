@@ -18,7 +18,7 @@ int main(void) {
         failures++;
     }
     if (strcmp(npipe_err_name(NPIPE_EMSGSIZE), "NPIPE_EMSGSIZE") != 0) failures++;
-    if (sizeof(npipe_info_t) != 72 || sizeof(npipe_event_t) != 16) failures++;
+    if (sizeof(npipe_info_t) != 80 || sizeof(npipe_event_t) != 16) failures++;
     printf("header_c99: %s\n", failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }

@@ -71,7 +71,7 @@ from ._poll import (
 )
 
 #: The version of this Python package (it needs a library of the same major version).
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 __all__ = [
     "__version__", "library_version", "library_path",
@@ -87,7 +87,7 @@ __all__ = [
 
 
 def library_version() -> str:
-    """The loaded library's version string, e.g. ``"1.0.0"`` (loads the library on first use)."""
+    """The loaded library's version string, e.g. ``"1.1.0"`` (loads the library on first use)."""
     return (_native.library().npipe_version_string() or b"").decode("ascii", "replace")
 
 

@@ -26,7 +26,7 @@ from . import _errors
 
 __all__ = ["library", "library_path", "check", "last_error"]
 
-# Built against include/npipe.h 1.0.0.
+# Built against include/npipe.h 1.1.0.
 ABI_MAJOR = 1
 
 # ---------------------------------------------------------------------------------------------

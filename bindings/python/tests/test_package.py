@@ -59,7 +59,7 @@ class LibraryDiscoveryTest(unittest.TestCase):
             r = run_python("import npipe; print(npipe.__version__); npipe.Poll()",
                            clean_env(NPIPE_LIBRARY="/nonexistent/libnpipe.so.1", PYTHONPATH=str(ROOT)), tmp)
         self.assertNotEqual(r.returncode, 0)
-        self.assertTrue(r.stdout.startswith("1.0.0"), r.stdout)  # import works without the library
+        self.assertTrue(r.stdout.startswith("1.1.0"), r.stdout)  # import works without the library
         self.assertIn("LibraryLoadError", r.stderr)
         self.assertIn("NPIPE_LIBRARY='/nonexistent/libnpipe.so.1'", r.stderr)
 
