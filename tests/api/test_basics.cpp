@@ -672,10 +672,18 @@ TEST_SUITE("basics") {
         PipeGuard server(create_server(name, NPIPE_MESSAGE, 5));
         npipe_info_t info;
         std::memset(&info, 0, sizeof info);
-        for (uint32_t bad : {0u, 8u, uint32_t(sizeof(npipe_info_t) - 1)}) {
+        for (uint32_t bad : {0u, 8u, 71u}) {  // below release 1.0's 72 bytes
             info.size = bad;
             CHECK(npipe_get_info(server, &info) == NPIPE_EINVAL);
         }
+        // A caller built against 1.0's 72-byte struct keeps working: 72 bytes filled, no more.
+        std::memset(&info, 0xCD, sizeof info);
+        info.size = 72;
+        REQUIRE(npipe_get_info(server, &info) == NPIPE_OK);
+        CHECK(info.size == 72u);
+        CHECK(info.max_instances == 5u);
+        CHECK(info.waiting_instances == 0xCDCDCDCDu);  // beyond what the caller gave: untouched
+        CHECK(info.pending_accepts == 0xCDCDCDCDu);
         struct Big {
             npipe_info_t i;
             unsigned char tail[24];
