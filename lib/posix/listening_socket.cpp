@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -62,8 +63,12 @@ bool listening_on(const struct stat &sb, bool &known) {
     for (bool done = false; !done;) {
         const ssize_t n = recv(nl, buffer, sizeof buffer, 0);
         if (n <= 0) break;
-        int left = static_cast<int>(n);
-        for (auto *h = reinterpret_cast<nlmsghdr *>(buffer); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        // NLMSG_OK / NLMSG_NEXT written out: the macros compare signed with unsigned.
+        size_t left = static_cast<size_t>(n);
+        for (auto *h = reinterpret_cast<nlmsghdr *>(buffer);
+             left >= sizeof(nlmsghdr) && h->nlmsg_len >= sizeof(nlmsghdr) && h->nlmsg_len <= left;
+             left -= std::min<size_t>(left, NLMSG_ALIGN(h->nlmsg_len)),
+                  h = reinterpret_cast<nlmsghdr *>(reinterpret_cast<char *>(h) + NLMSG_ALIGN(h->nlmsg_len))) {
             if (h->nlmsg_type == NLMSG_DONE) {
                 known = true;
                 done = true;
