@@ -4,7 +4,6 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -30,6 +29,10 @@ WritableBuffer = Union[bytearray, memoryview]
 
 _DEFAULT_READ = 64 * 1024
 _DEFAULT_LINGER_S = 1.0  # the library's default linger_ms
+# Waiting for accepted bytes to complete, while there is room to write: the library's retry
+# clock (1 ms, doubling, at most 50 ms apart).
+_FLUSH_PAUSE_MIN_S = 0.001
+_FLUSH_PAUSE_MAX_S = 0.05
 _INT32_MAX = 2**31 - 1
 _T = TypeVar("_T")
 _P = TypeVar("_P", bound="Pipe")
@@ -144,20 +147,20 @@ class MsgRead(NamedTuple):
 class _State:
     """What the finalizer needs: kept apart from the Pipe so the finalizer holds no reference to it."""
 
-    __slots__ = ("handle", "private_poll")
+    __slots__ = ("handle", "waited")
 
     def __init__(self, handle: int) -> None:
         self.handle = handle
-        self.private_poll = 0
+        # True once a blocking helper called npipe_wait: the library then drives the pipe with a
+        # private poll it is bound to for life, and npipe_close releases it without a linger.
+        self.waited = False
 
 
 def _release(lib: ctypes.CDLL, state: _State) -> None:
-    handle, poll = state.handle, state.private_poll
-    state.handle = state.private_poll = 0
+    handle = state.handle
+    state.handle = 0
     if handle:
         lib.npipe_close(handle)
-    if poll:
-        lib.npipe_poll_close(poll)
 
 
 class Pipe:
@@ -169,12 +172,14 @@ class Pipe:
     progress until it is registered with a poll.
 
     **Blocking helpers** (for scripts): :meth:`recv`, :meth:`sendall`, :meth:`recv_msg` and
-    :meth:`Server.connect`. They work on a pipe you never registered: on first use they create a
-    private poll behind the scenes and register the pipe with it. A pipe is bound for life to the
-    first poll it is registered with, so a pipe used with the blocking helpers cannot be registered
-    with your own :class:`~npipe.Poll` afterwards, and a pipe registered with your poll cannot use
-    the blocking helpers (both raise :class:`PipeExistsError`). Several threads may use the
-    blocking helpers of one pipe at once (e.g. one receives while another sends).
+    :meth:`Server.connect`. They work on a pipe you never registered: they try the non-blocking
+    call and, when it would block, wait with ``npipe_wait``, which drives the pipe with a private
+    poll of the library's. A pipe is bound for life to the first poll it is registered with, so a
+    pipe used with the blocking helpers cannot be registered with your own :class:`~npipe.Poll`
+    afterwards, and a pipe registered with your poll cannot use the blocking helpers (both raise
+    :class:`PipeExistsError`). Several threads may use the blocking helpers of one pipe at once
+    (e.g. one receives while another sends); :meth:`close` from another thread ends their waits
+    (they raise :class:`ValueError`, as for a closed file).
 
     Close a pipe with :meth:`close`, a ``with`` block, or let the garbage collector do it; methods
     of a closed pipe raise :class:`ValueError`, like a closed file.
@@ -193,8 +198,6 @@ class Pipe:
         self._message = message
         self._drain_s = _DEFAULT_LINGER_S if linger is None else max(0.0, linger)
         self._poll: Optional["Poll"] = None  # the user Poll this pipe is bound to
-        self._private_lock = threading.Lock()  # creating the private poll
-        self._wait_lock = threading.Lock()  # one waiter on the private poll at a time
 
     @classmethod
     def _adopt(cls: type, lib: ctypes.CDLL, handle: int, name: Optional[str], message: bool,
@@ -237,16 +240,17 @@ class Pipe:
 
         Bytes accepted by :meth:`write` keep draining in the background while the pipe's poll is
         waited on, for at most ``linger``. A pipe used with the blocking helpers has no event loop
-        behind it, so ``close`` itself drains such bytes for at most ``linger`` (default 1 s).
+        behind it (the library releases it at once when it is closed), so ``close`` itself drains
+        such bytes first, for at most ``linger`` (default 1 s).
         """
         state = self._state
         if not self._finalizer.alive:
             return
-        if state.private_poll and state.handle and self._drain_s > 0:
+        if state.waited and state.handle and self._drain_s > 0:
             try:
-                self._drain(time.monotonic() + self._drain_s)
+                self._wait_flushed(time.monotonic() + self._drain_s, self._drain_s, "close")
             except (_errors.NpipeError, ValueError):
-                pass
+                pass  # not delivered within the linger, or the peer is gone: close anyway
         self._finalizer()
 
     def __enter__(self: _P) -> _P:
@@ -421,77 +425,56 @@ class Pipe:
         return out.value
 
     # -- blocking helpers -----------------------------------------------------------------------
-    def _private_poll(self) -> int:
-        """The private poll behind the blocking helpers, created and registered on first use."""
-        state = self._state
-        if state.private_poll:
-            return state.private_poll
-        with self._private_lock:
-            if state.private_poll:
-                return state.private_poll
-            handle = self.handle
-            if self._poll is not None:
-                raise _errors.PipeExistsError(
-                    _errors.EEXIST,
-                    "the pipe is registered with a Poll (it is bound to it for life), so the blocking helpers "
-                    "(connect/recv/sendall/recv_msg) cannot wait on it: wait for events on that Poll and use "
-                    "the non-blocking calls (read/write/connect(blocking=False)) instead",
-                )
-            out = _native.npipe_poll_t()
-            _native.check(self._lib.npipe_poll_create(ctypes.byref(out)))
-            rc = self._lib.npipe_register(out.value, handle, 0, _native.READABLE | _native.WRITABLE)
-            if rc < 0:
-                err = self._fail(rc)
-                self._lib.npipe_poll_close(out.value)
-                raise err
-            state.private_poll = out.value
-            return out.value
+    def _wait(self, handle: int, interests: int, deadline: Optional[float], timeout: Optional[float],
+              what: str) -> int:
+        """One ``npipe_wait`` for ``interests``, at most one slice (so Ctrl-C is honoured between
+        slices) and never past ``deadline``; returns the condition bits (0: the slice passed).
 
-    def _wait_once(self, deadline: Optional[float]) -> None:
-        """Wait for any event on the private poll, at most one slice or until the deadline."""
-        poll = self._private_poll()
-        remaining = _SLICE_S if deadline is None else min(_SLICE_S, deadline - time.monotonic())
-        if remaining <= 0:
-            return
-        events = (_native.EventStruct * 4)()
-        rc = self._lib.npipe_poll_wait(poll, events, 4, timeout_ms(remaining))
+        Raises the caller's timeout (naming ``timeout``, not the slice) once ``deadline`` passed.
+        """
+        if self._poll is not None:
+            raise _errors.PipeExistsError(
+                _errors.EEXIST,
+                "the pipe is registered with a Poll (it is bound to it for life), so the blocking helpers "
+                "(connect/recv/sendall/recv_msg) cannot wait on it: wait for events on that Poll and use "
+                "the non-blocking calls (read/write/connect(blocking=False)) instead",
+            )
+        left = _SLICE_S if deadline is None else min(_SLICE_S, deadline - time.monotonic())
+        if left <= 0:
+            raise _timeout_error(what, timeout)
+        self._state.waited = True
+        rc = self._lib.npipe_wait(handle, interests, timeout_ms(left))
         if rc < 0:
-            err = self._fail(rc)
-            if self.closed:
-                raise ValueError(f"I/O operation on closed {self._kind}")
-            raise err
+            raise self._fail(rc)
+        return rc
 
-    def _until(self, attempt: Callable[[], Optional[_T]], timeout: Optional[float], what: str) -> _T:
-        """Call ``attempt`` (None = would block) until it succeeds, waiting on the private poll."""
+    def _until(self, attempt: Callable[[], Optional[_T]], interests: int, timeout: Optional[float], what: str) -> _T:
+        """Call ``attempt`` (None = would block) until it succeeds, waiting for ``interests`` in
+        between: one call across the boundary when the pipe is ready."""
+        handle = self.handle
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        self._private_poll()
         while True:
             result = attempt()
             if result is not None:
                 return result
-            # Several threads may block on one pipe; only one may wait on the poll at a time. The
-            # attempt is repeated under the lock: an event another waiter consumed is then not missed.
-            if deadline is None:
-                self._wait_lock.acquire()
-            elif not self._wait_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                raise _timeout_error(what, timeout)
-            try:
-                result = attempt()
-                if result is not None:
-                    return result
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise _timeout_error(what, timeout)
-                self._wait_once(deadline)
-            finally:
-                self._wait_lock.release()
+            self._wait(handle, interests, deadline, timeout, what)
 
-    def _drain(self, deadline: float) -> None:
-        def flushed() -> Optional[bool]:
-            return True if self.flush() else None
-        try:
-            self._until(flushed, max(0.0, deadline - time.monotonic()), "flush")
-        except _errors.PipeTimeoutError:
-            pass
+    def _wait_flushed(self, deadline: Optional[float], timeout: Optional[float], what: str) -> None:
+        """Block until :meth:`flush` answers True, or raise the timeout at ``deadline``."""
+        handle = self.handle
+        pause = _FLUSH_PAUSE_MIN_S
+        while not self.flush():
+            if not self._wait(handle, _native.WRITABLE, deadline, timeout, what) & _native.WRITABLE:
+                continue  # the buffer was full: the wait blocked until room freed up
+            # WRITABLE holds as soon as there is room, also while accepted bytes are still on
+            # their way, so it cannot tell when they complete. Keep the pipe driven (npipe_wait
+            # for READABLE) for a short, growing pause instead of asking again at once.
+            if self.flush():
+                return
+            left = pause if deadline is None else min(pause, deadline - time.monotonic())
+            if left > 0 and self._lib.npipe_wait(handle, _native.READABLE, timeout_ms(left)) > 0:
+                time.sleep(left)  # unread data makes that wait return at once: sleep instead
+            pause = min(pause * 2, _FLUSH_PAUSE_MAX_S)
 
     def recv(self, n: int = _DEFAULT_READ, timeout: Optional[float] = None) -> bytes:
         """Block until data arrives, then return up to ``n`` bytes; ``b""`` at the end of the connection.
@@ -513,7 +496,7 @@ class Pipe:
                 raise self._fail(rc)
             return ctypes.string_at(buf, rc)
 
-        return self._until(attempt, timeout, "recv")
+        return self._until(attempt, _native.READABLE, timeout, "recv")
 
     def sendall(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Block until all of ``data`` has been written and handed to the OS (so closing the pipe
@@ -544,9 +527,8 @@ class Pipe:
                     return True
 
         try:
-            self._until(attempt, timeout, "sendall")
-            rest = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._until(lambda: True if self.flush() else None, rest, "sendall (flush)")
+            self._until(attempt, _native.WRITABLE, timeout, "sendall")
+            self._wait_flushed(deadline, timeout, "sendall")
         finally:
             del cbuf
 
@@ -589,7 +571,7 @@ class Pipe:
                 if not flags.value & MSG_PARTIAL:
                     return b"".join(parts)
 
-        return self._until(attempt, timeout, "recv_msg")
+        return self._until(attempt, _native.READABLE, timeout, "recv_msg")
 
 
 class Server(Pipe):
@@ -666,7 +648,9 @@ class Server(Pipe):
 
         if not blocking:
             return bool(attempt())
-        return self._until(attempt, timeout, "connect")
+        # A connect that ended makes READABLE and WRITABLE hold (a failed one both), and a
+        # connected duplex or outbound server has room to write.
+        return self._until(attempt, _native.READABLE | _native.WRITABLE, timeout, "connect")
 
     def disconnect(self) -> None:
         """Drop the client (unread data is discarded) and make the instance IDLE again; call
@@ -677,7 +661,8 @@ class Server(Pipe):
 
 
 class Client(Pipe):
-    """A client end (``npipe_open``), connected when the constructor returns.
+    """A client end (``npipe_open``), connected when the constructor returns (unless
+    ``blocking=False``).
 
     Args:
         name: as for :class:`Server`.
@@ -688,13 +673,22 @@ class Client(Pipe):
         inbound_only / outbound_only: open for reading only / writing only.
         current_user_only: refuse a server owned by another user (:class:`PipeAccessError`).
         linger: as for :class:`Server`.
+        blocking: False returns at once with a client that is still connecting
+            (``NPIPE_NONBLOCK_OPEN``): register it with a :class:`~npipe.Poll`, which drives the
+            attempts (no thread waits) until a ``CONNECTED`` event; then :meth:`take_error` is None
+            or why the open failed (``timeout`` counts from the constructor). Only a bad name or
+            option raises here; I/O raises :class:`WouldBlockError` while it connects.
+
+    The blocking open leaves the client free to be registered with a :class:`~npipe.Poll`
+    afterwards: it waits with the library's blocking ``npipe_open`` (no spinning: retries 1 ms
+    apart, doubling up to 50 ms), in slices so Ctrl-C is honoured.
     """
 
     _kind = "Client"
 
     def __init__(self, name: Name, *, timeout: Optional[float] = 0.0, message: bool = False,
                  inbound_only: bool = False, outbound_only: bool = False, current_user_only: bool = False,
-                 linger: Optional[float] = None) -> None:
+                 linger: Optional[float] = None, blocking: bool = True) -> None:
         lib = _native.library()
         raw = _encode_name(name)
         opts = _native.ClientOptions()
@@ -704,22 +698,34 @@ class Client(Pipe):
                       | (_native.CURRENT_USER_ONLY if current_user_only else 0))
         opts.linger_ms = _linger_ms(linger)
         out = _native.npipe_t()
-        # Long waits go to the library in slices, so Ctrl-C is honoured between them.
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        while True:
-            left = _SLICE_S if deadline is None else min(_SLICE_S, deadline - time.monotonic())
-            opts.timeout_ms = timeout_ms(left) if left > 0 else 0
-            rc = lib.npipe_open(raw, ctypes.byref(opts), ctypes.byref(out))
-            if rc >= 0:
-                break
-            err = _native.last_error(rc)
-            if rc != _errors.ETIMEDOUT or (deadline is not None and time.monotonic() >= deadline):
-                if rc in (_errors.ENOENT, _errors.EBUSY) and timeout is not None and timeout > 0:
-                    # the last slice ended at once: report it as the timeout it is
-                    raise _errors.PipeTimeoutError(_errors.ETIMEDOUT, f"{err.message} (gave up after {timeout} s)",
-                                                   os_error=err.os_error)
-                raise err
+        if not blocking:
+            opts.flags |= _native.NONBLOCK_OPEN
+            opts.timeout_ms = timeout_ms(timeout)
+            _native.check(lib.npipe_open(raw, ctypes.byref(opts), ctypes.byref(out)))
+        else:
+            _open_blocking(lib, raw, opts, out, timeout)
         self._init(lib, out.value, raw.decode("utf-8", "surrogateescape"), message, linger)
+
+
+def _open_blocking(lib: ctypes.CDLL, raw: bytes, opts: _native.ClientOptions, out: Any,
+                   timeout: Optional[float]) -> None:
+    """``npipe_open`` until ``timeout`` (None = forever), handed to the library in slices so Ctrl-C
+    is honoured between them. The failure names the caller's timeout, not the last slice."""
+    deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+    while True:
+        left = _SLICE_S if deadline is None else min(_SLICE_S, deadline - time.monotonic())
+        # At the deadline one last attempt (timeout 0) answers with the plain reason: absent or busy.
+        opts.timeout_ms = timeout_ms(left) if left > 0 else 0
+        rc = lib.npipe_open(raw, ctypes.byref(opts), ctypes.byref(out))
+        if rc >= 0:
+            return
+        if rc == _errors.ETIMEDOUT and opts.timeout_ms > 0:
+            continue  # a slice passed (the deadline, if any, is checked by the next round)
+        err = _native.last_error(rc)
+        if rc in (_errors.ENOENT, _errors.EBUSY) and (timeout is None or timeout > 0):
+            raise _errors.PipeTimeoutError(_errors.ETIMEDOUT, f"{err.message}; gave up after {timeout} s",
+                                           os_error=err.os_error)
+        raise err
 
 
 def create(name: Name, **options: Any) -> Server:
@@ -728,7 +734,8 @@ def create(name: Name, **options: Any) -> Server:
 
 
 def open(name: Name, timeout: Optional[float] = 0.0, **options: Any) -> Client:  # noqa: A001 (like io.open)
-    """Open a client end: ``npipe.open(name, timeout=...)`` is ``npipe.Client(name, timeout=...)``."""
+    """Open a client end: ``npipe.open(name, timeout=...)`` is ``npipe.Client(name, timeout=...)``
+    (``blocking=False`` returns at once, still connecting)."""
     return Client(name, timeout=timeout, **options)
 
 

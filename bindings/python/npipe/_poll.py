@@ -207,7 +207,7 @@ class Poll:
         ph = pipe.handle
         check_u64(token, "token")
         check_u32(int(interests), "interests")
-        if pipe._state.private_poll:
+        if pipe._state.waited:
             raise _errors.PipeExistsError(
                 _errors.EEXIST,
                 "the pipe was used with a blocking helper (connect/recv/sendall/recv_msg), which bound it for "
