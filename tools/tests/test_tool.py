@@ -222,6 +222,56 @@ def test_missing_server():
     check(time.monotonic() - t0 < 15, "connect --timeout 300 took too long")
 
 
+def test_connect_waits_for_a_late_server():
+    """connect --timeout opens without blocking (the attempts run on its poll): started before the
+    server exists, it connects once `listen` creates the pipe, and the copy is whole. The client
+    starts first; nothing marks the moment its first attempt failed, so that order is likely, not
+    forced (either way the copy must succeed)."""
+    pipe = name("late")
+    path, data = random_file(256 * 1024, 7)
+    with open(path, "rb") as f:
+        client = start("connect", pipe, "--timeout", 20000, stdin=f)
+    try:
+        rc, out, err = run("listen", pipe, "--once")
+        check(rc == 0, "listen --once: rc %d, %s" % (rc, err))
+        check(out == data, "listen got %d bytes, expected %d identical bytes" % (len(out), len(data)))
+        rc, _, err = finish(client)
+        check(rc == 0, "connect started before the server: rc %d, %s" % (rc, err))
+    finally:
+        stop(client)
+
+
+def test_connect_waits_for_a_busy_instance():
+    """A single instance held by one client: a second `connect --timeout` waits (Windows: an
+    asynchronous wait for the instance; Linux: the kernel queues it) and is served once the first
+    client leaves."""
+    pipe = name("wait-busy")
+    server = start("listen", pipe, "--max-instances", 1)
+    holder = start("connect", pipe, "--timeout", 20000, stdin=subprocess.PIPE)
+    second = None
+    try:
+        holder.stdin.write(b"first\n")
+        holder.stdin.flush()
+        wait_until(lambda: open(server.out_file.name, "rb").read() == b"first\n", "the first client's line")
+        COUNTER[0] += 1
+        path = os.path.join(TMP, "second-%d" % COUNTER[0])
+        with open(path, "wb") as f:
+            f.write(b"second\n")
+        with open(path, "rb") as f:
+            second = start("connect", pipe, "--timeout", 20000, "--exit-on=stdin", stdin=f)
+        holder.stdin.close()  # the first client ends; the instance serves the next
+        rc, _, err = finish(holder)
+        check(rc == 0, "first client: rc %d, %s" % (rc, err))
+        rc, _, err = finish(second)
+        check(rc == 0, "second client: rc %d, %s" % (rc, err))
+        wait_until(lambda: open(server.out_file.name, "rb").read() == b"first\nsecond\n",
+                   "the second client's line")
+    finally:
+        for proc in (second, holder, server):
+            if proc is not None:
+                stop(proc)
+
+
 def test_first_instance_taken():
     pipe = name("taken")
     server = start("listen", pipe, "--echo")
