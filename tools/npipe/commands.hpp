@@ -9,6 +9,7 @@ int cmd_listen(const std::vector<std::string> &args);
 int cmd_connect(const std::vector<std::string> &args);
 int cmd_demo(const std::vector<std::string> &args);
 int cmd_bench(const std::vector<std::string> &args);
+int cmd_bench_open(const std::vector<std::string> &args);
 
 // The exit-code table, shared by every --help.
 extern const char *const kExitCodeHelp;

@@ -40,6 +40,7 @@ const char *const kHelp =
     "  connect NAME   connect to pipe NAME and relay stdin/stdout\n"
     "  demo           an echo server and 4 clients in one process, with checked data\n"
     "  bench          throughput, ping-pong and fan-out: npipe vs. raw OS calls\n"
+    "  bench-open     the non-blocking open: CPU while waiting, delay until connected\n"
     "  version        print the tool's and the library's version\n"
     "\n"
     "Errors are one line on stderr: npipe: <what>: <detail> (<NPIPE_E... code>).\n"
@@ -83,5 +84,6 @@ int main(int argc, char **argv) {
     if (cmd == "connect") return cmd_connect(args);
     if (cmd == "demo") return cmd_demo(args);
     if (cmd == "bench") return cmd_bench(args);
+    if (cmd == "bench-open") return cmd_bench_open(args);
     return usage_error("", "unknown command '" + cmd + "'");
 }

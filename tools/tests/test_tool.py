@@ -532,6 +532,20 @@ def test_bench_json():
     check(doc["platform"] in ("linux", "windows"), "platform %r" % doc.get("platform"))
 
 
+def test_bench_open():
+    """bench-open reports each of its measurements (the numbers themselves are not checked)."""
+    rc, out, err = run("bench-open", "--wait-ms", 100, "--trials", 3, "--spread-ms", 20, timeout=TIMEOUT * 2)
+    check(rc == 0, "bench-open: rc %d, %s" % (rc, err))
+    text = out.decode("utf-8", "replace")
+    check(len(re.findall(r"^wait +(non-blocking|blocking).* CPU over ", text, re.M)) == 2, "two wait lines in %r" % text)
+    check(re.search(r"^appear .*, 3 trials: p50 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms", text, re.M),
+          "an appear line in %r" % text)
+    busy = r"^busy .*, 3 trials: p50" if WRAPPER or sys.platform == "win32" else r"^busy +skipped on Linux"
+    check(re.search(busy, text, re.M), "a busy line in %r" % text)
+    rc, _, err = run("bench-open", "--only", "nothing")
+    check(rc == 2, "bench-open --only nothing: rc %d, %s" % (rc, err))
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
