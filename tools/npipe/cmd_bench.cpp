@@ -96,14 +96,6 @@ Failure open_registered(const std::string &name, npipe_poll_t poll, uint64_t tok
     return Failure{};
 }
 
-struct Poll {
-    npipe_poll_t h = 0;
-    Poll() { npipe_poll_create(&h); }
-    ~Poll() {
-        if (h) npipe_poll_close(h);
-    }
-};
-
 // --- throughput -------------------------------------------------------------------------------
 
 Failure npipe_throughput(const Params &p, double &seconds) {

@@ -59,14 +59,6 @@ double process_cpu_seconds() {
 #endif
 }
 
-struct Poll {
-    npipe_poll_t h = 0;
-    Poll() { npipe_poll_create(&h); }
-    ~Poll() {
-        if (h) npipe_poll_close(h);
-    }
-};
-
 Failure open_nonblocking(const std::string &name, int32_t timeout_ms, npipe_poll_t poll, npipe_t &out) {
     npipe_client_options_t o;
     npipe_client_options_init(&o);

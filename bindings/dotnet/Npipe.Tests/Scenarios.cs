@@ -557,17 +557,28 @@ public static class Scenarios
     public static async Task Stream_ConnectAsync_WaitsForServer()
     {
         string name = Util.UniqueName("late");
-        var connecting = NpipeStream.ConnectAsync(name, Util.Patient());
+        await ServerComesLater(name, NpipeStream.ConnectAsync(name, Util.Patient()));
+    }
+
+    /// `connecting` (a ConnectAsync to `name`) still waits 200 ms on, while no server exists; a
+    /// server created then gets it, and a byte goes through.
+    private static async Task ServerComesLater(string name, Task<NpipeStream> connecting)
+    {
         await Task.Delay(200);
-        Expect.True(!connecting.IsCompleted, "still retrying while no server exists");
+        Expect.True(!connecting.IsCompleted, "still waiting while no server exists");
         using var server = NpipeStream.CreateServer(name);
         var accept = server.WaitForConnectionAsync();
         using var client = await connecting.Within();
         await accept.Within();
-        await client.WriteAsync(new byte[] { 42 }).Within();
+        await OneByteThrough(client, server, 42);
+    }
+
+    private static async Task OneByteThrough(NpipeStream from, NpipeStream to, byte value)
+    {
+        await from.WriteAsync(new[] { value }).Within();
         var one = new byte[1];
-        await server.ReadExactlyAsync(one).AsTask().Within();
-        Expect.Equal((byte)42, one[0], "byte after a late connect");
+        await to.ReadExactlyAsync(one).AsTask().Within();
+        Expect.Equal(value, one[0], "the byte that went through");
     }
 
     /// ConnectAsync without a timeout waits, like NamedPipeClientStream.ConnectAsync(), until a
@@ -576,19 +587,7 @@ public static class Scenarios
     public static async Task Stream_ConnectAsync_NoTimeout_UntilServerOrCancelled()
     {
         string name = Util.UniqueName("notimeout");
-        var connecting = NpipeStream.ConnectAsync(name);
-        await Task.Delay(200);
-        Expect.True(!connecting.IsCompleted, "still waiting while no server exists");
-        using (var server = NpipeStream.CreateServer(name))
-        {
-            var accept = server.WaitForConnectionAsync();
-            using var client = await connecting.Within();
-            await accept.Within();
-            await client.WriteAsync(new byte[] { 7 }).Within();
-            var one = new byte[1];
-            await server.ReadExactlyAsync(one).AsTask().Within();
-            Expect.Equal((byte)7, one[0], "byte after the wait");
-        }
+        await ServerComesLater(name, NpipeStream.ConnectAsync(name));
 
         string absent = Util.UniqueName("cancelled");
         using (var cts = new CancellationTokenSource())
@@ -647,10 +646,7 @@ public static class Scenarios
             var again = server.WaitForConnectionAsync();
             using var client = await second.Within();
             await again.Within();
-            await client.WriteAsync(new byte[] { 2 }).Within();
-            var one = new byte[1];
-            await server.ReadExactlyAsync(one).AsTask().Within();
-            Expect.Equal((byte)2, one[0], "the second client's byte");
+            await OneByteThrough(client, server, 2);
         }
     }
 
