@@ -17,8 +17,8 @@ export WINEPREFIX="${WINEPREFIX:-$HOME/.wine-npipe}" WINEDEBUG=-all
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 MSBUILDDISABLENODEREUSE=1
 dotnet_dir="$NPIPE_ROOT/bindings/dotnet"
 
-configure_native && ninja -C "$BUILD_ROOT/native" >/dev/null
-configure_win && ninja -C "$BUILD_ROOT/win" >/dev/null
+configure_native && ninja -C "$BUILD_ROOT/native" ${NPIPE_JOBS:+-j "$NPIPE_JOBS"} >/dev/null
+configure_win && ninja -C "$BUILD_ROOT/win" ${NPIPE_JOBS:+-j "$NPIPE_JOBS"} >/dev/null
 
 # CPU seconds used so far by this prefix's wineserver (0 when none runs).
 wineserver_cpu() {

@@ -9,7 +9,7 @@ status=0
 run_build() {  # run_build NAME CONFIGURE-FUNCTION
     local name=$1 conf=$2
     echo "== $name: configure and build =="
-    if ! $conf || ! ninja -C "$BUILD_ROOT/$name"; then
+    if ! $conf || ! ninja -C "$BUILD_ROOT/$name" ${NPIPE_JOBS:+-j "$NPIPE_JOBS"}; then
         echo "== $name: BUILD FAILED =="
         status=1
         return
