@@ -50,7 +50,8 @@ NPIPE_LIBRARY="$BUILD_ROOT/native/libnpipe.so.1" \
     --measure-open "$wait_ms"
 
 echo "== Windows (Wine $(wine --version 2>/dev/null))"
-wineserver -p >/dev/null 2>&1 </dev/null &  # one wineserver for every run below; it exits when idle
+# One wineserver for every run below (so its CPU counter is one), kept 60 s past its last client.
+wineserver -p60 >/dev/null 2>&1 </dev/null &
 export WINEPATH="$BUILD_ROOT/win"
 under_wine wine "$BUILD_ROOT/win/tools/npipe.exe" bench-open --only wait --wait-ms 0
 under_wine wine "$BUILD_ROOT/win/tools/npipe.exe" bench-open --only wait --wait-ms "$wait_ms"
