@@ -18,7 +18,7 @@ trap 'exit 129' HUP
 build() {  # build NAME CONFIGURE-FUNCTION
     local name=$1 conf=$2
     echo "== $name: configure and build (at ${SECONDS}s) =="
-    if ! $conf || ! ninja -C "$BUILD_ROOT/$name"; then
+    if ! $conf || ! ninja -C "$BUILD_ROOT/$name" ${NPIPE_JOBS:+-j "$NPIPE_JOBS"}; then
         echo "== $name: BUILD FAILED =="
         status=1
         return 1

@@ -231,4 +231,28 @@ TEST_SUITE("open") {
         CHECK(a.load() == NPIPE_EBADF);
         CHECK(b.load() == NPIPE_EBADF);
     }
+
+    // A one-way end has no direction that its peer's data makes ready: an inbound-only end never
+    // gets room to write, and READABLE waits for the peer's first byte. Its unusable direction holds
+    // once connected (a write there answers NPIPE_EACCES at once, not EAGAIN), so npipe_wait still
+    // hears that the connect or the open ended instead of sleeping to its timeout.
+    TEST_CASE("npipe_wait: an inbound-only server hears that its connect ended" * doctest::timeout(30)) {
+        const std::string name = unique_name("inonly");
+        PipeGuard server(create_server(name, NPIPE_INBOUND_ONLY));
+        REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);  // driven once npipe_wait registers it
+        PipeGuard client(open_client(name, NPIPE_OUTBOUND_ONLY));
+        const int32_t bits = npipe_wait(server, NPIPE_READABLE | NPIPE_WRITABLE, kWaitMs);
+        CHECK((bits & NPIPE_CONNECTED) != 0);
+        CHECK(npipe_connect(server) == NPIPE_OK);
+        CHECK(npipe_write(server, "x", 1) == NPIPE_EACCES);
+    }
+
+    TEST_CASE("npipe_wait: an inbound-only client hears that its non-blocking open ended" * doctest::timeout(30)) {
+        const std::string name = unique_name("inonly-open");
+        PipeGuard server(create_server(name, NPIPE_OUTBOUND_ONLY));
+        PipeGuard client(open_nonblocking(name, kWaitMs, NPIPE_INBOUND_ONLY));
+        const int32_t bits = npipe_wait(client, NPIPE_READABLE | NPIPE_WRITABLE, kWaitMs);
+        CHECK((bits & NPIPE_CONNECTED) != 0);
+        CHECK(npipe_take_error(client) == NPIPE_OK);
+    }
 }

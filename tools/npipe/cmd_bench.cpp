@@ -19,6 +19,7 @@ namespace {
 const char *const kHelp =
     "usage: npipe bench [options]\n"
     "       npipe bench burst [options]   (clients opening at once: see npipe bench burst --help)\n"
+    "       npipe bench open [options]    (waiting for a server: see npipe bench open --help)\n"
     "\n"
     "Measures three workloads, each through npipe (one poll per thread) and through plain\n"
     "blocking OS calls with one thread per connection end (Windows: CreateNamedPipeW/CreateFileW\n"
@@ -96,14 +97,6 @@ Failure open_registered(const std::string &name, npipe_poll_t poll, uint64_t tok
     if (rc < 0) return capture(rc, "cannot register a client");
     return Failure{};
 }
-
-struct Poll {
-    npipe_poll_t h = 0;
-    Poll() { npipe_poll_create(&h); }
-    ~Poll() {
-        if (h) npipe_poll_close(h);
-    }
-};
 
 // --- throughput -------------------------------------------------------------------------------
 
@@ -443,6 +436,7 @@ std::string json_number(double v) {
 
 int cmd_bench(const std::vector<std::string> &argv) {
     if (!argv.empty() && argv[0] == "burst") return cmd_bench_burst({argv.begin() + 1, argv.end()});
+    if (!argv.empty() && argv[0] == "open") return cmd_bench_open({argv.begin() + 1, argv.end()});
     auto args = parse_args("bench", argv,
                            {{"help", false, 'h'},
                             {"bytes", true},

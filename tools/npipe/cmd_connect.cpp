@@ -16,7 +16,7 @@ const char *const kHelp =
     "\n"
     "options:\n"
     "  --timeout MS       wait up to MS milliseconds for a busy or absent server (default 0:\n"
-    "                     fail at once; -1: wait forever)\n"
+    "                     fail at once; -1: wait forever); the attempts run on the tool's poll\n"
     "  --message          message mode (the server must use it too): each stdin read is one\n"
     "                     message; stdin EOF sends a zero-length message, the end-of-stream marker\n"
     "  --lines            with --message: one message per stdin line\n"
@@ -39,6 +39,22 @@ const char *const kHelp =
     "                     terminal and stdout is not); --no-progress turns it off\n"
     "  -v, --verbose      a line on stderr when connected and when done\n"
     "  -h, --help         this text\n";
+
+constexpr int32_t kInterrupted = 1;
+
+// Waits until the pipe's open ended (NPIPE_CONNECTED; npipe_take_error says how): NPIPE_OK,
+// kInterrupted when a stop was requested first, or the poll's failure. The events taken here are
+// not lost to the relay: it reads and writes until NPIPE_EAGAIN before its first wait.
+int32_t wait_for_open(npipe_poll_t poll) {
+    npipe_event_t events[16];
+    for (;;) {
+        const int32_t n = npipe_poll_wait(poll, events, 16, -1);
+        if (n < 0) return n;
+        if (interrupt_flag()) return kInterrupted;
+        for (int32_t i = 0; i < n; ++i)
+            if (events[i].token == kPipeToken && (events[i].events & NPIPE_CONNECTED)) return NPIPE_OK;
+    }
+}
 
 }  // namespace
 
@@ -66,14 +82,18 @@ int cmd_connect(const std::vector<std::string> &argv) {
     if (!relay_options_from("connect", *args, true, ropts)) return exit_usage;
     bool verbose = args->has("verbose");
 
+    // The open runs on the poll (NPIPE_NONBLOCK_OPEN): while the server is absent or busy no
+    // thread sleeps in the library, and Ctrl-C ends the wait like any other.
     npipe_client_options_t o;
     npipe_client_options_init(&o);
+    o.flags = NPIPE_NONBLOCK_OPEN;
     o.timeout_ms = static_cast<int32_t>(timeout);
     if (ropts.message) o.flags |= NPIPE_MESSAGE;
     if (args->has("current-user-only")) o.flags |= NPIPE_CURRENT_USER_ONLY;
+    const std::string cannot = "cannot connect to pipe \"" + name + "\"";
     npipe_t pipe = 0;
     int32_t rc = npipe_open(name.c_str(), &o, &pipe);
-    if (rc < 0) return capture(rc, "cannot connect to pipe \"" + name + "\"", true).report();
+    if (rc < 0) return capture(rc, cannot, true).report();
 
     npipe_poll_t poll = 0;
     rc = npipe_poll_create(&poll);
@@ -81,6 +101,16 @@ int cmd_connect(const std::vector<std::string> &argv) {
     watch_interrupt(poll);
     rc = npipe_register(poll, pipe, kPipeToken, NPIPE_READABLE | NPIPE_WRITABLE);
     if (rc < 0) return capture(rc, "cannot register the pipe").report();
+    rc = wait_for_open(poll);
+    if (rc == kInterrupted) {
+        watch_interrupt(0);
+        npipe_close(pipe);
+        npipe_poll_close(poll);
+        return interrupted_exit_code();
+    }
+    if (rc < 0) return capture(rc, "cannot wait for the open").report();
+    rc = npipe_take_error(pipe);
+    if (rc < 0) return capture(rc, cannot, true).report();
     if (verbose)
         std::fprintf(stderr, "npipe: connected to %s (server %s)\n", os_name_of(name).c_str(),
                      describe_peer(pipe).c_str());

@@ -10,6 +10,7 @@ int cmd_connect(const std::vector<std::string> &args);
 int cmd_demo(const std::vector<std::string> &args);
 int cmd_bench(const std::vector<std::string> &args);
 int cmd_bench_burst(const std::vector<std::string> &args);  // `bench burst ...`
+int cmd_bench_open(const std::vector<std::string> &args);  // `bench open ...`
 
 // The exit-code table, shared by every --help.
 extern const char *const kExitCodeHelp;

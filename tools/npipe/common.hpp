@@ -94,6 +94,17 @@ bool write_stdout(const void *data, size_t len);
 // FNV-1a 64, chained: checksum(data, n, checksum(prev...)).
 uint64_t fnv1a(const void *data, size_t len, uint64_t h = 1469598103934665603ull);
 
+// A poll closed at scope exit (h stays 0 if npipe_poll_create failed).
+struct Poll {
+    npipe_poll_t h = 0;
+    Poll() { npipe_poll_create(&h); }
+    Poll(const Poll &) = delete;
+    Poll &operator=(const Poll &) = delete;
+    ~Poll() {
+        if (h) npipe_poll_close(h);
+    }
+};
+
 // Deterministic pseudo-random bytes (xorshift64*), for checked payloads.
 struct Rng {
     uint64_t s;

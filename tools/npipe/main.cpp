@@ -40,6 +40,8 @@ const char *const kHelp =
     "  connect NAME   connect to pipe NAME and relay stdin/stdout\n"
     "  demo           an echo server and 4 clients in one process, with checked data\n"
     "  bench          throughput, ping-pong and fan-out: npipe vs. raw OS calls\n"
+    "  bench burst    clients opening at once: a listener vs. a single instance\n"
+    "  bench open     waiting for a server: CPU while waiting, delay until connected\n"
     "  version        print the tool's and the library's version\n"
     "\n"
     "Errors are one line on stderr: npipe: <what>: <detail> (<NPIPE_E... code>).\n"

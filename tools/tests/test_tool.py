@@ -222,6 +222,56 @@ def test_missing_server():
     check(time.monotonic() - t0 < 15, "connect --timeout 300 took too long")
 
 
+def test_connect_waits_for_a_late_server():
+    """connect --timeout opens without blocking (the attempts run on its poll): started before the
+    server exists, it connects once `listen` creates the pipe, and the copy is whole. The client
+    starts first; nothing marks the moment its first attempt failed, so that order is likely, not
+    forced (either way the copy must succeed)."""
+    pipe = name("late")
+    path, data = random_file(256 * 1024, 7)
+    with open(path, "rb") as f:
+        client = start("connect", pipe, "--timeout", 20000, stdin=f)
+    try:
+        rc, out, err = run("listen", pipe, "--once")
+        check(rc == 0, "listen --once: rc %d, %s" % (rc, err))
+        check(out == data, "listen got %d bytes, expected %d identical bytes" % (len(out), len(data)))
+        rc, _, err = finish(client)
+        check(rc == 0, "connect started before the server: rc %d, %s" % (rc, err))
+    finally:
+        stop(client)
+
+
+def test_connect_waits_for_a_busy_instance():
+    """A single instance held by one client: a second `connect --timeout` waits (Windows: an
+    asynchronous wait for the instance; Linux: the kernel queues it) and is served once the first
+    client leaves."""
+    pipe = name("wait-busy")
+    server = start("listen", pipe, "--max-instances", 1)
+    holder = start("connect", pipe, "--timeout", 20000, stdin=subprocess.PIPE)
+    second = None
+    try:
+        holder.stdin.write(b"first\n")
+        holder.stdin.flush()
+        wait_until(lambda: open(server.out_file.name, "rb").read() == b"first\n", "the first client's line")
+        COUNTER[0] += 1
+        path = os.path.join(TMP, "second-%d" % COUNTER[0])
+        with open(path, "wb") as f:
+            f.write(b"second\n")
+        with open(path, "rb") as f:
+            second = start("connect", pipe, "--timeout", 20000, "--exit-on=stdin", stdin=f)
+        holder.stdin.close()  # the first client ends; the instance serves the next
+        rc, _, err = finish(holder)
+        check(rc == 0, "first client: rc %d, %s" % (rc, err))
+        rc, _, err = finish(second)
+        check(rc == 0, "second client: rc %d, %s" % (rc, err))
+        wait_until(lambda: open(server.out_file.name, "rb").read() == b"first\nsecond\n",
+                   "the second client's line")
+    finally:
+        for proc in (second, holder, server):
+            if proc is not None:
+                stop(proc)
+
+
 def test_first_instance_taken():
     pipe = name("taken")
     server = start("listen", pipe, "--echo")
@@ -555,6 +605,20 @@ def test_bench_burst_json():
     listener = results["listener"]
     check(listener["failed"] == 0 and listener["opened"] == 16 and listener["accepted"] == 16,
           "the listener lost clients: %r (stderr %s)" % (listener, err))
+
+
+def test_bench_open():
+    """bench open reports each of its measurements (the numbers themselves are not checked)."""
+    rc, out, err = run("bench", "open", "--wait-ms", 100, "--trials", 3, "--spread-ms", 20, timeout=TIMEOUT * 2)
+    check(rc == 0, "bench open: rc %d, %s" % (rc, err))
+    text = out.decode("utf-8", "replace")
+    check(len(re.findall(r"^wait +(non-blocking|blocking).* CPU over ", text, re.M)) == 2, "two wait lines in %r" % text)
+    check(re.search(r"^appear .*, 3 trials: p50 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms", text, re.M),
+          "an appear line in %r" % text)
+    busy = r"^busy .*, 3 trials: p50" if WRAPPER or sys.platform == "win32" else r"^busy +skipped on Linux"
+    check(re.search(busy, text, re.M), "a busy line in %r" % text)
+    rc, _, err = run("bench", "open", "--only", "nothing")
+    check(rc == 2, "bench open --only nothing: rc %d, %s" % (rc, err))
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]

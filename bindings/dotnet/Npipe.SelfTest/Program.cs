@@ -1,6 +1,7 @@
 // Runs every scenario of Npipe.Tests/Scenarios.cs (or those whose name contains an argument), each
 // bounded, and prints "PASS"/"FAIL" lines, then "N passed, N failed" and the same counts in dotnet
 // test's "Failed: N, Passed: N, Skipped: N" form (which the project's test summary counts case by case).
+// `--measure-open [WAIT_MS]` instead prints what waiting for an absent server costs (MeasureOpen.cs).
 using System;
 using System.Diagnostics;
 using System.Linq;
@@ -15,6 +16,8 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--measure-open")
+            return await MeasureOpen.Run(args.Length > 1 ? int.Parse(args[1]) : 2000);
         Console.WriteLine($"npipe {NpipeLibrary.VersionString} on {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
         var cases = typeof(Scenarios).GetMethods(BindingFlags.Public | BindingFlags.Static)
             .Where(m => m.ReturnType == typeof(Task) && m.GetParameters().Length == 0)

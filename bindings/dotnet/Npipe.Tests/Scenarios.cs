@@ -557,17 +557,97 @@ public static class Scenarios
     public static async Task Stream_ConnectAsync_WaitsForServer()
     {
         string name = Util.UniqueName("late");
-        var connecting = NpipeStream.ConnectAsync(name, Util.Patient());
+        await ServerComesLater(name, NpipeStream.ConnectAsync(name, Util.Patient()));
+    }
+
+    /// `connecting` (a ConnectAsync to `name`) still waits 200 ms on, while no server exists; a
+    /// server created then gets it, and a byte goes through.
+    private static async Task ServerComesLater(string name, Task<NpipeStream> connecting)
+    {
         await Task.Delay(200);
-        Expect.True(!connecting.IsCompleted, "still retrying while no server exists");
+        Expect.True(!connecting.IsCompleted, "still waiting while no server exists");
         using var server = NpipeStream.CreateServer(name);
         var accept = server.WaitForConnectionAsync();
         using var client = await connecting.Within();
         await accept.Within();
-        await client.WriteAsync(new byte[] { 42 }).Within();
+        await OneByteThrough(client, server, 42);
+    }
+
+    private static async Task OneByteThrough(NpipeStream from, NpipeStream to, byte value)
+    {
+        await from.WriteAsync(new[] { value }).Within();
         var one = new byte[1];
-        await server.ReadExactlyAsync(one).AsTask().Within();
-        Expect.Equal((byte)42, one[0], "byte after a late connect");
+        await to.ReadExactlyAsync(one).AsTask().Within();
+        Expect.Equal(value, one[0], "the byte that went through");
+    }
+
+    /// ConnectAsync without a timeout waits, like NamedPipeClientStream.ConnectAsync(), until a
+    /// server comes or the token is cancelled. Cancelling closes the connecting pipe at once: a
+    /// server created afterwards sees no client.
+    public static async Task Stream_ConnectAsync_NoTimeout_UntilServerOrCancelled()
+    {
+        string name = Util.UniqueName("notimeout");
+        await ServerComesLater(name, NpipeStream.ConnectAsync(name));
+
+        string absent = Util.UniqueName("cancelled");
+        using (var cts = new CancellationTokenSource())
+        {
+            var cancelled = NpipeStream.ConnectAsync(absent, cancellationToken: cts.Token);
+            await Task.Delay(100);
+            Expect.True(!cancelled.IsCompleted, "waiting until cancelled");
+            cts.Cancel();
+            await Expect.ThrowsAsync<OperationCanceledException>(() => cancelled, "cancelled wait", seconds: 5);
+        }
+        using var late = NpipeStream.CreateServer(absent);
+        var nobody = late.WaitForConnectionAsync();
+        await Task.WhenAny(nobody, Task.Delay(300));
+        Expect.True(!nobody.IsCompleted, "the cancelled attempt did not connect to a server that came later");
+    }
+
+    /// Many connects waiting at once cost no thread each: the poll drives them all, and each is
+    /// cancelled on its own.
+    public static async Task Stream_ConnectAsync_ManyPending_NoThreadEach()
+    {
+        const int Count = 64;
+        using var reactor = new NpipeReactor();
+        using var cts = new CancellationTokenSource();
+        int threadsBefore = System.Diagnostics.Process.GetCurrentProcess().Threads.Count;
+        var pending = Enumerable.Range(0, Count)
+            .Select(i => NpipeStream.ConnectAsync(Util.UniqueName("many" + i), null, reactor, cts.Token))
+            .ToList();
+        await Task.Delay(300);
+        int threadsWhile = System.Diagnostics.Process.GetCurrentProcess().Threads.Count;
+        Expect.True(pending.All(t => !t.IsCompleted), "every connect still waits");
+        Expect.True(threadsWhile - threadsBefore < 8,
+            $"{Count} waiting connects added {threadsWhile - threadsBefore} threads ({threadsBefore} -> {threadsWhile})");
+        cts.Cancel();
+        foreach (var t in pending)
+            await Expect.ThrowsAsync<OperationCanceledException>(() => t, "cancelled connect", seconds: 10);
+    }
+
+    /// A single server instance held by one client: a second ConnectAsync waits (Windows: an
+    /// asynchronous wait for the instance; Linux: the kernel queues it) and gets the instance once
+    /// the server disconnects the first client and waits again.
+    public static async Task Stream_ConnectAsync_BusyInstance()
+    {
+        string name = Util.UniqueName("busy");
+        using var server = NpipeStream.CreateServer(name, new NpipeServerOptions { MaxInstances = 1 });
+        var accept = server.WaitForConnectionAsync();
+        using (var first = await NpipeStream.ConnectAsync(name, Util.Patient()).Within())
+        {
+            await accept.Within();
+            var second = NpipeStream.ConnectAsync(name, Util.Patient());
+            if (OperatingSystem.IsWindows())
+            {
+                await Task.Delay(200);
+                Expect.True(!second.IsCompleted, "the second client waits while the only instance is taken");
+            }
+            server.Disconnect();
+            var again = server.WaitForConnectionAsync();
+            using var client = await second.Within();
+            await again.Within();
+            await OneByteThrough(client, server, 2);
+        }
     }
 
     /// A message above 16 MiB is refused whole with MessageTooLarge; the pipe stays usable.
@@ -828,6 +908,34 @@ public static class Scenarios
         return uint.Parse(line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[2]);
     }
 
+    /// NpipeClient.StartOpen on a raw poll: it returns at once; the poll drives the attempts; a
+    /// Connected event ends them, and TakeError says how (a late server: Ok; nobody: TimedOut).
+    public static Task Poll_StartOpen()
+    {
+        using var poll = new NpipePoll();
+        string name = Util.UniqueName("start");
+        using var client = NpipeClient.StartOpen(name, Util.Patient());
+        poll.Register(client, 2, NpipeInterest.ReadWrite);
+        Expect.True(!client.TryWrite("x"u8, out _), "connecting: a write would block");
+        Span<NpipeEvent> events = stackalloc NpipeEvent[8];
+        Expect.Equal(0, poll.Wait(events, TimeSpan.FromMilliseconds(100)), "no event while nobody listens");
+        using var server = new NpipeServer(name);
+        poll.Register(server, 1, NpipeInterest.ReadWrite);
+        server.TryConnect();
+        Util.WaitFor(poll, 2, NpipeEventFlags.Connected);
+        Expect.Equal(NpipeErrorCode.Ok, client.TakeError(), "the late server was reached");
+        Expect.True(client.TryWrite("x"u8, out int w) && w == 1, "connected: the write is taken");
+
+        using var nobody = NpipeClient.StartOpen(Util.UniqueName("nobody"), new NpipeClientOptions { Timeout = TimeSpan.FromMilliseconds(150) });
+        poll.Register(nobody, 3, NpipeInterest.Readable);
+        var flags = Util.WaitFor(poll, 3, NpipeEventFlags.Connected);
+        Expect.True((flags & NpipeEventFlags.Error) != 0, "a failed open raises Error with Connected");
+        Expect.Equal(NpipeErrorCode.TimedOut, nobody.TakeError(), "nobody came within the timeout");
+        var bad = Expect.Throws<NpipeException>(() => NpipeClient.StartOpen("bad/name"), "bad name at once");
+        Expect.Equal(NpipeErrorCode.InvalidArgument, bad.Code, "bad name code");
+        return Task.CompletedTask;
+    }
+
     // ---- ABI -------------------------------------------------------------------------------------
 
     /// Every function of npipe.h is declared (and every declaration resolves in the loaded library);
@@ -905,7 +1013,7 @@ public static class Scenarios
         var timeout = Expect.Throws<TimeoutException>(() => NpipeClient.Open(absent, new NpipeClientOptions { Timeout = TimeSpan.FromMilliseconds(200) }), "open with a deadline");
         Expect.True(timeout.InnerException is NpipeException { Code: NpipeErrorCode.TimedOut }, "inner NpipeException carries TimedOut");
         await Expect.ThrowsAsync<TimeoutException>(() => NpipeStream.ConnectAsync(absent, new NpipeClientOptions { Timeout = TimeSpan.FromMilliseconds(200) }), "async open with a deadline");
-        var asyncNotFound = await Expect.ThrowsAsync<NpipeException>(() => NpipeStream.ConnectAsync(absent), "async open, no wait");
+        var asyncNotFound = await Expect.ThrowsAsync<NpipeException>(() => NpipeStream.ConnectAsync(absent, new NpipeClientOptions { Timeout = TimeSpan.Zero }), "async open, one attempt");
         Expect.Equal(NpipeErrorCode.NotFound, asyncNotFound.Code, "async open code");
 
         var empty = Expect.Throws<NpipeException>(() => new NpipeServer(""), "empty name");

@@ -57,6 +57,15 @@ public class StreamTests
     public Task ConnectAsync_WaitsForServer() => Scenarios.Stream_ConnectAsync_WaitsForServer();
 
     [Fact(Timeout = 120_000)]
+    public Task ConnectAsync_NoTimeout_UntilServerOrCancelled() => Scenarios.Stream_ConnectAsync_NoTimeout_UntilServerOrCancelled();
+
+    [Fact(Timeout = 120_000)]
+    public Task ConnectAsync_ManyPending_NoThreadEach() => Scenarios.Stream_ConnectAsync_ManyPending_NoThreadEach();
+
+    [Fact(Timeout = 120_000)]
+    public Task ConnectAsync_BusyInstance() => Scenarios.Stream_ConnectAsync_BusyInstance();
+
+    [Fact(Timeout = 120_000)]
     public Task MessageTooLarge() => Scenarios.Stream_MessageTooLarge();
 
     [Fact(Timeout = 120_000)]
@@ -70,6 +79,9 @@ public class PollTests
 {
     [Fact(Timeout = 120_000)]
     public Task Basics() => Scenarios.Poll_Basics();
+
+    [Fact(Timeout = 120_000)]
+    public Task StartOpen() => Scenarios.Poll_StartOpen();
 }
 
 public class PeerTests

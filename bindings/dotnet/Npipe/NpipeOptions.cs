@@ -51,8 +51,11 @@ public sealed record NpipeClientOptions
     /// <summary>NPIPE_CURRENT_USER_ONLY: refuse a server owned by another user.</summary>
     public bool CurrentUserOnly { get; init; }
     /// <summary>Keep retrying while the pipe is busy or absent: <see cref="TimeSpan.Zero"/> = fail at once,
-    /// <see cref="Timeout.InfiniteTimeSpan"/> = forever, else <see cref="TimeoutException"/> when it passes.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.Zero;
+    /// <see cref="Timeout.InfiniteTimeSpan"/> = forever, else <see cref="TimeoutException"/> when it passes.
+    /// Not set (null): <see cref="NpipeClient.Open"/> fails at once (as <c>npipe_open</c> does), while
+    /// <see cref="NpipeStream.ConnectAsync"/> waits until its token is cancelled (as .NET's
+    /// <c>NamedPipeClientStream.ConnectAsync()</c> does).</summary>
+    public TimeSpan? Timeout { get; init; }
     /// <summary>As <see cref="NpipeServerOptions.LingerMilliseconds"/>.</summary>
     public int LingerMilliseconds { get; init; }
 
@@ -60,7 +63,13 @@ public sealed record NpipeClientOptions
         (MessageMode ? NativeFlags.Message : 0) | (InboundOnly ? NativeFlags.InboundOnly : 0)
         | (OutboundOnly ? NativeFlags.OutboundOnly : 0) | (CurrentUserOnly ? NativeFlags.CurrentUserOnly : 0);
 
-    internal int TimeoutMs => Timeout == System.Threading.Timeout.InfiniteTimeSpan ? -1 : NpipePoll.ToMilliseconds(Timeout);
+    /// <summary>The C API's timeout_ms, with <paramref name="unsetMs"/> when <see cref="Timeout"/> is not set.</summary>
+    internal int TimeoutMs(int unsetMs) => Timeout switch
+    {
+        null => unsetMs,
+        TimeSpan t when t == System.Threading.Timeout.InfiniteTimeSpan => -1,
+        TimeSpan t => NpipePoll.ToMilliseconds(t),
+    };
 }
 
 /// <summary>Message-read flags (<c>NPIPE_MSG_*</c>).</summary>

@@ -282,36 +282,55 @@ public sealed class NpipeClient : NpipePipe
     /// <summary>The name given at opening.</summary>
     public string Name { get; }
 
-    /// <summary>Opens a client end, retrying a busy or absent server until the options' timeout (this
-    /// blocks the calling thread for at most that long; see <see cref="NpipeStream.ConnectAsync"/> for
-    /// the asynchronous form).</summary>
+    /// <summary>Opens a client end, retrying a busy or absent server until the options' timeout (not
+    /// set: fail at once). This blocks the calling thread for at most that long; see
+    /// <see cref="StartOpen"/> and <see cref="NpipeStream.ConnectAsync"/> for the forms that do not.</summary>
     public static NpipeClient Open(string name, NpipeClientOptions? options = null)
     {
         options ??= new NpipeClientOptions();
-        int rc = TryOpen(name, options, options.TimeoutMs, out NpipeClient? client);
-        if (rc < 0)
-            throw Check.Exception(rc, name);
-        return client!;
+        return OpenWith(name, options, options.Flags, options.TimeoutMs(0));
     }
 
-    // Returns the status; on failure the caller reads the error detail at once (same thread).
-    internal static unsafe int TryOpen(string name, NpipeClientOptions options, int timeoutMs, out NpipeClient? client)
+    /// <summary>Starts opening a client end without waiting (<c>NPIPE_NONBLOCK_OPEN</c>): only a bad name or
+    /// option throws here. The client is connecting; register it with an <see cref="NpipePoll"/>, which
+    /// drives the attempts (no thread waits, a busy Windows pipe is awaited asynchronously) until the
+    /// options' timeout, counted from this call (not set: until the client is disposed). The pipe then
+    /// reports <see cref="NpipeEventFlags.Connected"/>, and <see cref="NpipePipe.TakeError"/> tells
+    /// whether it failed. Disposing it while it connects cancels the attempt.</summary>
+    public static NpipeClient StartOpen(string name, NpipeClientOptions? options = null)
+    {
+        options ??= new NpipeClientOptions();
+        return OpenWith(name, options, options.Flags | NativeFlags.NonblockOpen, options.TimeoutMs(-1));
+    }
+
+    /// <summary>For a client from <see cref="StartOpen"/>: false while it is connecting, true once
+    /// connected; throws why the open failed. Nothing has been written yet, so npipe_flush answers
+    /// exactly that: EAGAIN while connecting, OK when connected, else the open's failure.</summary>
+    internal bool TryFinishOpen()
+    {
+        int rc = NativeMethods.Flush(Handle);
+        if (rc == NativeFlags.EAGAIN)
+            return false;
+        Check.Status(rc, Name);
+        return true;
+    }
+
+    private static unsafe NpipeClient OpenWith(string name, NpipeClientOptions options, uint flags, int timeoutMs)
     {
         ArgumentNullException.ThrowIfNull(name);
         NativeClientOptions o;
         NativeMethods.ClientOptionsInit(&o);
-        o.Flags = options.Flags;
+        o.Flags = flags;
         o.TimeoutMs = timeoutMs;
         o.LingerMs = options.LingerMilliseconds;
         int rc = NativeMethods.Open(name, &o, out NpipePipeHandle h);
         if (rc < 0)
         {
-            client = null;
             // Disposing an invalid SafeHandle makes no native call, so the error detail survives.
+            var ex = Check.Exception(rc, name);
             h.Dispose();
-            return rc;
+            throw ex;
         }
-        client = new NpipeClient(h, name);
-        return rc;
+        return new NpipeClient(h, name);
     }
 }

@@ -56,45 +56,44 @@ public sealed class NpipeStream : Stream
     }
 
     /// <summary>
-    /// Opens a client end of <paramref name="name"/>. A busy or absent server is retried (with backoff,
-    /// on timers — no blocked thread) until <see cref="NpipeClientOptions.Timeout"/>: then
-    /// <see cref="TimeoutException"/>; with a zero timeout the first failure is thrown
-    /// (<see cref="NpipeErrorCode.NotFound"/>, <see cref="NpipeErrorCode.Busy"/>).
+    /// Opens a client end of <paramref name="name"/> without blocking a thread: the open runs on the
+    /// reactor's poll (<c>NPIPE_NONBLOCK_OPEN</c>), which retries an absent server on its clock and, on
+    /// Windows, awaits a busy one asynchronously. It waits until <see cref="NpipeClientOptions.Timeout"/>
+    /// (then <see cref="TimeoutException"/>), or, when no timeout is set, until
+    /// <paramref name="cancellationToken"/> is cancelled, as <c>NamedPipeClientStream.ConnectAsync()</c>
+    /// does. A zero timeout makes one attempt and throws its failure (<see cref="NpipeErrorCode.NotFound"/>,
+    /// <see cref="NpipeErrorCode.Busy"/>). Cancelling closes the connecting pipe at once (the attempt
+    /// ends; a server that comes later sees no client) and throws <see cref="OperationCanceledException"/>.
     /// </summary>
     public static async Task<NpipeStream> ConnectAsync(string name, NpipeClientOptions? options = null,
         NpipeReactor? reactor = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(name);
-        options ??= new NpipeClientOptions();
-        bool forever = options.TimeoutMs < 0;
-        var deadline = forever ? DateTime.MaxValue : DateTime.UtcNow + TimeSpan.FromMilliseconds(options.TimeoutMs);
-        int delayMs = 1;
-        while (true)
+        cancellationToken.ThrowIfCancellationRequested();
+        NpipeClient client = NpipeClient.StartOpen(name, options);
+        NpipeStream stream;
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            int rc = NpipeClient.TryOpen(name, options, 0, out NpipeClient? client);
-            if (rc >= 0)
+            stream = new NpipeStream(client, reactor);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+        try
+        {
+            while (true)
             {
-                try
-                {
-                    return new NpipeStream(client!, reactor);
-                }
-                catch
-                {
-                    client!.Dispose();
-                    throw;
-                }
+                int seq = stream.Sequence(Registration.Direction.Connect);
+                if (client.TryFinishOpen())
+                    return stream;
+                await stream._registration.WaitAsync(Registration.Direction.Connect, seq, cancellationToken).ConfigureAwait(false);
             }
-            bool retry = rc == (int)NpipeErrorCode.NotFound || rc == (int)NpipeErrorCode.Busy;
-            if (!retry || options.TimeoutMs == 0)
-                throw Check.Exception(rc, name);
-            if (!forever && DateTime.UtcNow >= deadline)
-            {
-                var inner = (NpipeException)Check.Exception(rc, name);
-                throw new TimeoutException($"{name}: no pipe server became available within {options.TimeoutMs} ms ({inner.Message})", inner);
-            }
-            await Task.Delay(delayMs, cancellationToken).ConfigureAwait(false);
-            delayMs = Math.Min(delayMs * 2, 50);
+        }
+        catch
+        {
+            stream.Dispose(); // closing a connecting pipe cancels the attempt at once
+            throw;
         }
     }
 

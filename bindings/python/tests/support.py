@@ -85,7 +85,23 @@ def blocking_server(name: str, handler: Callable[[npipe.Server], None], **option
     return thread, errors
 
 
-def run_in_thread(call: Callable[[], Any]) -> "tuple[threading.Thread, List[BaseException]]":
+def receive_all(into: bytearray, stall: float = 0.0) -> Callable[[npipe.Server], None]:
+    """A blocking_server handler that reads until EOF into ``into``, after ``stall`` seconds of
+    reading nothing (a peer that is slow to start, for the test's sake, not a synchronisation)."""
+
+    def serve(server: npipe.Server) -> None:
+        if stall:
+            time.sleep(stall)
+        while True:
+            chunk = server.recv(1 << 16, timeout=DEADLINE)
+            if not chunk:
+                return
+            into.extend(chunk)
+
+    return serve
+
+
+def run_in_thread(call: Callable[[], object]) -> Tuple[threading.Thread, List[BaseException]]:
     """Runs ``call`` in a daemon thread; what it raises lands in the list."""
     raised: List[BaseException] = []
 
@@ -98,6 +114,17 @@ def run_in_thread(call: Callable[[], Any]) -> "tuple[threading.Thread, List[Base
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, raised
+
+
+def ended_by_close(thread: threading.Thread, raised: List[BaseException]) -> Optional[str]:
+    """None when ``thread`` (from run_in_thread) ended within DEADLINE raising ValueError, the
+    error of a closed pipe; else what went wrong."""
+    thread.join(DEADLINE)
+    if thread.is_alive():
+        return f"still blocked {DEADLINE} s after the close"
+    if len(raised) != 1 or not isinstance(raised[0], ValueError):
+        return f"expected one ValueError, got {raised!r}"
+    return None
 
 
 def open_fds() -> List[str]:

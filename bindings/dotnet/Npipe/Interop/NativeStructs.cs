@@ -71,7 +71,7 @@ internal static class NativeFlags
 
     // Creation flags.
     public const uint FirstInstance = 0x01, Message = 0x02, InboundOnly = 0x04, OutboundOnly = 0x08,
-        AllowRemote = 0x10, CurrentUserOnly = 0x20;
+        AllowRemote = 0x10, CurrentUserOnly = 0x20, NonblockOpen = 0x40;
 
     public const uint MsgPartial = 0x1, MsgEmpty = 0x2;
     public const uint InfoServer = 0x10000, InfoConnected = 0x20000;
