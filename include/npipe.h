@@ -47,7 +47,9 @@
  *     NPIPE_NONBLOCK_OPEN by an asynchronous FSCTL_PIPE_WAIT completed through the poll's port (no
  *     thread), in the blocking npipe_open by WaitNamedPipeW bounded by the same schedule; remote
  *     names (\\server\pipe\x) use the clock only. On Linux a full listen backlog is retried on
- *     the same clock.
+ *     the same clock, and a name that does not exist yet is also watched (inotify on the socket's
+ *     directory: one descriptor per directory and poll, or per blocking open, while it waits), so
+ *     a server that comes is tried at once; without inotify the clock alone serves.
  *   - npipe_peer_identity: a Windows server learns who its client is only once the client's first
  *     bytes were received (NPIPE_EAGAIN before); Linux and the client side answer at once. Under
  *     Wine 8 the server side reports the server's own user (Wine impersonates the server itself,

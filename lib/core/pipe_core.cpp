@@ -567,8 +567,15 @@ void PipeCore::attempt_open() {
         return;
     }
     if (a.outcome == OpenAttempt::busy && os_wait_for_instance(open_deadline_)) return;
+    if (a.outcome == OpenAttempt::absent) os_watch_for_server();
     poll_->set_timer(shared_from_this(), Deadline::earlier(Deadline::after_ms(open_backoff_ms_), open_deadline_));
     open_backoff_ms_ = std::min(open_backoff_ms_ * 2, kMaxOpenBackoffMs);
+}
+
+void PipeCore::server_may_have_appeared() {
+    if (state_ != State::connecting || !open_started_) return;
+    open_backoff_ms_ = kFirstOpenBackoffMs;
+    attempt_open();
 }
 
 void PipeCore::open_failed(const Failure &failure) {

@@ -135,6 +135,10 @@ protected:
     // Client, every instance busy: starts waiting for one to free up without a thread (Windows'
     // asynchronous FSCTL_PIPE_WAIT), open_retry() follows. False: not possible, the core backs off.
     virtual bool os_wait_for_instance(Deadline) { return false; }
+    // Client, nobody listening on the name: asks the OS to tell when the name appears (Linux:
+    // inotify on the socket's directory), server_may_have_appeared() follows. The backoff timer
+    // stays armed as the fallback.
+    virtual void os_watch_for_server() {}
     // The blocking open's pause before its next attempt, on the caller's thread: at most `ms`,
     // earlier when the backend can tell an instance freed up (Windows: WaitNamedPipeW).
     virtual void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms);
@@ -174,6 +178,9 @@ protected:
     void on_peer_gone();
     // A busy wait (os_wait_for_instance) ended: try again now.
     void open_retry() { attempt_open(); }
+    // The name a client waits for appeared (os_watch_for_server): try again now, and restart the
+    // backoff, since a server that just bound its socket listens within moments.
+    void server_may_have_appeared();
 
     // ---- State the hooks read. ------------------------------------------------------------------
     const PipeSetup &setup() const { return setup_; }

@@ -202,6 +202,8 @@ PipeCore::OpenAttempt UnixPipe::os_try_open() {
                      path_.c_str(), static_cast<unsigned>(cred.uid));
         return a;
     }
+    name_watch_.reset();  // found: nothing to wait for any more
+    open_watch_.reset();
     err = attach_connection(fd, cred.pid);
     if (err != 0) {
         a.failure = errno_failure(err, "epoll_ctl(ADD) of the connected socket");
@@ -210,6 +212,40 @@ PipeCore::OpenAttempt UnixPipe::os_try_open() {
     }
     a.outcome = OpenAttempt::connected;
     return a;
+}
+
+namespace {
+
+// The socket path's directory and file name, for the name watch.
+std::pair<std::string, std::string> split_path(const std::string &path) {
+    const size_t slash = path.rfind('/');
+    if (slash == std::string::npos) return {".", path};
+    return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+}  // namespace
+
+void UnixPipe::os_watch_for_server() {
+    const auto [dir, file] = split_path(path_);
+    if (!name_watch_ && !NameWatch::of(dir, std::static_pointer_cast<EpollPoll>(poll()), name_watch_)) return;
+    name_watch_->enqueue(file, std::static_pointer_cast<UnixPipe>(shared_from_this()));
+}
+
+void UnixPipe::name_appeared() {
+    std::lock_guard<std::mutex> lock(mu_);
+    server_may_have_appeared();
+}
+
+// The blocking open: where nobody listens yet, wait in poll(2) on an inotify descriptor instead
+// of sleeping, so a server that appears is tried at once. The watch is in place before the next
+// attempt, so a name created in between is found by that attempt.
+void UnixPipe::os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) {
+    const auto [dir, file] = split_path(path_);
+    if (outcome == OpenAttempt::absent && (open_watch_.active() || open_watch_.watch(dir))) {
+        open_watch_.wait_for(file, ms);
+        return;
+    }
+    PipeCore::os_pause_before_retry(outcome, ms);
 }
 
 int32_t UnixPipe::os_start_connect(Failure &failure) {
@@ -291,6 +327,8 @@ void UnixPipe::os_closing() { release_listener(); }
 
 void UnixPipe::os_release() {
     release_listener();
+    name_watch_.reset();
+    open_watch_.reset();
     close_connection();
     if (poll() && source_id_ != 0) epoll().remove_source(source_id_);
     source_id_ = 0;

@@ -20,6 +20,7 @@
 #include "lib/core/pipe_core.hpp"
 #include "lib/posix/epoll_poll.hpp"
 #include "lib/posix/listening_socket.hpp"
+#include "lib/posix/name_watch.hpp"
 #include "lib/posix/socket_watch.hpp"
 
 namespace npipe::posix {
@@ -40,6 +41,8 @@ public:
     // A client the name's socket watch accepted, offered to this instance (socket_watch.hpp).
     enum class Offer { taken, not_waiting, refused };
     Offer offer_client(int fd);
+    // The file of the name this client waits for appeared (name_watch.hpp).
+    void name_appeared();
 
 private:
     // PipeCore
@@ -51,6 +54,8 @@ private:
     int64_t os_write_direct(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt) override;
     void os_write_more() override;
     OpenAttempt os_try_open() override;
+    void os_watch_for_server() override;
+    void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) override;
     uint32_t os_condition() override;
     void os_closing() override;
     void os_release() override;
@@ -73,12 +78,14 @@ private:
     sockaddr_un address_{};                      // client: where to connect
     socklen_t address_len_ = 0;
     std::string path_;
-    int fd_ = -1;                          // the connection
-    std::shared_ptr<SocketWatch> watch_;   // server: the name's socket watched on our poll
-    uint32_t generation_ = 0;              // of the connection: tags epoll events of fd_
-    uint32_t source_id_ = 0;               // in the poll's source table (0: not attached)
-    framing::FrameDecoder decoder_;        // message mode
-    std::vector<uint8_t> receive_buffer_;  // message mode: one recv before decoding
+    int fd_ = -1;                            // the connection
+    std::shared_ptr<SocketWatch> watch_;     // server: the name's socket watched on our poll
+    std::shared_ptr<NameWatch> name_watch_;  // client on a poll: waits for the name to appear
+    DirectoryWatch open_watch_;              // client in a blocking open: the same, on its thread
+    uint32_t generation_ = 0;                // of the connection: tags epoll events of fd_
+    uint32_t source_id_ = 0;                 // in the poll's source table (0: not attached)
+    framing::FrameDecoder decoder_;          // message mode
+    std::vector<uint8_t> receive_buffer_;    // message mode: one recv before decoding
     uint64_t peer_pid_ = 0;
     uint64_t sent_on_connection_ = 0;  // bytes handed to the kernel on this connection
     bool peer_reset_ = false;          // the peer closed with bytes unread (ECONNRESET seen)

@@ -4,8 +4,6 @@
 // with plain AF_UNIX peers and the documented message framing, adopted sockets, peer pids and
 // identities (another uid on either end), drain against a peer that resets the connection, fd
 // hygiene (no leaks, CLOEXEC) and SIGPIPE. Every wait is bounded; child processes are reaped.
-#include "support.hpp"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,10 +16,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
+
+#include "support.hpp"
 
 using namespace test;
 
@@ -365,8 +366,8 @@ TEST_SUITE("posix_only") {
         REQUIRE(fd >= 0);
         REQUIRE(write(fd, "keep", 4) == 4);
         close(fd);
-        for (uint32_t flags : {0u, static_cast<uint32_t>(NPIPE_FIRST_INSTANCE),
-                               static_cast<uint32_t>(NPIPE_CURRENT_USER_ONLY)}) {
+        for (uint32_t flags :
+             {0u, static_cast<uint32_t>(NPIPE_FIRST_INSTANCE), static_cast<uint32_t>(NPIPE_CURRENT_USER_ONLY)}) {
             int32_t rc = 0;
             PipeGuard server(create_with(name, flags, &rc));
             CHECK(rc == NPIPE_EEXIST);
@@ -583,9 +584,18 @@ TEST_SUITE("posix_only") {
         // npipe -> raw
         CHECK(npipe_write(server, "abc", 3) == 3);
         CHECK(npipe_write(server, "", 0) == 0);
-        CHECK(raw_recv_exactly(raw, 11) == std::string("\x03\x00\x00\x00" "abc" "\x00\x00\x00\x00", 11));
+        CHECK(raw_recv_exactly(raw, 11) == std::string("\x03\x00\x00\x00"
+                                                       "abc"
+                                                       "\x00\x00\x00\x00",
+                                                       11));
         // raw -> npipe: two messages and an empty one in one send
-        const std::string wire("\x02\x00\x00\x00" "hi" "\x00\x00\x00\x00" "\x05\x00\x00\x00" "there", 19);
+        const std::string wire(
+            "\x02\x00\x00\x00"
+            "hi"
+            "\x00\x00\x00\x00"
+            "\x05\x00\x00\x00"
+            "there",
+            19);
         REQUIRE(raw_send_all(raw, wire.data(), wire.size()));
         char buf[16];
         uint32_t flags = 0;
@@ -668,7 +678,7 @@ TEST_SUITE("posix_only") {
         };
         const std::vector<int> before = open_fds();
         const std::string name = unique_name("cloexec");
-        Poller poll;  // epoll fd + eventfd
+        Poller poll;                            // epoll fd + eventfd
         PipeGuard server(create_server(name));  // listening socket
         PipeGuard client;
         accept_one(poll, server, [&] { client.reset(open_client(name)); });  // dup, both ends
@@ -697,8 +707,7 @@ TEST_SUITE("posix_only") {
             if (round % 4 == 1) {
                 // Leave bytes in the write buffer and close: they linger until the poll closes.
                 const std::string big(1 << 20, 'x');
-                while (npipe_write(server, big.data(), big.size()) > 0) {
-                }
+                while (npipe_write(server, big.data(), big.size()) > 0) {}
                 server.reset();
             } else if (round % 4 == 2) {
                 CHECK(npipe_disconnect(server) == NPIPE_OK);
@@ -708,6 +717,69 @@ TEST_SUITE("posix_only") {
             }
         }
         CHECK(count_open_fds() == before);
+    }
+
+    // A client waiting for a name nobody serves yet watches the socket's directory (inotify): one
+    // descriptor per directory and poll, however many clients wait, gone once none waits; the
+    // servers that come are found (the speed is bench open's to report, not a test's).
+    TEST_CASE("clients waiting for absent names share one directory watch per poll, released after") {
+        const size_t before = count_open_fds();
+        constexpr int kClients = 8;
+        std::vector<std::string> names;
+        std::vector<PipeGuard> clients(kClients), servers(kClients);
+        {
+            Poller poll;
+            const size_t with_poll = count_open_fds();
+            for (int i = 0; i < kClients; ++i) {
+                names.push_back(unique_name("watched"));
+                npipe_client_options_t opts;
+                npipe_client_options_init(&opts);
+                opts.flags = NPIPE_NONBLOCK_OPEN;
+                opts.timeout_ms = kWaitMs;
+                npipe_t h = 0;
+                REQUIRE(npipe_open(names.back().c_str(), &opts, &h) == NPIPE_OK);
+                clients[i].reset(h);
+                // The first attempt runs at registration and finds nobody.
+                REQUIRE(npipe_register(poll, h, 100 + i, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+            }
+            CHECK(count_open_fds() == with_poll + 1);  // one inotify descriptor for all eight
+            for (int i = 0; i < kClients; ++i) servers[i].reset(create_server(names[i]));
+            for (int i = 0; i < kClients; ++i) {
+                CHECK((poll.expect(100 + i, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+                CHECK(npipe_take_error(clients[i]) == NPIPE_OK);
+            }
+            // Connected: each client holds its socket, each server its name's; the watch is gone.
+            CHECK(count_open_fds() == with_poll + 2 * kClients);
+            for (auto &c : clients) c.reset();
+        }
+        for (auto &s : servers) s.reset();
+        CHECK(count_open_fds() == before);
+    }
+
+    TEST_CASE("npipe_open (blocking) finds a server that comes while it waits, plain and current-user-only") {
+        for (const uint32_t flags : {0u, static_cast<uint32_t>(NPIPE_CURRENT_USER_ONLY)}) {
+            const std::string name = unique_name("late-blocking");
+            const size_t before = count_open_fds();
+            std::atomic<npipe_t> opened{0};
+            std::atomic<int32_t> rc{1};
+            std::thread client([&] {
+                npipe_client_options_t opts;
+                npipe_client_options_init(&opts);
+                opts.flags = flags;
+                opts.timeout_ms = kWaitMs;
+                npipe_t h = 0;
+                rc = npipe_open(name.c_str(), &opts, &h);
+                opened = h;
+            });
+            // The client may or may not have tried yet: found either way.
+            PipeGuard server(create_server(name, flags));
+            client.join();
+            CHECK(rc.load() == NPIPE_OK);
+            PipeGuard guard(opened.load());
+            guard.reset();
+            server.reset();
+            CHECK(count_open_fds() == before);  // the open's directory watch went with it
+        }
     }
 
     TEST_CASE("closing the poll releases the pipes' fds at once; their calls say NPIPE_ECANCELED") {
@@ -733,7 +805,8 @@ TEST_SUITE("posix_only") {
     }
 
     TEST_CASE("SIGPIPE is never raised: writes, flushes and lingering closes after the peer left") {
-        struct sigaction sa {}, old {};
+        struct sigaction sa {
+        }, old{};
         sa.sa_handler = on_sigpipe;
         sigemptyset(&sa.sa_mask);
         REQUIRE(sigaction(SIGPIPE, &sa, &old) == 0);
@@ -746,8 +819,7 @@ TEST_SUITE("posix_only") {
             accept_one(poll, server, [&] { client.reset(open_client(name)); });
             REQUIRE(npipe_register(poll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
             const std::string big(1 << 20, 'y');
-            while (npipe_write(client, big.data(), big.size()) > 0) {
-            }
+            while (npipe_write(client, big.data(), big.size()) > 0) {}
             server.reset();  // the reader leaves with the client's buffer full
             poll.pump_until([&] { return npipe_write(client, "z", 1) == NPIPE_EPIPE; });
             CHECK(npipe_write(client, "z", 1) == NPIPE_EPIPE);
