@@ -152,7 +152,9 @@ SessionResult Relay::session(npipe_t pipe, const std::string &peer) {
             // Accepted bytes that never reached the peer are reported once by npipe_take_error.
             bool undelivered = npipe_take_error(pipe) == NPIPE_EPIPE;
             settle_stdin();
-            if (!out_.empty())
+            // Input still pending, or a stdin that carried data and has not ended (a producer
+            // slower than settle_stdin's moment, as under load): the transfer was cut short.
+            if (!out_.empty() || (stdin_had_data_ && !stdin_eof_))
                 r.broken = peer + " closed the pipe before all of standard input was sent";
             else if (undelivered)
                 r.broken = peer + " closed the pipe before all that was sent reached it";
