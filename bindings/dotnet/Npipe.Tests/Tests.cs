@@ -96,6 +96,21 @@ public class PeerTests
     public Task DrainAsync_CancelAndBrokenPipe() => Scenarios.Peer_DrainAsync_CancelAndBrokenPipe();
 }
 
+public class ListenerTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task Burst_AllAcceptedIntact() => Scenarios.Listener_Burst_AllAcceptedIntact();
+
+    [Fact(Timeout = 120_000)]
+    public Task Cancellation_LosesNoClient() => Scenarios.Listener_Cancellation_LosesNoClient();
+
+    [Fact(Timeout = 120_000)]
+    public Task DisposeWithPendingAccepts() => Scenarios.Listener_DisposeWithPendingAccepts();
+
+    [Fact(Timeout = 120_000)]
+    public Task ClientLeftBeforeAccept() => Scenarios.Listener_ClientLeftBeforeAccept();
+}
+
 public class AbiTests
 {
     [Fact(Timeout = 120_000)]

@@ -40,7 +40,9 @@ public sealed class NpipeReactor : IDisposable
     /// <summary>The poll the reactor waits on (pipes registered with it belong to this reactor).</summary>
     internal NpipePoll Poll => _poll;
 
-    internal Registration Register(NpipePipe pipe)
+    internal Registration Register(NpipePipe pipe) => Register(pipe.Handle, NpipeInterest.ReadWrite);
+
+    internal Registration Register(NpipePipeHandle handle, NpipeInterest interests)
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
         ulong token = (ulong)Interlocked.Increment(ref _nextToken);
@@ -48,7 +50,7 @@ public sealed class NpipeReactor : IDisposable
         _registrations[token] = reg;
         try
         {
-            _poll.Register(pipe, token, NpipeInterest.ReadWrite);
+            Check.Status(Interop.NativeMethods.Register(_poll.Handle, handle, token, (uint)interests), "npipe_register");
         }
         catch
         {

@@ -100,6 +100,11 @@ public sealed class NpipeStream : Stream
     /// <summary>The wrapped pipe (for <see cref="NpipePipe.GetInfo"/> and friends; do not register it elsewhere).</summary>
     public NpipePipe Pipe => _pipe;
 
+    /// <summary>True while a peer is connected and has not left (<c>NPIPE_INFO_CONNECTED</c>), on both
+    /// platforms: false before a server's client came, after the peer closed its end (even with unread
+    /// data still buffered here), after <see cref="Disconnect"/> and once disposed.</summary>
+    public bool IsConnected => _disposed == 0 && !_pipe.IsDisposed && _pipe.GetInfo().IsConnected;
+
     /// <summary>True when the pipe was created or opened in message mode: each read returns at most one message.</summary>
     public bool IsMessageMode { get; }
 
