@@ -97,6 +97,13 @@ internal static class Program
                 return new Pair { Server = server, Client = client };
             }
             var s = NpipeStream.CreateServer(name);
+            if (sync)
+            {
+                // Synchronous from the start: both ends wait in npipe_wait on the calling thread.
+                var connecting = Task.Run(() => NpipeStream.Connect(name, 10_000));
+                s.WaitForConnection();
+                return new Pair { Server = s, Client = await connecting };
+            }
             var wait = s.WaitForConnectionAsync();
             var c = await NpipeStream.ConnectAsync(name, new NpipeClientOptions { Timeout = TimeSpan.FromSeconds(10) });
             await wait;

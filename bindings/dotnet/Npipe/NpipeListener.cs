@@ -89,7 +89,7 @@ public sealed class NpipeListener : IDisposable
         var server = new NpipeServer(Check.Handle(rc, Name, pipe), Name);
         try
         {
-            return new NpipeStream(server, _reactor);
+            return new NpipeStream(server, _reactor, bindToReactor: true);
         }
         catch
         {

@@ -59,7 +59,7 @@ public sealed record NpipeClientOptions
     /// <summary>Keep retrying while the pipe is busy or absent: <see cref="TimeSpan.Zero"/> = fail at once,
     /// <see cref="Timeout.InfiniteTimeSpan"/> = forever, else <see cref="TimeoutException"/> when it passes.
     /// Not set (null): <see cref="NpipeClient.Open"/> fails at once (as <c>npipe_open</c> does), while
-    /// <see cref="NpipeStream.ConnectAsync"/> waits until its token is cancelled (as .NET's
+    /// <see cref="NpipeStream.ConnectAsync(string, NpipeClientOptions?, NpipeReactor?, System.Threading.CancellationToken)"/> waits until its token is cancelled (as .NET's
     /// <c>NamedPipeClientStream.ConnectAsync()</c> does).</summary>
     public TimeSpan? Timeout { get; init; }
     /// <summary>As <see cref="NpipeInstanceOptions.LingerMilliseconds"/>.</summary>

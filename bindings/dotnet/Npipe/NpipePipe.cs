@@ -164,6 +164,21 @@ public class NpipePipe : IDisposable
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>Closes the native pipe now, even while another thread is inside a call on it (which a
+    /// SafeHandle would defer until that call returns): a blocked <c>npipe_wait</c> ends with
+    /// NPIPE_EBADF. Handles are generation-counted, so the id can never reach another pipe.</summary>
+    internal void CloseNow()
+    {
+        lock (_handle)
+        {
+            if (_handle.IsClosed || _handle.IsInvalid)
+                return;
+            NativeMethods.Close(_handle.Value);
+            _handle.SetHandleAsInvalid();
+        }
+        GC.SuppressFinalize(this);
+    }
+
     /// <summary>Releases the handle.</summary>
     protected virtual void Dispose(bool disposing) => _handle.Dispose();
 
@@ -279,7 +294,7 @@ public sealed class NpipeClient : NpipePipe
 
     /// <summary>Opens a client end, retrying a busy or absent server until the options' timeout (not
     /// set: fail at once). This blocks the calling thread for at most that long; see
-    /// <see cref="StartOpen"/> and <see cref="NpipeStream.ConnectAsync"/> for the forms that do not.</summary>
+    /// <see cref="StartOpen"/> and <see cref="NpipeStream.ConnectAsync(string, NpipeClientOptions?, NpipeReactor?, System.Threading.CancellationToken)"/> for the forms that do not.</summary>
     public static NpipeClient Open(string name, NpipeClientOptions? options = null)
     {
         options ??= new NpipeClientOptions();
