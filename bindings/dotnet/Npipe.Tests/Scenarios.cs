@@ -553,6 +553,76 @@ public static class Scenarios
         }
     }
 
+    /// Streams used synchronously from the start wait in npipe_wait on the calling thread: sync
+    /// Connect / WaitForConnection / Write / Read / Flush / WaitForPipeDrain, IsConnected on both ends,
+    /// async calls on such a stream (cancellable), and Dispose ending a blocked sync Read with
+    /// ObjectDisposedException; the peer then reads EOF and sees IsConnected false.
+    public static async Task Stream_WaitBound_SyncApi()
+    {
+        string name = Util.UniqueName("wsync");
+        using var server = NpipeStream.CreateServer(name);
+        Expect.True(!server.IsConnected, "no client yet");
+        var connecting = Task.Run(() => NpipeStream.Connect(name, 10_000));
+        await Task.Run(server.WaitForConnection).Within();
+        var client = await connecting.Within();
+        Expect.True(server.IsConnected && client.IsConnected, "both ends connected");
+
+        byte[] big = Util.RandomBytes(300_000, 77); // more than the OS buffers: Write must wait for room
+        var got = new byte[big.Length];
+        var reading = Task.Run(() => client.ReadExactly(got));
+        await Task.Run(() =>
+        {
+            server.Write(big);
+            server.Flush();
+            server.WaitForPipeDrain(); // the client has read it all (under Wine: flushed)
+        }).Within();
+        await reading.Within();
+        Expect.Equal(Util.Sha256(big), Util.Sha256(got), "300 KB through sync Write/Read");
+
+        // Async calls on a wait-bound stream: cancellable, then they work.
+        using (var cts = new CancellationTokenSource())
+        {
+            var pending = client.ReadAsync(new byte[4], cts.Token).AsTask();
+            cts.Cancel();
+            await Expect.ThrowsAsync<OperationCanceledException>(() => pending, "async read on a wait-bound stream, cancelled");
+        }
+        await server.WriteAsync("ping"u8.ToArray()).Within();
+        var four = new byte[4];
+        await client.ReadExactlyAsync(four).Within();
+        Expect.Equal("ping", Encoding.ASCII.GetString(four), "async read on a wait-bound stream");
+
+        // Dispose ends a sync Read blocked in npipe_wait (whether it started waiting before or after).
+        var blocked = Task.Run(() => client.Read(new byte[8]));
+        client.Dispose();
+        await Expect.ThrowsAsync<ObjectDisposedException>(() => blocked, "blocked sync read after Dispose", seconds: 10);
+        Expect.True(!client.IsConnected, "disposed: not connected");
+        Expect.Equal(0, await Task.Run(() => server.Read(new byte[8])).Within(), "the server reads EOF");
+        Expect.True(!server.IsConnected, "the peer left: not connected");
+        Expect.Throws<ObjectDisposedException>(() => client.Write(new byte[1]), "write after Dispose");
+    }
+
+    /// The ConnectAsync overloads shaped like NamedPipeClientStream's: int and TimeSpan timeouts
+    /// (TimeoutException when nobody comes), a token alone waits until a server appears.
+    public static async Task Stream_ConnectAsync_Overloads()
+    {
+        string name = Util.UniqueName("ovl");
+        await Expect.ThrowsAsync<TimeoutException>(() => NpipeStream.ConnectAsync(name, 100), "int timeout, nobody");
+        await Expect.ThrowsAsync<TimeoutException>(() => NpipeStream.ConnectAsync(name, TimeSpan.FromMilliseconds(100)), "TimeSpan timeout, nobody");
+        Expect.Throws<TimeoutException>(() => NpipeStream.Connect(name, 100), "sync Connect, int timeout, nobody");
+        using var cts = Util.Timeout();
+        var connecting = NpipeStream.ConnectAsync(name, cts.Token); // no timeout: waits for the server
+        Expect.True(!connecting.IsCompleted, "waiting for a server");
+        using var server = NpipeStream.CreateServer(name);
+        var accept = server.WaitForConnectionAsync();
+        using var client = await connecting.Within();
+        await accept.Within();
+        using var second = NpipeStream.CreateServer(name);
+        var accept2 = second.WaitForConnectionAsync();
+        using var client2 = await NpipeStream.ConnectAsync(name, Timeout.Infinite).Within();
+        await accept2.Within();
+        Expect.True(client.IsConnected && client2.IsConnected, "both connected");
+    }
+
     /// ConnectAsync retries an absent server on timers until it appears (no thread blocked meanwhile).
     public static async Task Stream_ConnectAsync_WaitsForServer()
     {

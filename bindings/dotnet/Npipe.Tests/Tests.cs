@@ -54,6 +54,12 @@ public class StreamTests
     public Task SyncApi_And_Reconnect() => Scenarios.Stream_SyncApi_And_Reconnect();
 
     [Fact(Timeout = 120_000)]
+    public Task WaitBound_SyncApi() => Scenarios.Stream_WaitBound_SyncApi();
+
+    [Fact(Timeout = 120_000)]
+    public Task ConnectAsync_Overloads() => Scenarios.Stream_ConnectAsync_Overloads();
+
+    [Fact(Timeout = 120_000)]
     public Task ConnectAsync_WaitsForServer() => Scenarios.Stream_ConnectAsync_WaitsForServer();
 
     [Fact(Timeout = 120_000)]
