@@ -19,6 +19,8 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--alloc-types")
+            return await AllocTypes(args.Length > 1 && args[1] == "sip" ? Impl.Sip : Impl.Npipe);
         int rounds = 3;
         int scale = 1;
         for (int i = 0; i < args.Length; i++)
@@ -74,6 +76,42 @@ internal static class Program
     }
 
     internal enum Impl { Npipe, Sip }
+
+    // Which types the async round trips allocate: the runtime's AllocationTick samples (one per
+    // ~100 KB allocated), counted by type name.
+    private static async Task<int> AllocTypes(Impl impl)
+    {
+        await using var pair = await Pair.Open(impl);
+        var buf = new byte[64];
+        await Exchange(pair, buf, 2000, sync: false);
+        using var listener = new AllocListener();
+        await Exchange(pair, buf, 100_000, sync: false);
+        await Task.Delay(500);
+        foreach (var (type, n) in listener.Counts.OrderByDescending(kv => kv.Value))
+            Console.WriteLine($"{n,6} {type}");
+        return 0;
+    }
+
+    private sealed class AllocListener : System.Diagnostics.Tracing.EventListener
+    {
+        public readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Counts = new();
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName is not null && e.EventName.StartsWith("GCAllocationTick") && e.PayloadNames is not null)
+            {
+                int i = e.PayloadNames.IndexOf("TypeName");
+                if (i >= 0)
+                    Counts.AddOrUpdate(e.Payload![i]?.ToString() ?? "?", 1, (_, n) => n + 1);
+            }
+        }
+    }
 
     private static string NewName() => $"npbench-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40];
 

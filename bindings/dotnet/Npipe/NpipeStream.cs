@@ -46,6 +46,7 @@ public sealed class NpipeStream : Stream
     private readonly bool _canRead;
     private readonly bool _canWrite;
     private readonly object _bindGate = new();
+    private readonly Func<bool> _tryFlush, _tryDrain; // made once: FlushAsync runs after every line of an AutoFlush writer
     private Registration? _registration;
     private int _mode;
     private int _disposed;
@@ -64,6 +65,8 @@ public sealed class NpipeStream : Stream
         _canRead = !info.OutboundOnly;
         _canWrite = !info.InboundOnly;
         IsMessageMode = info.MessageMode;
+        _tryFlush = pipe.TryFlush;
+        _tryDrain = pipe.TryDrain;
         if (bindToReactor)
             BindReactor();
     }
@@ -194,7 +197,7 @@ public sealed class NpipeStream : Stream
         Registration? reg = AsyncRegistration();
         if (reg is null)
         {
-            await Task.Run(() => Block(() => server.TryConnect(), NativeFlags.Readable | NativeFlags.Writable, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await ConnectOnPool(server, cancellationToken).ConfigureAwait(false);
             return;
         }
         while (true)
@@ -205,6 +208,9 @@ public sealed class NpipeStream : Stream
             await reg.WaitAsync(Registration.Direction.Connect, seq, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    private Task ConnectOnPool(NpipeServer server, CancellationToken cancellationToken) =>
+        Task.Run(() => Block(server.TryConnect, NativeFlags.Readable | NativeFlags.Writable, cancellationToken), cancellationToken);
 
     /// <summary>Blocks until a client is connected to this server stream, as
     /// <c>NamedPipeServerStream.WaitForConnection()</c> (binds an unbound stream to <c>npipe_wait</c>).</summary>
@@ -247,7 +253,7 @@ public sealed class NpipeStream : Stream
         {
             Registration? reg = AsyncRegistration();
             if (reg is null)
-                return new ValueTask<int>(Task.Run(() => ReadBlocking(buffer.Span, cancellationToken), cancellationToken));
+                return ReadOnPool(buffer, cancellationToken);
             int seq = Sequence(reg, Registration.Direction.Read);
             if (_pipe.TryRead(buffer.Span, out int n))
                 return new ValueTask<int>(n);
@@ -258,6 +264,28 @@ public sealed class NpipeStream : Stream
             return ValueTask.FromException<int>(ex);
         }
     }
+
+    // Async calls on a wait-bound stream: the blocking wait on a thread-pool thread. Separate methods,
+    // so the closures are allocated only on this path (C# allocates a lambda's captures on entry to
+    // the method that declares them, whichever branch runs).
+    private ValueTask<int> ReadOnPool(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        new(Task.Run(() => ReadBlocking(buffer.Span, cancellationToken), cancellationToken));
+
+    private ValueTask WriteOnPool(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken) =>
+        new(Task.Run(() => WriteBlocking(buffer.Span, cancellationToken), cancellationToken));
+
+    private Task<(int, NpipeMessageFlags)> ReadMessageOnPool(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        Task.Run(() =>
+        {
+            (int, NpipeMessageFlags) result = default;
+            Block(() =>
+            {
+                bool done = _pipe.TryReadMessage(buffer.Span, out int n, out NpipeMessageFlags f);
+                result = (n, f);
+                return done;
+            }, NativeFlags.Readable, cancellationToken);
+            return result;
+        }, cancellationToken);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadSlowAsync(Registration reg, Memory<byte> buffer, int seq, CancellationToken cancellationToken)
@@ -281,19 +309,7 @@ public sealed class NpipeStream : Stream
     {
         Registration? reg = AsyncRegistration();
         if (reg is null)
-        {
-            return await Task.Run(() =>
-            {
-                (int, NpipeMessageFlags) result = default;
-                Block(() =>
-                {
-                    bool done = _pipe.TryReadMessage(buffer.Span, out int n, out NpipeMessageFlags f);
-                    result = (n, f);
-                    return done;
-                }, NativeFlags.Readable, cancellationToken);
-                return result;
-            }, cancellationToken).ConfigureAwait(false);
-        }
+            return await ReadMessageOnPool(buffer, cancellationToken).ConfigureAwait(false);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -317,7 +333,7 @@ public sealed class NpipeStream : Stream
         {
             Registration? reg = AsyncRegistration();
             if (reg is null)
-                return new ValueTask(Task.Run(() => WriteBlocking(buffer.Span, cancellationToken), cancellationToken));
+                return WriteOnPool(buffer, cancellationToken);
             int seq = Sequence(reg, Registration.Direction.Write);
             if (!_pipe.TryWrite(buffer.Span, out int n))
                 return WriteSlowAsync(reg, buffer, seq, cancellationToken);
@@ -362,7 +378,7 @@ public sealed class NpipeStream : Stream
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     /// <summary>Completes when every byte written so far has been handed to the OS and completed.</summary>
-    public override Task FlushAsync(CancellationToken cancellationToken) => UntilWritableAsync(_pipe.TryFlush, cancellationToken);
+    public override Task FlushAsync(CancellationToken cancellationToken) => UntilWritableAsync(_tryFlush, cancellationToken);
 
     /// <summary>
     /// Completes when the peer has read every byte written so far, not just the OS (<see cref="FlushAsync(CancellationToken)"/>):
@@ -371,11 +387,11 @@ public sealed class NpipeStream : Stream
     /// read yet. Throws <see cref="NpipeException"/> (<see cref="NpipeErrorCode.BrokenPipe"/>) when the
     /// peer left before reading everything. Under Wine a pipe counts as drained once flushed.
     /// </summary>
-    public Task DrainAsync(CancellationToken cancellationToken = default) => UntilWritableAsync(_pipe.TryDrain, cancellationToken);
+    public Task DrainAsync(CancellationToken cancellationToken = default) => UntilWritableAsync(_tryDrain, cancellationToken);
 
     /// <summary>As <c>PipeStream.WaitForPipeDrain()</c>: blocks until the peer has read every byte written
     /// so far (<see cref="DrainAsync"/>'s rule, <c>npipe_drain</c>).</summary>
-    public void WaitForPipeDrain() => UntilWritable(_pipe.TryDrain);
+    public void WaitForPipeDrain() => UntilWritable(_tryDrain);
 
     /// <summary>Who is on the other end (<see cref="NpipePipe.PeerIdentity"/>).</summary>
     public NpipePeerIdentity PeerIdentity
@@ -452,7 +468,7 @@ public sealed class NpipeStream : Stream
     public override void WriteByte(byte value) => Write(new ReadOnlySpan<byte>(in value));
 
     /// <inheritdoc/>
-    public override void Flush() => UntilWritable(_pipe.TryFlush);
+    public override void Flush() => UntilWritable(_tryFlush);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
@@ -631,12 +647,15 @@ public sealed class NpipeStream : Stream
         }
     }
 
+    private Task UntilWritableOnPool(Func<bool> done, CancellationToken cancellationToken) =>
+        Task.Run(() => UntilWritable(done), cancellationToken);
+
     private async Task UntilWritableAsync(Func<bool> done, CancellationToken cancellationToken)
     {
         Registration? reg = AsyncRegistration();
         if (reg is null)
         {
-            await Task.Run(() => UntilWritable(done), cancellationToken).ConfigureAwait(false);
+            await UntilWritableOnPool(done, cancellationToken).ConfigureAwait(false);
             return;
         }
         while (true)
