@@ -44,6 +44,26 @@ case "$version" in
     *) echo "FAIL: package version $version is not $lib_version-local.<time>"; exit 1 ;;
 esac
 python3 -c 'import sys, zipfile; [print("  " + n) for n in sorted(zipfile.ZipFile(sys.argv[1]).namelist()) if n.startswith(("lib/", "runtimes/"))]' "$nupkg"
+echo "== the XML documentation is packed, and a rebuild (--no-incremental) gives the same Npipe.Net.dll"
+python3 - "$nupkg" "$work/packed-dll" <<'PY'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+names = z.namelist()
+assert "lib/net8.0/Npipe.Net.xml" in names, "no lib/net8.0/Npipe.Net.xml in the package"
+assert "<member name=\"T:Npipe.NpipeListener\">" in z.read("lib/net8.0/Npipe.Net.xml").decode(), "NpipeListener undocumented"
+open(sys.argv[2], "wb").write(z.read("lib/net8.0/Npipe.Net.dll"))
+print("  lib/net8.0/Npipe.Net.xml documents NpipeListener")
+PY
+# Same place (the dll names its pdb's path), compiled again from scratch.
+dotnet build "$here/Npipe/Npipe.csproj" -c Release -m:1 -p:BuildInParallel=false --no-incremental \
+    --artifacts-path "$work/artifacts" --nologo -v quiet >"$work/rebuild.log"
+again=$(find "$work/artifacts/bin/Npipe" -name Npipe.Net.dll | head -n 1)
+if cmp -s "$work/packed-dll" "$again"; then
+    echo "  identical: $(sha256sum "$again" | cut -c1-16)"
+else
+    echo "FAIL: Npipe.Net.dll differs between two Release builds of the same sources ($again)"
+    exit 1
+fi
 
 restore="-p:RestoreAdditionalProjectSources=$feed -p:RestorePackagesPath=$work/packages -p:NpipeVersion=$version"
 if [ "$so" != "-" ]; then

@@ -1,8 +1,11 @@
 // The README's example: an npipe server and client talking line by line through NpipeStream,
-// .NET's own NamedPipeClientStream talking to an npipe server, and an error as an exception.
+// .NET's own NamedPipeClientStream talking to an npipe server, an error as an exception, and an
+// accept loop on an NpipeListener.
 // Every wait is bounded.
 using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.IO.Pipes;
 using System.Text;
 using System.Threading.Tasks;
@@ -59,5 +62,42 @@ try
 catch (NpipeException e)
 {
     Console.WriteLine($"{e.GetType().Name} {e.Code}: {e.Message}");
+}
+
+// 4. An accept loop: a listener keeps instances waiting (no client sees "busy" while the server is
+//    busy) and hands out one connected stream per client; each is served on its own task.
+string service = name + "-service";
+using (var listener = new NpipeListener(service))
+{
+    var acceptLoop = Task.Run(async () =>
+    {
+        var sessions = new List<Task>();
+        await foreach (NpipeStream client in listener.AcceptAllAsync()) // ends when the listener is disposed
+        {
+            sessions.Add(Task.Run(async () =>
+            {
+                using (client)
+                {
+                    using var reader = new StreamReader(client, leaveOpen: true);
+                    using var writer = new StreamWriter(client, leaveOpen: true) { AutoFlush = true };
+                    while (await reader.ReadLineAsync().WaitAsync(bound) is string line)
+                        await writer.WriteLineAsync($"hello, {line}").WaitAsync(bound);
+                }
+            }));
+        }
+        await Task.WhenAll(sessions);
+    });
+    var options = new NpipeClientOptions { Timeout = TimeSpan.FromSeconds(5) };
+    string[] replies = await Task.WhenAll(Enumerable.Range(1, 16).Select(async i =>
+    {
+        using var client = await NpipeStream.ConnectAsync(service, options).WaitAsync(bound);
+        using var reader = new StreamReader(client, leaveOpen: true);
+        using var writer = new StreamWriter(client, leaveOpen: true) { AutoFlush = true };
+        await writer.WriteLineAsync($"client {i}").WaitAsync(bound);
+        return await reader.ReadLineAsync().WaitAsync(bound) ?? "(EOF)";
+    }));
+    Console.WriteLine($"listener served {replies.Length} clients at once: \"{replies[0]}\" .. \"{replies[^1]}\"");
+    listener.Dispose();                 // pending accepts end; the loop finishes its sessions
+    await acceptLoop.WaitAsync(bound);
 }
 Console.WriteLine("done");

@@ -553,6 +553,76 @@ public static class Scenarios
         }
     }
 
+    /// Streams used synchronously from the start wait in npipe_wait on the calling thread: sync
+    /// Connect / WaitForConnection / Write / Read / Flush / WaitForPipeDrain, IsConnected on both ends,
+    /// async calls on such a stream (cancellable), and Dispose ending a blocked sync Read with
+    /// ObjectDisposedException; the peer then reads EOF and sees IsConnected false.
+    public static async Task Stream_WaitBound_SyncApi()
+    {
+        string name = Util.UniqueName("wsync");
+        using var server = NpipeStream.CreateServer(name);
+        Expect.True(!server.IsConnected, "no client yet");
+        var connecting = Task.Run(() => NpipeStream.Connect(name, 10_000));
+        await Task.Run(server.WaitForConnection).Within();
+        var client = await connecting.Within();
+        Expect.True(server.IsConnected && client.IsConnected, "both ends connected");
+
+        byte[] big = Util.RandomBytes(300_000, 77); // more than the OS buffers: Write must wait for room
+        var got = new byte[big.Length];
+        var reading = Task.Run(() => client.ReadExactly(got));
+        await Task.Run(() =>
+        {
+            server.Write(big);
+            server.Flush();
+            server.WaitForPipeDrain(); // the client has read it all (under Wine: flushed)
+        }).Within();
+        await reading.Within();
+        Expect.Equal(Util.Sha256(big), Util.Sha256(got), "300 KB through sync Write/Read");
+
+        // Async calls on a wait-bound stream: cancellable, then they work.
+        using (var cts = new CancellationTokenSource())
+        {
+            var pending = client.ReadAsync(new byte[4], cts.Token).AsTask();
+            cts.Cancel();
+            await Expect.ThrowsAsync<OperationCanceledException>(() => pending, "async read on a wait-bound stream, cancelled");
+        }
+        await server.WriteAsync("ping"u8.ToArray()).Within();
+        var four = new byte[4];
+        await client.ReadExactlyAsync(four).Within();
+        Expect.Equal("ping", Encoding.ASCII.GetString(four), "async read on a wait-bound stream");
+
+        // Dispose ends a sync Read blocked in npipe_wait (whether it started waiting before or after).
+        var blocked = Task.Run(() => client.Read(new byte[8]));
+        client.Dispose();
+        await Expect.ThrowsAsync<ObjectDisposedException>(() => blocked, "blocked sync read after Dispose", seconds: 10);
+        Expect.True(!client.IsConnected, "disposed: not connected");
+        Expect.Equal(0, await Task.Run(() => server.Read(new byte[8])).Within(), "the server reads EOF");
+        Expect.True(!server.IsConnected, "the peer left: not connected");
+        Expect.Throws<ObjectDisposedException>(() => client.Write(new byte[1]), "write after Dispose");
+    }
+
+    /// The ConnectAsync overloads shaped like NamedPipeClientStream's: int and TimeSpan timeouts
+    /// (TimeoutException when nobody comes), a token alone waits until a server appears.
+    public static async Task Stream_ConnectAsync_Overloads()
+    {
+        string name = Util.UniqueName("ovl");
+        await Expect.ThrowsAsync<TimeoutException>(() => NpipeStream.ConnectAsync(name, 100), "int timeout, nobody");
+        await Expect.ThrowsAsync<TimeoutException>(() => NpipeStream.ConnectAsync(name, TimeSpan.FromMilliseconds(100)), "TimeSpan timeout, nobody");
+        Expect.Throws<TimeoutException>(() => NpipeStream.Connect(name, 100), "sync Connect, int timeout, nobody");
+        using var cts = Util.Timeout();
+        var connecting = NpipeStream.ConnectAsync(name, cts.Token); // no timeout: waits for the server
+        Expect.True(!connecting.IsCompleted, "waiting for a server");
+        using var server = NpipeStream.CreateServer(name);
+        var accept = server.WaitForConnectionAsync();
+        using var client = await connecting.Within();
+        await accept.Within();
+        using var second = NpipeStream.CreateServer(name);
+        var accept2 = second.WaitForConnectionAsync();
+        using var client2 = await NpipeStream.ConnectAsync(name, Timeout.Infinite).Within();
+        await accept2.Within();
+        Expect.True(client.IsConnected && client2.IsConnected, "both connected");
+    }
+
     /// ConnectAsync retries an absent server on timers until it appears (no thread blocked meanwhile).
     public static async Task Stream_ConnectAsync_WaitsForServer()
     {
@@ -936,6 +1006,161 @@ public static class Scenarios
         return Task.CompletedTask;
     }
 
+    // ---- the listener (SPEC §7.1) ----------------------------------------------------------------
+
+    /// A burst of 80 clients from 4 tasks at once against one listener: every one is accepted (through
+    /// AcceptAllAsync) and its bytes come back intact; nobody sees "busy".
+    public static async Task Listener_Burst_AllAcceptedIntact()
+    {
+        const int tasks = 4, perTask = 20, count = tasks * perTask;
+        string name = Util.UniqueName("lburst");
+        using var listener = new NpipeListener(name);
+        Expect.True(listener.GetInfo().IsListener, "get_info says listener");
+        using var stop = Util.Timeout();
+        var served = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var serving = new System.Collections.Concurrent.ConcurrentBag<Task>();
+        var acceptLoop = Task.Run(async () =>
+        {
+            int accepted = 0;
+            await foreach (NpipeStream s in listener.AcceptAllAsync(stop.Token))
+            {
+                serving.Add(Task.Run(async () =>
+                {
+                    using (s)
+                    {
+                        var header = new byte[8];
+                        await s.ReadExactlyAsync(header).Within();
+                        int id = BitConverter.ToInt32(header, 0), length = BitConverter.ToInt32(header, 4);
+                        var body = new byte[length];
+                        await s.ReadExactlyAsync(body).Within();
+                        await s.WriteAsync(SHA256Of(body)).Within();
+                        served.Add(id);
+                        Expect.Equal(0, await s.ReadAsync(new byte[1]).Within(), $"client {id} left: EOF");
+                    }
+                }));
+                if (++accepted == count)
+                    break;
+            }
+        });
+        var clients = Enumerable.Range(0, tasks).Select(t => Task.Run(async () =>
+        {
+            var mine = new List<Task>();
+            for (int k = 0; k < perTask; k++)
+            {
+                int id = t * perTask + k;
+                mine.Add(Task.Run(async () =>
+                {
+                    byte[] body = Util.RandomBytes(1000 + id * 97, 500 + id);
+                    using var c = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+                    var header = new byte[8];
+                    BitConverter.TryWriteBytes(header.AsSpan(0), id);
+                    BitConverter.TryWriteBytes(header.AsSpan(4), body.Length);
+                    await c.WriteAsync(header).Within();
+                    await c.WriteAsync(body).Within();
+                    var digest = new byte[32];
+                    await c.ReadExactlyAsync(digest).Within();
+                    Expect.Equal(Util.Sha256(body), Convert.ToHexString(digest), $"client {id}: the server got its bytes intact");
+                }));
+            }
+            await Task.WhenAll(mine);
+        })).ToList();
+        await Task.WhenAll(clients).Within();
+        await acceptLoop.Within();
+        await Task.WhenAll(serving).Within();
+        Expect.Equal(count, served.Distinct().Count(), "every client was accepted and served once");
+        Expect.Equal(0u, listener.GetInfo().PendingAccepts, "nothing left pending");
+    }
+
+    private static byte[] SHA256Of(byte[] data) => System.Security.Cryptography.SHA256.HashData(data);
+
+    /// Cancellation: a pre-cancelled token and one cancelled while waiting end AcceptAsync with
+    /// OperationCanceledException; the client that comes afterwards is not lost.
+    public static async Task Listener_Cancellation_LosesNoClient()
+    {
+        string name = Util.UniqueName("lcancel");
+        using var listener = new NpipeListener(name);
+        await Expect.ThrowsAsync<OperationCanceledException>(
+            () => listener.AcceptAsync(new CancellationToken(true)).AsTask(), "pre-cancelled accept");
+        using (var cts = new CancellationTokenSource())
+        {
+            var pending = listener.AcceptAsync(cts.Token).AsTask();
+            Expect.True(!pending.IsCompleted, "no client yet: the accept waits");
+            cts.Cancel();
+            await Expect.ThrowsAsync<OperationCanceledException>(() => pending, "accept cancelled while waiting");
+        }
+        using var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+        await client.WriteAsync("after"u8.ToArray()).Within();
+        using var accepted = await listener.AcceptAsync().Within();
+        var buf = new byte[5];
+        await accepted.ReadExactlyAsync(buf).Within();
+        Expect.Equal("after", Encoding.ASCII.GetString(buf), "the later client is accepted with its data");
+        Expect.True(accepted.Pipe is NpipeServer && accepted.Pipe.GetInfo().IsServer, "an accepted stream is a server end");
+    }
+
+    /// Dispose with accepts pending returns at once: they fail with ObjectDisposedException, an
+    /// AcceptAllAsync loop ends, later calls throw. A client connected but not accepted sees the end.
+    public static async Task Listener_DisposeWithPendingAccepts()
+    {
+        string name = Util.UniqueName("ldisp");
+        var listener = new NpipeListener(name);
+        var pending = Enumerable.Range(0, 3).Select(_ => listener.AcceptAsync().AsTask()).ToList();
+        var loop = Task.Run(async () =>
+        {
+            int n = 0;
+            await foreach (var s in listener.AcceptAllAsync())
+            {
+                s.Dispose();
+                n++;
+            }
+            return n;
+        });
+        foreach (var p in pending)
+            Expect.True(!p.IsCompleted, "accept pending before Dispose");
+        await Task.Run(listener.Dispose).Within(TimeSpan.FromSeconds(5));
+        foreach (var p in pending)
+            await Expect.ThrowsAsync<ObjectDisposedException>(() => p, "pending accept after Dispose");
+        Expect.Equal(0, await loop.Within(), "the AcceptAllAsync loop ended, having accepted nobody");
+        await Expect.ThrowsAsync<ObjectDisposedException>(() => listener.AcceptAsync().AsTask(), "accept after Dispose");
+        Expect.Throws<ObjectDisposedException>(() => listener.GetInfo(), "GetInfo after Dispose");
+        listener.Dispose(); // twice is fine
+
+        // A second listener with a client connected but never accepted.
+        string name2 = Util.UniqueName("ldisp2");
+        var other = new NpipeListener(name2);
+        using var orphan = await NpipeStream.ConnectAsync(name2, Util.Patient()).Within();
+        // No event tells the caller that the library queued the connection; poll its counter.
+        await Util.Eventually(() => other.GetInfo().PendingAccepts == 1, "the connection is pending");
+        await Task.Run(other.Dispose).Within(TimeSpan.FromSeconds(5));
+        try
+        {
+            Expect.Equal(0, await orphan.ReadAsync(new byte[8]).Within(), "client of a closed listener reads EOF");
+        }
+        catch (NpipeException e) when (e.Code == NpipeErrorCode.BrokenPipe)
+        {
+        }
+    }
+
+    /// A client that connected, wrote and left before the accept is still accepted: its data, then EOF.
+    /// PendingAccepts counts it until then.
+    public static async Task Listener_ClientLeftBeforeAccept()
+    {
+        string name = Util.UniqueName("lleft");
+        using var listener = new NpipeListener(name, new NpipeListenerOptions { MaxPending = 16, SpareInstances = 2 });
+        using (var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within())
+        {
+            await client.WriteAsync("goodbye"u8.ToArray()).Within();
+            await client.FlushAsync().Within();
+        }
+        // No event tells the caller that the library queued the connection; poll its counter.
+        await Util.Eventually(() => listener.GetInfo().PendingAccepts == 1, "the connection is pending");
+        using var accepted = await listener.AcceptAsync().Within();
+        Expect.Equal(0u, listener.GetInfo().PendingAccepts, "taken");
+        var all = new MemoryStream();
+        await accepted.CopyToAsync(all).Within();
+        Expect.Equal("goodbye", Encoding.ASCII.GetString(all.ToArray()), "its data, then EOF");
+        Expect.True(!accepted.IsConnected, "the peer has left");
+    }
+
     // ---- ABI -------------------------------------------------------------------------------------
 
     /// Every function of npipe.h is declared (and every declaration resolves in the loaded library);
@@ -945,7 +1170,8 @@ public static class Scenarios
         Expect.Equal(16, Unsafe.SizeOf<NpipeEvent>(), "sizeof(npipe_event_t)");
         Expect.Equal(16, Unsafe.SizeOf<Interop.NativeClientOptions>(), "sizeof(npipe_client_options_t)");
         Expect.Equal(32, Unsafe.SizeOf<Interop.NativeServerOptions>(), "sizeof(npipe_server_options_t)");
-        Expect.Equal(72, Unsafe.SizeOf<Interop.NativeInfo>(), "sizeof(npipe_info_t)");
+        Expect.Equal(80, Unsafe.SizeOf<Interop.NativeInfo>(), "sizeof(npipe_info_t) (release 1.1)");
+        Expect.Equal(40, Unsafe.SizeOf<Interop.NativeListenerOptions>(), "sizeof(npipe_listener_options_t)");
         Expect.Equal(16, Unsafe.SizeOf<Interop.NativeIoVec>(), "sizeof(npipe_iovec_t)");
         Expect.Equal(216, Unsafe.SizeOf<Interop.NativePeer>(), "sizeof(npipe_peer_t)");
 

@@ -54,6 +54,12 @@ public class StreamTests
     public Task SyncApi_And_Reconnect() => Scenarios.Stream_SyncApi_And_Reconnect();
 
     [Fact(Timeout = 120_000)]
+    public Task WaitBound_SyncApi() => Scenarios.Stream_WaitBound_SyncApi();
+
+    [Fact(Timeout = 120_000)]
+    public Task ConnectAsync_Overloads() => Scenarios.Stream_ConnectAsync_Overloads();
+
+    [Fact(Timeout = 120_000)]
     public Task ConnectAsync_WaitsForServer() => Scenarios.Stream_ConnectAsync_WaitsForServer();
 
     [Fact(Timeout = 120_000)]
@@ -94,6 +100,21 @@ public class PeerTests
 
     [Fact(Timeout = 120_000)]
     public Task DrainAsync_CancelAndBrokenPipe() => Scenarios.Peer_DrainAsync_CancelAndBrokenPipe();
+}
+
+public class ListenerTests
+{
+    [Fact(Timeout = 120_000)]
+    public Task Burst_AllAcceptedIntact() => Scenarios.Listener_Burst_AllAcceptedIntact();
+
+    [Fact(Timeout = 120_000)]
+    public Task Cancellation_LosesNoClient() => Scenarios.Listener_Cancellation_LosesNoClient();
+
+    [Fact(Timeout = 120_000)]
+    public Task DisposeWithPendingAccepts() => Scenarios.Listener_DisposeWithPendingAccepts();
+
+    [Fact(Timeout = 120_000)]
+    public Task ClientLeftBeforeAccept() => Scenarios.Listener_ClientLeftBeforeAccept();
 }
 
 public class AbiTests

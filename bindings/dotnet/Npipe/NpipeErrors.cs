@@ -89,6 +89,19 @@ internal static class Check
         return status;
     }
 
+    /// <summary>The handle a creating call gave, or its failure thrown (the invalid handle is released
+    /// without a native call, so the error detail survives).</summary>
+    internal static NpipePipeHandle Handle(int status, string subject, NpipePipeHandle handle)
+    {
+        if (status < 0)
+        {
+            var ex = Exception(status, subject);
+            handle.Dispose();
+            throw ex;
+        }
+        return handle;
+    }
+
     internal static Exception Exception(long status, string? subject = null)
     {
         string detail = NativeMethods.Utf8(NativeMethods.LastErrorMessage()) ?? "";

@@ -136,17 +136,24 @@ public class NpipePipe : IDisposable
     }
 
     /// <summary>A snapshot of the pipe's state and counters (<c>npipe_get_info</c>).</summary>
-    public unsafe NpipeInfo GetInfo()
+    public NpipeInfo GetInfo() => InfoOf(Handle);
+
+    internal static unsafe NpipeInfo InfoOf(NpipePipeHandle handle)
     {
         NativeInfo info = default;
         info.Size = (uint)sizeof(NativeInfo);
-        Check.Status(NativeMethods.GetInfo(Handle, &info), "npipe_get_info");
+        Check.Status(NativeMethods.GetInfo(handle, &info), "npipe_get_info");
         uint f = info.Flags;
         return new NpipeInfo(
             (f & NativeFlags.InfoServer) != 0, (f & NativeFlags.InfoConnected) != 0, (f & NativeFlags.Message) != 0,
             (f & NativeFlags.InboundOnly) != 0, (f & NativeFlags.OutboundOnly) != 0, f,
             info.InBufferSize, info.OutBufferSize, info.MaxInstances, info.PeerPid,
-            info.BytesRead, info.BytesWritten, info.WritePending, info.ReadAvailable, info.PeerUnread);
+            info.BytesRead, info.BytesWritten, info.WritePending, info.ReadAvailable, info.PeerUnread)
+        {
+            IsListener = (f & NativeFlags.InfoListener) != 0,
+            WaitingInstances = info.WaitingInstances,
+            PendingAccepts = info.PendingAccepts,
+        };
     }
 
     /// <summary>Closes the pipe (<c>npipe_close</c>): the handle is invalid at once, accepted bytes keep
@@ -154,6 +161,21 @@ public class NpipePipe : IDisposable
     public void Dispose()
     {
         Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Closes the native pipe now, even while another thread is inside a call on it (which a
+    /// SafeHandle would defer until that call returns): a blocked <c>npipe_wait</c> ends with
+    /// NPIPE_EBADF. Handles are generation-counted, so the id can never reach another pipe.</summary>
+    internal void CloseNow()
+    {
+        lock (_handle)
+        {
+            if (_handle.IsClosed || _handle.IsInvalid)
+                return;
+            NativeMethods.Close(_handle.Value);
+            _handle.SetHandleAsInvalid();
+        }
         GC.SuppressFinalize(this);
     }
 
@@ -222,7 +244,7 @@ public class NpipePipe : IDisposable
 }
 
 /// <summary>A server instance (<c>npipe_create</c>). More instances of a name are more instances of this
-/// class (without <see cref="NpipeServerOptions.FirstInstance"/>).</summary>
+/// class (without <see cref="NpipeInstanceOptions.FirstInstance"/>).</summary>
 public sealed class NpipeServer : NpipePipe
 {
     /// <summary>Creates one idle server instance of <paramref name="name"/> ("foo" or <c>\\.\pipe\foo</c>).</summary>
@@ -230,6 +252,9 @@ public sealed class NpipeServer : NpipePipe
     {
         Name = name;
     }
+
+    // An accepted pipe of a listener: connected already.
+    internal NpipeServer(NpipePipeHandle handle, string name) : base(handle) => Name = name;
 
     /// <summary>The name given at creation.</summary>
     public string Name { get; }
@@ -253,24 +278,9 @@ public sealed class NpipeServer : NpipePipe
         o.InBufferSize = checked((uint)options.InBufferSize);
         o.OutBufferSize = checked((uint)options.OutBufferSize);
         o.LingerMs = options.LingerMilliseconds;
-        IntPtr sddl = options.Sddl is null ? IntPtr.Zero : Marshal.StringToCoTaskMemUTF8(options.Sddl);
-        try
-        {
-            o.Sddl = sddl;
-            int rc = NativeMethods.Create(name, &o, out NpipePipeHandle h);
-            if (rc < 0)
-            {
-                var ex = Check.Exception(rc, name);
-                h.Dispose();
-                throw ex;
-            }
-            return h;
-        }
-        finally
-        {
-            if (sddl != IntPtr.Zero)
-                Marshal.FreeCoTaskMem(sddl);
-        }
+        using var sddl = new NativeUtf8(options.Sddl);
+        o.Sddl = sddl.Pointer;
+        return Check.Handle(NativeMethods.Create(name, &o, out NpipePipeHandle h), name, h);
     }
 }
 
@@ -284,7 +294,7 @@ public sealed class NpipeClient : NpipePipe
 
     /// <summary>Opens a client end, retrying a busy or absent server until the options' timeout (not
     /// set: fail at once). This blocks the calling thread for at most that long; see
-    /// <see cref="StartOpen"/> and <see cref="NpipeStream.ConnectAsync"/> for the forms that do not.</summary>
+    /// <see cref="StartOpen"/> and <see cref="NpipeStream.ConnectAsync(string, NpipeClientOptions?, NpipeReactor?, System.Threading.CancellationToken)"/> for the forms that do not.</summary>
     public static NpipeClient Open(string name, NpipeClientOptions? options = null)
     {
         options ??= new NpipeClientOptions();
@@ -324,13 +334,6 @@ public sealed class NpipeClient : NpipePipe
         o.TimeoutMs = timeoutMs;
         o.LingerMs = options.LingerMilliseconds;
         int rc = NativeMethods.Open(name, &o, out NpipePipeHandle h);
-        if (rc < 0)
-        {
-            // Disposing an invalid SafeHandle makes no native call, so the error detail survives.
-            var ex = Check.Exception(rc, name);
-            h.Dispose();
-            throw ex;
-        }
-        return new NpipeClient(h, name);
+        return new NpipeClient(Check.Handle(rc, name, h), name);
     }
 }

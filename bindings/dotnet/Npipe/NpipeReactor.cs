@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
+using System.Threading.Tasks.Sources;
 
 namespace Npipe;
 
@@ -40,7 +41,9 @@ public sealed class NpipeReactor : IDisposable
     /// <summary>The poll the reactor waits on (pipes registered with it belong to this reactor).</summary>
     internal NpipePoll Poll => _poll;
 
-    internal Registration Register(NpipePipe pipe)
+    internal Registration Register(NpipePipe pipe) => Register(pipe.Handle, NpipeInterest.ReadWrite);
+
+    internal Registration Register(NpipePipeHandle handle, NpipeInterest interests)
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
         ulong token = (ulong)Interlocked.Increment(ref _nextToken);
@@ -48,7 +51,7 @@ public sealed class NpipeReactor : IDisposable
         _registrations[token] = reg;
         try
         {
-            _poll.Register(pipe, token, NpipeInterest.ReadWrite);
+            Check.Status(Interop.NativeMethods.Register(_poll.Handle, handle, token, (uint)interests), "npipe_register");
         }
         catch
         {
@@ -117,7 +120,11 @@ public sealed class NpipeReactor : IDisposable
 /// <summary>The readiness state of one pipe registered with a reactor. Each direction has a sequence
 /// number bumped by every event that may unblock it; an operation samples it before its
 /// non-blocking attempt and, on "would block", waits only if no event came in between — so no
-/// event is ever missed, and spurious wakeups merely retry.</summary>
+/// event is ever missed, and spurious wakeups merely retry.
+/// <para>Each direction owns one reusable <see cref="Waiter"/> (an <see cref="IValueTaskSource"/>), so the
+/// usual case — one operation per direction at a time, as on any stream — allocates nothing per wait.
+/// A second operation waiting on the same direction at the same time gets a
+/// <see cref="TaskCompletionSource"/> of its own.</para></summary>
 internal sealed class Registration
 {
     internal enum Direction { Read = 0, Write = 1, Connect = 2 }
@@ -129,7 +136,9 @@ internal sealed class Registration
 
     private readonly object _gate = new();
     private readonly int[] _seq = new int[3];
-    private readonly TaskCompletionSource?[] _waiters = new TaskCompletionSource?[3];
+    private readonly Waiter[] _pooled = { new(), new(), new() };
+    private readonly Waiter?[] _armed = new Waiter?[3];          // the pooled waiter, while it waits
+    private readonly TaskCompletionSource?[] _extra = new TaskCompletionSource?[3]; // further waiters
     private Exception? _closed;
 
     internal Registration(NpipeReactor reactor, ulong token)
@@ -146,49 +155,148 @@ internal sealed class Registration
 
     internal void OnEvent(NpipeEventFlags flags)
     {
-        TaskCompletionSource? r = null, w = null, c = null;
+        Waiter? r = null, w = null, c = null;
+        TaskCompletionSource? xr = null, xw = null, xc = null;
         lock (_gate)
         {
-            if ((flags & ReadFlags) != 0) { _seq[0]++; r = _waiters[0]; _waiters[0] = null; }
-            if ((flags & WriteFlags) != 0) { _seq[1]++; w = _waiters[1]; _waiters[1] = null; }
-            if ((flags & ConnectFlags) != 0) { _seq[2]++; c = _waiters[2]; _waiters[2] = null; }
+            if ((flags & ReadFlags) != 0) Bump(0, ref r, ref xr);
+            if ((flags & WriteFlags) != 0) Bump(1, ref w, ref xw);
+            if ((flags & ConnectFlags) != 0) Bump(2, ref c, ref xc);
         }
-        r?.TrySetResult();
-        w?.TrySetResult();
-        c?.TrySetResult();
+        r?.Complete(null);
+        w?.Complete(null);
+        c?.Complete(null);
+        xr?.TrySetResult();
+        xw?.TrySetResult();
+        xc?.TrySetResult();
+    }
+
+    private void Bump(int d, ref Waiter? waiter, ref TaskCompletionSource? extra)
+    {
+        _seq[d]++;
+        waiter = _armed[d];
+        _armed[d] = null;
+        extra = _extra[d];
+        _extra[d] = null;
     }
 
     /// <summary>Completes when an event for <paramref name="d"/> arrived after <paramref name="observed"/>
     /// was sampled. Several operations may wait on one direction; each honours its own token.</summary>
-    internal Task WaitAsync(Direction d, int observed, CancellationToken cancellationToken)
+    internal ValueTask WaitAsync(Direction d, int observed, CancellationToken cancellationToken)
     {
-        Task task;
+        int i = (int)d;
         lock (_gate)
         {
             if (_closed is not null)
-                return Task.FromException(_closed);
-            if (_seq[(int)d] != observed)
-                return Task.CompletedTask;
-            var tcs = _waiters[(int)d] ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            task = tcs.Task;
+                return ValueTask.FromException(_closed);
+            if (_seq[i] != observed)
+                return ValueTask.CompletedTask;
+            Waiter pooled = _pooled[i];
+            if (_armed[i] is null && pooled.TryArm())
+            {
+                _armed[i] = pooled;
+                return pooled.Wait(cancellationToken, this, d);
+            }
+            var tcs = _extra[i] ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return new ValueTask(cancellationToken.CanBeCanceled ? tcs.Task.WaitAsync(cancellationToken) : tcs.Task);
         }
-        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+    }
+
+    // A cancelled pooled wait leaves the slot, so the next operation can arm it again.
+    private void Disarm(Direction d, Waiter waiter)
+    {
+        lock (_gate)
+        {
+            if (ReferenceEquals(_armed[(int)d], waiter))
+                _armed[(int)d] = null;
+        }
     }
 
     /// <summary>Fails every pending and future wait with <paramref name="ex"/>.</summary>
     internal void Close(Exception ex)
     {
-        TaskCompletionSource?[] waiters;
+        Waiter?[] armed;
+        TaskCompletionSource?[] extra;
         lock (_gate)
         {
             if (_closed is not null)
                 return;
             _closed = ex;
-            waiters = (TaskCompletionSource?[])_waiters.Clone();
-            Array.Clear(_waiters);
+            armed = (Waiter?[])_armed.Clone();
+            extra = (TaskCompletionSource?[])_extra.Clone();
+            Array.Clear(_armed);
+            Array.Clear(_extra);
         }
-        foreach (var tcs in waiters)
+        foreach (var waiter in armed)
+            waiter?.Complete(ex);
+        foreach (var tcs in extra)
             tcs?.TrySetException(ex);
         Reactor.Remove(this);
+    }
+
+    /// <summary>One reusable wait: armed by <see cref="WaitAsync"/>, completed once (by an event, the
+    /// token or <see cref="Close"/>, whichever comes first), reset when its result is taken.
+    /// Continuations run on the thread pool, never on the reactor's thread.</summary>
+    private sealed class Waiter : IValueTaskSource
+    {
+        private const int Idle = 0, Armed = 1, Completed = 2;
+        private static readonly Action<object?, CancellationToken> s_cancel = (state, token) =>
+        {
+            var w = (Waiter)state!;
+            if (w.Complete(new OperationCanceledException(token)))
+                w._owner?.Disarm(w._direction, w);
+        };
+
+        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+        private int _state;
+        private CancellationTokenRegistration _cancellation;
+        private Registration? _owner;
+        private Direction _direction;
+
+        internal bool TryArm() => Interlocked.CompareExchange(ref _state, Armed, Idle) == Idle;
+
+        internal ValueTask Wait(CancellationToken cancellationToken, Registration owner, Direction d)
+        {
+            _owner = owner;
+            _direction = d;
+            short version = _core.Version;
+            if (cancellationToken.CanBeCanceled)
+                _cancellation = cancellationToken.UnsafeRegister(s_cancel, this);
+            return new ValueTask(this, version);
+        }
+
+        /// <summary>Completes the wait (null: an event came); false if it was completed already.</summary>
+        internal bool Complete(Exception? error)
+        {
+            if (Interlocked.CompareExchange(ref _state, Completed, Armed) != Armed)
+                return false;
+            if (error is null)
+                _core.SetResult(true);
+            else
+                _core.SetException(error);
+            return true;
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+
+        public void GetResult(short token)
+        {
+            try
+            {
+                _core.GetResult(token);
+            }
+            finally
+            {
+                // Unregister before reuse; Dispose waits for a callback that is running right now.
+                _cancellation.Dispose();
+                _cancellation = default;
+                _owner = null;
+                _core.Reset();
+                Volatile.Write(ref _state, Idle);
+            }
+        }
     }
 }

@@ -150,18 +150,18 @@ internal static unsafe partial class NativeMethods
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     internal static partial int GetInfo(NpipePipeHandle pipe, NativeInfo* info);
 
-    // The listener (npipe_listener_options_t passed as an opaque pointer until NpipeListener uses it).
+    // ---- the listener (release 1.1) ---------------------------------------------------------------
     [LibraryImport(Lib, EntryPoint = "npipe_listener_options_init")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
-    internal static partial void ListenerOptionsInit(void* opts);
+    internal static partial void ListenerOptionsInit(NativeListenerOptions* opts);
 
     [LibraryImport(Lib, EntryPoint = "npipe_listen", StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
-    internal static partial int Listen(string name, void* opts, out ulong listener);
+    internal static partial int Listen(string name, NativeListenerOptions* opts, out NpipePipeHandle listener);
 
     [LibraryImport(Lib, EntryPoint = "npipe_accept")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
-    internal static partial int Accept(ulong listener, out ulong pipe);
+    internal static partial int Accept(NpipePipeHandle listener, out NpipePipeHandle pipe);
 
     [LibraryImport(Lib, EntryPoint = "npipe_wait")]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -47,6 +47,22 @@ internal struct NativeInfo
     public ulong WritePending;
     public ulong ReadAvailable;
     public ulong PeerUnread;
+    public uint WaitingInstances; // release 1.1 (a 1.0 library fills the first 72 bytes only)
+    public uint PendingAccepts;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeListenerOptions
+{
+    public uint Size;
+    public uint Flags;
+    public uint InBufferSize;
+    public uint OutBufferSize;
+    public int LingerMs;
+    public uint SpareInstances;
+    public uint MaxPending;
+    public uint Reserved;
+    public IntPtr Sddl; // const char *, UTF-8
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -74,6 +90,20 @@ internal static class NativeFlags
         AllowRemote = 0x10, CurrentUserOnly = 0x20, NonblockOpen = 0x40;
 
     public const uint MsgPartial = 0x1, MsgEmpty = 0x2;
-    public const uint InfoServer = 0x10000, InfoConnected = 0x20000;
+    public const uint InfoServer = 0x10000, InfoConnected = 0x20000, InfoListener = 0x40000;
     public const uint PeerSameUser = 0x1;
+}
+
+/// <summary>A UTF-8 copy of an optional string in native memory, for the option structs' <c>const char *</c>.</summary>
+internal readonly struct NativeUtf8 : IDisposable
+{
+    public NativeUtf8(string? value) => Pointer = value is null ? IntPtr.Zero : Marshal.StringToCoTaskMemUTF8(value);
+
+    public IntPtr Pointer { get; }
+
+    public void Dispose()
+    {
+        if (Pointer != IntPtr.Zero)
+            Marshal.FreeCoTaskMem(Pointer);
+    }
 }

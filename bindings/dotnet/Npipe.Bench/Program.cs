@@ -1,0 +1,295 @@
+// npipe's NpipeStream against System.IO.Pipes, in one process, alternating A B A B for `rounds`
+// rounds per row. Prints, per row, each round's time ratio npipe / System.IO.Pipes (> 1 = npipe
+// slower), their median, and bytes allocated per round trip (GC.GetTotalAllocatedBytes, every
+// thread: the reactor's and the thread pool's count too).
+// Usage: Npipe.Bench [--rounds N] [--quick]   (--quick: a tenth of the sizes, for a smoke run)
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.IO.Pipes;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Npipe;
+
+internal static class Program
+{
+    private const int KiB = 1024, MiB = 1024 * KiB;
+
+    private static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "--alloc-types")
+            return await AllocTypes(args.Length > 1 && args[1] == "sip" ? Impl.Sip : Impl.Npipe);
+        int rounds = 3;
+        int scale = 1;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--rounds") rounds = int.Parse(args[++i]);
+            else if (args[i] == "--quick") scale = 10;
+        }
+        Console.WriteLine($"npipe {NpipeLibrary.VersionString}, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, {rounds} rounds");
+        Console.WriteLine($"{"row",-44} {"npipe ms",10} {"SIP ms",10} {"ratios (npipe/SIP)",-22} {"median",7}");
+
+        var rows = new (string Name, Func<Impl, Task<double>> Run)[]
+        {
+            ($"{256 / scale} MiB in 64 KiB async writes", impl => Bulk(impl, 256 * MiB / scale, 64 * KiB)),
+            ($"{20000 / scale} async ping-pongs of 64 B", impl => PingPongAsync(impl, 20000 / scale, 64)),
+            ($"64 clients x {1024 / scale} KiB echoed in 16 KiB", impl => ManyClients(impl, 64, MiB / scale, 16 * KiB)),
+            ($"{20000 / scale} sync Read/Write ping-pongs of 64 B", impl => PingPongSync(impl, 20000 / scale, 64)),
+        };
+        foreach (var (name, run) in rows)
+        {
+            await run(Impl.Npipe); // warm-up: JIT, tiering, the reactor thread
+            await run(Impl.Sip);
+            var ratios = new List<double>();
+            double tn = 0, ts = 0;
+            for (int r = 0; r < rounds; r++)
+            {
+                double a = await run(Impl.Npipe);
+                double b = await run(Impl.Sip);
+                tn += a;
+                ts += b;
+                ratios.Add(a / b);
+            }
+            ratios.Sort();
+            Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {ratios[ratios.Count / 2],7:F2}");
+        }
+
+        // Allocations per round trip, after warm-up, over every thread.
+        foreach (var (what, sync) in new[] { ("async", false), ("sync", true) })
+        {
+            const int trips = 5000;
+            var per = new Dictionary<Impl, double>();
+            foreach (var impl in new[] { Impl.Npipe, Impl.Sip, Impl.Npipe, Impl.Sip })
+            {
+                await using var pair = await Pair.Open(impl, sync);
+                var buf = new byte[64];
+                await Exchange(pair, buf, 500, sync); // warm-up on this connection
+                long before = GC.GetTotalAllocatedBytes(precise: true);
+                await Exchange(pair, buf, trips, sync);
+                per[impl] = (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)trips;
+            }
+            Console.WriteLine($"allocated per {what} round trip (64 B each way): npipe {per[Impl.Npipe]:F0} B, System.IO.Pipes {per[Impl.Sip]:F0} B");
+        }
+        return 0;
+    }
+
+    internal enum Impl { Npipe, Sip }
+
+    // Which types the async round trips allocate: the runtime's AllocationTick samples (one per
+    // ~100 KB allocated), counted by type name.
+    private static async Task<int> AllocTypes(Impl impl)
+    {
+        await using var pair = await Pair.Open(impl);
+        var buf = new byte[64];
+        await Exchange(pair, buf, 2000, sync: false);
+        using var listener = new AllocListener();
+        await Exchange(pair, buf, 100_000, sync: false);
+        await Task.Delay(500);
+        foreach (var (type, n) in listener.Counts.OrderByDescending(kv => kv.Value))
+            Console.WriteLine($"{n,6} {type}");
+        return 0;
+    }
+
+    private sealed class AllocListener : System.Diagnostics.Tracing.EventListener
+    {
+        public readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Counts = new();
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName is not null && e.EventName.StartsWith("GCAllocationTick") && e.PayloadNames is not null)
+            {
+                int i = e.PayloadNames.IndexOf("TypeName");
+                if (i >= 0)
+                    Counts.AddOrUpdate(e.Payload![i]?.ToString() ?? "?", 1, (_, n) => n + 1);
+            }
+        }
+    }
+
+    private static string NewName() => $"npbench-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40];
+
+    /// A connected server/client pair of one implementation.
+    private sealed class Pair : IAsyncDisposable
+    {
+        public required Stream Server { get; init; }
+        public required Stream Client { get; init; }
+
+        public static async Task<Pair> Open(Impl impl, bool sync = false)
+        {
+            string name = NewName();
+            if (impl == Impl.Sip)
+            {
+                var options = sync ? PipeOptions.None : PipeOptions.Asynchronous;
+                var server = new NamedPipeServerStream(name, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, options);
+                var client = new NamedPipeClientStream(".", name, PipeDirection.InOut, options);
+                var accept = server.WaitForConnectionAsync();
+                await client.ConnectAsync(10_000);
+                await accept;
+                return new Pair { Server = server, Client = client };
+            }
+            var s = NpipeStream.CreateServer(name);
+            if (sync)
+            {
+                // Synchronous from the start: both ends wait in npipe_wait on the calling thread.
+                var connecting = Task.Run(() => NpipeStream.Connect(name, 10_000));
+                s.WaitForConnection();
+                return new Pair { Server = s, Client = await connecting };
+            }
+            var wait = s.WaitForConnectionAsync();
+            var c = await NpipeStream.ConnectAsync(name, new NpipeClientOptions { Timeout = TimeSpan.FromSeconds(10) });
+            await wait;
+            return new Pair { Server = s, Client = c };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await Server.DisposeAsync();
+        }
+    }
+
+    private static async Task<double> Bulk(Impl impl, int total, int chunk)
+    {
+        await using var pair = await Pair.Open(impl);
+        var sw = Stopwatch.StartNew();
+        var reader = Task.Run(async () =>
+        {
+            var buf = new byte[chunk];
+            long got = 0;
+            while (got < total)
+            {
+                int n = await pair.Server.ReadAsync(buf);
+                if (n == 0) throw new EndOfStreamException();
+                got += n;
+            }
+        });
+        var data = new byte[chunk];
+        for (int sent = 0; sent < total; sent += chunk)
+            await pair.Client.WriteAsync(data);
+        await reader;
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    private static async Task<double> PingPongAsync(Impl impl, int trips, int size)
+    {
+        await using var pair = await Pair.Open(impl);
+        var buf = new byte[size];
+        var sw = Stopwatch.StartNew();
+        await Exchange(pair, buf, trips, sync: false);
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    private static async Task<double> PingPongSync(Impl impl, int trips, int size)
+    {
+        await using var pair = await Pair.Open(impl, sync: true);
+        var buf = new byte[size];
+        var sw = Stopwatch.StartNew();
+        await Exchange(pair, buf, trips, sync: true);
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    // `trips` round trips of buf.Length bytes: the client writes, the server reads all and answers.
+    private static async Task Exchange(Pair pair, byte[] buf, int trips, bool sync)
+    {
+        if (sync)
+        {
+            var echo = new Thread(() =>
+            {
+                var b = new byte[buf.Length];
+                for (int i = 0; i < trips; i++)
+                {
+                    pair.Server.ReadExactly(b);
+                    pair.Server.Write(b);
+                }
+            });
+            echo.Start();
+            var mine = new byte[buf.Length];
+            for (int i = 0; i < trips; i++)
+            {
+                pair.Client.Write(buf);
+                pair.Client.ReadExactly(mine);
+            }
+            echo.Join();
+            return;
+        }
+        var server = Task.Run(async () =>
+        {
+            var b = new byte[buf.Length];
+            for (int i = 0; i < trips; i++)
+            {
+                await pair.Server.ReadExactlyAsync(b);
+                await pair.Server.WriteAsync(b);
+            }
+        });
+        var back = new byte[buf.Length];
+        for (int i = 0; i < trips; i++)
+        {
+            await pair.Client.WriteAsync(buf);
+            await pair.Client.ReadExactlyAsync(back);
+        }
+        await server;
+    }
+
+    private static async Task<double> ManyClients(Impl impl, int clients, int perClient, int piece)
+    {
+        string name = NewName();
+        var sw = Stopwatch.StartNew();
+        var servers = new List<Task>();
+        var clientTasks = new List<Task>();
+        for (int i = 0; i < clients; i++)
+        {
+            Stream server = impl == Impl.Sip
+                ? new NamedPipeServerStream(name, PipeDirection.InOut, NamedPipeServerStream.MaxAllowedServerInstances, PipeTransmissionMode.Byte, PipeOptions.Asynchronous)
+                : NpipeStream.CreateServer(name);
+            servers.Add(Task.Run(async () =>
+            {
+                await using (server)
+                {
+                    if (server is NamedPipeServerStream sip) await sip.WaitForConnectionAsync();
+                    else await ((NpipeStream)server).WaitForConnectionAsync();
+                    var b = new byte[piece];
+                    int n;
+                    while ((n = await server.ReadAsync(b)) > 0)
+                        await server.WriteAsync(b.AsMemory(0, n));
+                }
+            }));
+        }
+        for (int i = 0; i < clients; i++)
+        {
+            clientTasks.Add(Task.Run(async () =>
+            {
+                Stream client;
+                if (impl == Impl.Sip)
+                {
+                    var c = new NamedPipeClientStream(".", name, PipeDirection.InOut, PipeOptions.Asynchronous);
+                    await c.ConnectAsync(10_000);
+                    client = c;
+                }
+                else
+                {
+                    client = await NpipeStream.ConnectAsync(name, new NpipeClientOptions { Timeout = TimeSpan.FromSeconds(10) });
+                }
+                await using (client)
+                {
+                    var data = new byte[piece];
+                    var back = new byte[piece];
+                    for (int sent = 0; sent < perClient; sent += piece)
+                    {
+                        await client.WriteAsync(data);
+                        await client.ReadExactlyAsync(back);
+                    }
+                }
+            }));
+        }
+        await Task.WhenAll(clientTasks);
+        await Task.WhenAll(servers);
+        return sw.Elapsed.TotalMilliseconds;
+    }
+}
