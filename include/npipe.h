@@ -48,8 +48,10 @@
  *     thread), in the blocking npipe_open by WaitNamedPipeW bounded by the same schedule; remote
  *     names (\\server\pipe\x) use the clock only. On Linux a full listen backlog is retried on
  *     the same clock, and a name that does not exist yet is also watched (inotify on the socket's
- *     directory: one descriptor per directory and poll, or per blocking open, while it waits), so
- *     a server that comes is tried at once; without inotify the clock alone serves.
+ *     directory), so a server that comes is tried at once; without inotify the clock alone
+ *     serves. The inotify descriptor is kept once made (closing one costs milliseconds): one per
+ *     directory and poll until npipe_poll_close, one per thread that waited in npipe_open until
+ *     the thread exits.
  *   - npipe_peer_identity: a Windows server learns who its client is only once the client's first
  *     bytes were received (NPIPE_EAGAIN before); Linux and the client side answer at once. Under
  *     Wine 8 the server side reports the server's own user (Wine impersonates the server itself,

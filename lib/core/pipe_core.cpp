@@ -599,6 +599,10 @@ void PipeCore::timer_fired() {
 
 int32_t PipeCore::open_blocking() {
     std::unique_lock<std::mutex> lock(mu_);
+    struct Ended {
+        PipeCore &pipe;
+        ~Ended() { pipe.os_open_ended(); }  // with mu_ held, like every hook
+    } ended{*this};
     for (;;) {
         open_started_ = true;
         const OpenAttempt a = os_try_open();

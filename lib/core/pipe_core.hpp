@@ -142,6 +142,8 @@ protected:
     // The blocking open's pause before its next attempt, on the caller's thread: at most `ms`,
     // earlier when the backend can tell an instance freed up (Windows: WaitNamedPipeW).
     virtual void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms);
+    // The blocking open ended, connected or not, on the caller's thread.
+    virtual void os_open_ended() {}
     // Readiness the OS knows of and the core cannot (ev::readable, ev::read_closed,
     // ev::write_closed), for (re)registration and level mode.
     virtual uint32_t os_condition() { return 0; }

@@ -12,6 +12,7 @@
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
 #include "lib/posix/errno_map.hpp"
+#include "lib/posix/name_watch.hpp"
 
 namespace npipe {
 
@@ -115,6 +116,7 @@ void EpollPoll::interrupt() {
 
 void EpollPoll::on_close() {
     // ReadyPoll stopped every pipe already (each removed its own source); drop what is left.
+    NameWatch::release_poll(this);
     std::unordered_map<uint32_t, std::weak_ptr<EpollSource>> sources;
     std::lock_guard<std::mutex> lock(src_mu_);
     sources.swap(sources_);

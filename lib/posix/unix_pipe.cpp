@@ -202,8 +202,7 @@ PipeCore::OpenAttempt UnixPipe::os_try_open() {
                      path_.c_str(), static_cast<unsigned>(cred.uid));
         return a;
     }
-    name_watch_.reset();  // found: nothing to wait for any more
-    open_watch_.reset();
+    stop_watching_name();  // found: nothing to wait for any more
     err = attach_connection(fd, cred.pid);
     if (err != 0) {
         a.failure = errno_failure(err, "epoll_ctl(ADD) of the connected socket");
@@ -231,21 +230,32 @@ void UnixPipe::os_watch_for_server() {
     name_watch_->enqueue(file, std::static_pointer_cast<UnixPipe>(shared_from_this()));
 }
 
+void UnixPipe::stop_watching_name() {
+    if (name_watch_) name_watch_->forget(this);
+    name_watch_.reset();
+}
+
 void UnixPipe::name_appeared() {
     std::lock_guard<std::mutex> lock(mu_);
     server_may_have_appeared();
 }
 
-// The blocking open: where nobody listens yet, wait in poll(2) on an inotify descriptor instead
-// of sleeping, so a server that appears is tried at once. The watch is in place before the next
-// attempt, so a name created in between is found by that attempt.
+// The blocking open: where nobody listens yet, wait in poll(2) on the thread's inotify descriptor
+// instead of sleeping, so a server that appears is tried at once. The watch is in place before
+// the next attempt, so a name created in between is found by that attempt.
 void UnixPipe::os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) {
     const auto [dir, file] = split_path(path_);
-    if (outcome == OpenAttempt::absent && (open_watch_.active() || open_watch_.watch(dir))) {
-        open_watch_.wait_for(file, ms);
+    DirectoryWatch &watch = thread_directory_watch();
+    if (outcome == OpenAttempt::absent && (uses_thread_watch_ || (uses_thread_watch_ = watch.watch(dir)))) {
+        watch.wait_for(file, ms);
         return;
     }
     PipeCore::os_pause_before_retry(outcome, ms);
+}
+
+void UnixPipe::os_open_ended() {
+    if (uses_thread_watch_) thread_directory_watch().unwatch();
+    uses_thread_watch_ = false;
 }
 
 int32_t UnixPipe::os_start_connect(Failure &failure) {
@@ -327,8 +337,7 @@ void UnixPipe::os_closing() { release_listener(); }
 
 void UnixPipe::os_release() {
     release_listener();
-    name_watch_.reset();
-    open_watch_.reset();
+    stop_watching_name();
     close_connection();
     if (poll() && source_id_ != 0) epoll().remove_source(source_id_);
     source_id_ = 0;

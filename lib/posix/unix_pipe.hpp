@@ -56,6 +56,7 @@ private:
     OpenAttempt os_try_open() override;
     void os_watch_for_server() override;
     void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) override;
+    void os_open_ended() override;
     uint32_t os_condition() override;
     void os_closing() override;
     void os_release() override;
@@ -71,6 +72,7 @@ private:
     int32_t take_client(int fd, Failure &failure);
     void close_connection();
     void release_listener();
+    void stop_watching_name();
     void read_failed(int err);
     Failure write_failure(int err);
 
@@ -81,7 +83,7 @@ private:
     int fd_ = -1;                            // the connection
     std::shared_ptr<SocketWatch> watch_;     // server: the name's socket watched on our poll
     std::shared_ptr<NameWatch> name_watch_;  // client on a poll: waits for the name to appear
-    DirectoryWatch open_watch_;              // client in a blocking open: the same, on its thread
+    bool uses_thread_watch_ = false;         // client in a blocking open: its thread's watch
     uint32_t generation_ = 0;                // of the connection: tags epoll events of fd_
     uint32_t source_id_ = 0;                 // in the poll's source table (0: not attached)
     framing::FrameDecoder decoder_;          // message mode

@@ -1181,6 +1181,12 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     npipe_register(p, s, 1, NPIPE_READABLE);
     npipe_close(s);
     npipe_poll_close(p);
+    // A blocking open that waits for an absent name keeps its thread's inotify descriptor.
+    npipe_client_options_t o;
+    npipe_client_options_init(&o);
+    o.timeout_ms = 2;
+    npipe_t c = 0;
+    npipe_open(("fzabsent" + std::to_string(getpid())).c_str(), &o, &c);
     g_fd_baseline = count_fds();
     return 0;
 }
