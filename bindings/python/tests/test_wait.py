@@ -66,11 +66,12 @@ class BoundaryCrossingsTest(unittest.TestCase):
             self.assertEqual(calls.calls[2::2], ["npipe_read"] * (len(calls.calls) // 2))
             self.assertGreaterEqual(len(calls.calls), 3)
 
-    def test_sendall_waiting_for_a_stalled_reader_does_not_spin(self) -> None:
+    def test_sendall_overlaps_and_flush_waits_without_spinning(self) -> None:
         # The peer stalls for 0.5 s before it reads. The client fills the OS buffer until the
-        # library holds some bytes too, then sendall adds a few: they are accepted at once (there
-        # is room), and sendall waits for them to complete. WRITABLE holds all along, so that
-        # wait must pause between its questions instead of spinning.
+        # library holds some bytes too; then sendall adds a few: they are accepted at once (there
+        # is room) and sendall returns without waiting for the OS, in one call. flush(blocking=True)
+        # waits for them; WRITABLE holds all along, so that wait must pause between its questions
+        # instead of spinning.
         name = unique_name("stall")
         got = bytearray()
         sent = bytearray()
@@ -84,12 +85,52 @@ class BoundaryCrossingsTest(unittest.TestCase):
             calls = count_calls(client)
             client.sendall(b"tail", timeout=DEADLINE)
             sent += b"tail"
+            self.assertEqual(calls.calls, ["npipe_write"])
+            self.assertFalse(client.flush())  # the non-blocking question: still pending
+            self.assertTrue(client.flush(blocking=True, timeout=DEADLINE))
+            self.assertEqual(client.info().write_pending, 0)
             asked = len(calls.calls)
         thread.join(DEADLINE)
         self.assertEqual(errors, {})
         self.assertEqual(bytes(got), bytes(sent))
         self.assertLess(asked, 200, f"{asked} calls: {calls.calls.count('npipe_flush')} flushes, "
                                     f"{calls.calls.count('npipe_wait')} waits")
+
+    def test_recv_into_caller_buffers_one_call_when_data_is_there(self) -> None:
+        name = unique_name("into")
+        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
+            server.connect(timeout=DEADLINE)
+            server.sendall(b"0123456789", timeout=DEADLINE)
+            buf = bytearray(b"." * 16)
+            got = client.recv_into(memoryview(buf)[2:], 4, timeout=DEADLINE)  # a view, at most 4 bytes
+            self.assertEqual((got, bytes(buf[:8])), (4, b"..0123.."))
+            calls = count_calls(client)
+            self.assertEqual(client.recv_into(buf, timeout=DEADLINE), 6)
+            self.assertEqual(bytes(buf[:6]), b"456789")
+            self.assertEqual(calls.calls, ["npipe_read"])
+            buf.extend(b"!")  # recv_into let go of the bytearray: it can be resized again
+            self.assertEqual(client.recv_into(bytearray(), timeout=DEADLINE), 0)
+            with self.assertRaises(ValueError):
+                client.recv_into(buf, len(buf) + 1)
+            with self.assertRaises(TypeError):
+                client.recv_into(b"read-only", timeout=DEADLINE)
+            self.assertEqual(client.send(memoryview(b"abc")), 3)
+            self.assertEqual(server.recv(timeout=DEADLINE), b"abc")
+            server.close()
+            self.assertEqual(client.recv_into(buf, timeout=DEADLINE), 0)  # EOF
+
+    def test_recv_reuses_its_buffer_and_returns_exact_bytes(self) -> None:
+        name = unique_name("scratch")
+        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
+            server.connect(timeout=DEADLINE)
+            for size in (1, 5, 70000, 3):  # 70000 > the reused buffer's first size
+                payload = os.urandom(size)
+                server.sendall(payload, timeout=DEADLINE)
+                got = bytearray()
+                while len(got) < size:
+                    got += client.recv(size - len(got), timeout=DEADLINE)
+                self.assertEqual(bytes(got), payload)
+                self.assertIs(type(client.recv(0)), bytes)
 
 
 class CallerTimeoutTest(unittest.TestCase):
@@ -99,7 +140,9 @@ class CallerTimeoutTest(unittest.TestCase):
             server.connect(timeout=DEADLINE)
             for call, what in ((lambda: client.recv(timeout=0.6), "recv"),
                                (lambda: client.recv_msg(timeout=0.6), "recv_msg"),
-                               (lambda: client.sendall(b"x" * (64 << 20), timeout=0.6), "sendall")):
+                               (lambda: client.sendall(b"x" * (64 << 20), timeout=0.6), "sendall"),
+                               (lambda: client.recv_into(bytearray(8), timeout=0.6), "recv_into"),
+                               (lambda: client.flush(blocking=True, timeout=0.6), "flush")):
                 with self.subTest(what=what):
                     with self.assertRaises(npipe.PipeTimeoutError) as cm:
                         call()
