@@ -41,6 +41,7 @@ from ._errors import (
     PipeTimeoutError,
     WouldBlockError,
 )
+from ._file import PipeIO
 from ._listener import Listener
 from ._pipe import (
     MSG_EMPTY,
@@ -77,7 +78,7 @@ __all__ = [
     "__version__", "library_version", "library_path",
     "Poll", "Event", "EventFlag", "READABLE", "WRITABLE", "ERROR", "READ_CLOSED", "WRITE_CLOSED", "WAKE",
     "CONNECTED", "LEVEL",
-    "Pipe", "Server", "Client", "Listener", "PipeInfo", "Peer", "MsgRead", "MSG_PARTIAL", "MSG_EMPTY",
+    "Pipe", "Server", "Client", "Listener", "PipeIO", "PipeInfo", "Peer", "MsgRead", "MSG_PARTIAL", "MSG_EMPTY",
     "create", "open", "from_raw_handle", "resolve_name",
     "NpipeError", "WouldBlockError", "InvalidArgumentError", "BadHandleError", "PipeNotFoundError",
     "PipeBusyError", "PipeExistsError", "PipeAccessError", "PipeBrokenError", "NotConnectedError",

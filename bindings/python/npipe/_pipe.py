@@ -675,6 +675,9 @@ class Pipe:
             PipeTimeoutError: nothing arrived within ``timeout`` seconds (None = wait forever).
             PipeExistsError: the pipe is registered with a user :class:`~npipe.Poll`.
         """
+        return self._recv_into(buffer, nbytes, timeout, "recv_into")
+
+    def _recv_into(self, buffer: WritableBuffer, nbytes: int, timeout: Optional[float], what: str) -> int:
         handle = self._state.handle or self.handle
         address, size, keep = _out_address(buffer)
         if nbytes < 0 or nbytes > size:
@@ -691,7 +694,7 @@ class Pipe:
                     return rc
                 if rc != _errors.EAGAIN:
                     raise self._fail(rc)
-                deadline = self._blocked(handle, _native.READABLE, deadline, timeout, "recv_into")
+                deadline = self._blocked(handle, _native.READABLE, deadline, timeout, what)
         finally:
             del keep  # release the buffer export so a bytearray can be resized again
 
@@ -710,6 +713,9 @@ class Pipe:
             PipeBrokenError: the peer is gone.
             PipeExistsError: the pipe is registered with a user :class:`~npipe.Poll`.
         """
+        self._sendall(data, timeout, "sendall")
+
+    def _sendall(self, data: Buffer, timeout: Optional[float], what: str) -> None:
         handle = self._state.handle or self.handle
         write = self._lib.npipe_write
         if type(data) is bytes:
@@ -733,7 +739,7 @@ class Pipe:
                     if sent >= total:
                         return
                 elif rc == _errors.EAGAIN:
-                    deadline = self._blocked(handle, _native.WRITABLE, deadline, timeout, "sendall")
+                    deadline = self._blocked(handle, _native.WRITABLE, deadline, timeout, what)
                 else:
                     raise self._fail(rc)
                 rc = write(handle, base + sent, total - sent)
@@ -762,6 +768,24 @@ class Pipe:
                 deadline = self._blocked(handle, _native.WRITABLE, deadline, timeout, "send")
         finally:
             del cbuf
+
+    def makefile(self, mode: str = "r", buffering: Optional[int] = None, *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None,
+                 timeout: Optional[float] = None) -> Any:
+        """A file object over this pipe, as :meth:`socket.socket.makefile` gives one.
+
+        ``mode`` is ``"r"``, ``"w"`` or ``"rw"``, plus ``"b"`` for bytes (else text, with
+        ``encoding``, ``errors`` and ``newline`` as for :func:`open`). ``buffering``: None or
+        -1 = :data:`io.DEFAULT_BUFFER_SIZE`, 0 = the unbuffered :class:`PipeIO` (binary only).
+        So ``readline()``, ``for line in f``, ``read(n)`` (until ``n`` bytes or the end of the
+        connection) and ``read()`` (until the end) work as on a file. Reads and writes block,
+        each bounded by ``timeout`` (None = forever); ``flush()`` waits until the OS has the
+        bytes. Closing the file leaves the pipe open. It uses the blocking helpers, so the pipe
+        cannot be registered with a :class:`~npipe.Poll`.
+        """
+        from ._file import makefile
+
+        return makefile(self, mode, buffering, encoding=encoding, errors=errors, newline=newline, timeout=timeout)
 
     def send_msg(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Send ``data`` as one message (= :meth:`sendall` on a message pipe)."""
