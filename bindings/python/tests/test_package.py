@@ -98,7 +98,7 @@ class BackendTest(unittest.TestCase):
     def test_pure_wheel(self) -> None:
         old = os.environ.pop("NPIPE_BUNDLE_LIBRARY", None)
         try:
-            name = self.backend.build_wheel(self.tmp.name)
+            name = self.backend.build_wheel(self.tmp.name, {"bundle-library": "none"})
         finally:
             if old is not None:
                 os.environ["NPIPE_BUNDLE_LIBRARY"] = old
@@ -127,6 +127,26 @@ class BackendTest(unittest.TestCase):
         self.assertEqual(version, npipe.__version__)
         self.assertEqual(Path(path), site / "npipe" / "libnpipe.so.1")
         self.assertEqual(r.stdout.splitlines()[1], "b'hi'")
+
+    def test_platform_tag_is_the_librarys(self) -> None:
+        # A cross-built npipe.dll makes a win_amd64 wheel on Linux; an ELF library its own arch.
+        tmp = Path(self.tmp.name)
+        pe = bytearray(0x100)
+        pe[:2] = b"MZ"
+        pe[0x3C:0x40] = (0x80).to_bytes(4, "little")
+        pe[0x80:0x86] = b"PE\0\0" + (0x8664).to_bytes(2, "little")
+        (tmp / "npipe.dll").write_bytes(bytes(pe))
+        self.assertEqual(self.backend._platform_tag(tmp / "npipe.dll"), "win_amd64")
+        name = self.backend.build_wheel(str(tmp / "out"), {"bundle-library": str(tmp / "npipe.dll")})
+        self.assertTrue(name.endswith("-py3-none-win_amd64.whl"), name)
+        with zipfile.ZipFile(tmp / "out" / name) as zf:
+            self.assertIn("npipe/npipe.dll", zf.namelist())
+            self.assertIn("Root-Is-Purelib: false", zf.read(f"npipe-{npipe.__version__}.dist-info/WHEEL").decode())
+        elf = bytearray(64)
+        elf[:6] = b"\x7fELF\x02\x01"
+        elf[18:20] = (62).to_bytes(2, "little")
+        (tmp / "libnpipe.so.1").write_bytes(bytes(elf))
+        self.assertEqual(self.backend._platform_tag(tmp / "libnpipe.so.1"), "linux_x86_64")
 
     def test_sdist(self) -> None:
         name = self.backend.build_sdist(self.tmp.name)
