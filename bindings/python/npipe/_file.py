@@ -4,13 +4,15 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any, Optional
 
+from ._brief import BriefABCMeta
+
 if TYPE_CHECKING:
     from ._pipe import Pipe
 
 __all__ = ["PipeIO", "makefile"]
 
 
-class PipeIO(io.RawIOBase):
+class PipeIO(io.RawIOBase, metaclass=BriefABCMeta):
     """A blocking raw stream over a connected pipe (an :class:`io.RawIOBase`), for
     :class:`io.BufferedReader` / :class:`io.BufferedWriter` / :class:`io.TextIOWrapper`.
 

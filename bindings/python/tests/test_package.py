@@ -167,13 +167,29 @@ class PublicSurfaceTest(unittest.TestCase):
             obj = getattr(npipe, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):
                 self.assertTrue(inspect.getdoc(obj), f"{name} has no docstring")
-        for cls in (npipe.Poll, npipe.Pipe, npipe.Server, npipe.Client, npipe.Event):
+        for cls in (npipe.Poll, npipe.Pipe, npipe.Server, npipe.Client, npipe.Event, npipe.Listener, npipe.PipeIO):
             for attr, member in vars(cls).items():
                 if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
                     continue
                 self.assertTrue(inspect.getdoc(member), f"{cls.__name__}.{attr} has no docstring")
                 if inspect.isfunction(member):
                     self.assertIn("return", member.__annotations__, f"{cls.__name__}.{attr} lacks type hints")
+
+    def test_help_reads_like_a_manual(self) -> None:
+        # help(npipe) documents npipe, not OSError, int or io.RawIOBase again for every class.
+        import pydoc
+        text = pydoc.render_doc(npipe, renderer=pydoc.plaintext)
+        for noise in ("inherited from builtins.OSError", "inherited from builtins.int", "with_traceback",
+                      "inherited from _io._RawIOBase", "inherited from NpipeError"):
+            self.assertFalse(noise in text, f"help(npipe) shows {noise!r}")
+        page = pydoc.render_doc(npipe.PipeTimeoutError, renderer=pydoc.plaintext)
+        self.assertIn("NPIPE_ETIMEDOUT", page)
+        self.assertLess(len(page.splitlines()), 40, page)
+        self.assertIn("recv_into", text)
+        self.assertIn("npipe.asyncio", text)
+        e = npipe.PipeTimeoutError(-10, "m")  # instances keep everything OSError has
+        self.assertEqual((e.errno, e.strerror), (__import__("errno").ETIMEDOUT, "m"))
+        self.assertIn("with_traceback", dir(e))
 
     def test_every_c_function_is_declared(self) -> None:
         header = ROOT.parent.parent / "include" / "npipe.h"
