@@ -137,6 +137,7 @@ class _PipeTransport(asyncio.Transport):
         self._protocol_paused = False
         self._closing = False
         self._lost = False
+        self._aborted = False
         self._eof = False
         self._high, self._low = _HIGH_WATER, _HIGH_WATER // 4
         if token is None:
@@ -287,19 +288,19 @@ class _PipeTransport(asyncio.Transport):
             self._loop.call_soon(self._connection_lost, None)
 
     def abort(self) -> None:
-        """Close at once, dropping buffered bytes."""
-        if self._lost:
-            return
-        self._buffer.clear()
-        self._closing = True
-        self._connection_lost(None)
+        """Close at once, dropping buffered bytes (``connection_lost`` follows, as in asyncio)."""
+        self._force_close(None)
 
     def _fatal_error(self, exc: BaseException) -> None:
-        if self._lost:
+        self._force_close(exc)
+
+    def _force_close(self, exc: Optional[BaseException]) -> None:
+        if self._lost or self._aborted:
             return
+        self._aborted = True
         self._buffer.clear()
         self._closing = True
-        self._connection_lost(exc)
+        self._loop.call_soon(self._connection_lost, exc)
 
     def _connection_lost(self, exc: Optional[BaseException]) -> None:
         if self._lost:
