@@ -192,5 +192,19 @@ class StreamsTest(unittest.TestCase):
         run(main)
 
 
+class DocExampleTest(unittest.TestCase):
+    def test_the_module_docstring_example_runs(self) -> None:
+        import re
+        import subprocess
+        import sys
+        code = re.search(r"::\n\n(.*?)\n\nIt works", npa.__doc__ or "", re.S)
+        assert code
+        source = "\n".join(line[4:] for line in code.group(1).splitlines())
+        source = source.replace('"demo"', repr(unique_name("adoc")))
+        r = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "b'HELLO\\n'\n")
+
+
 if __name__ == "__main__":
     unittest.main()
