@@ -10,6 +10,12 @@ have meson || need+=(meson)
 have ninja || need+=(ninja-build)
 have g++ || need+=(g++)
 have python3 || need+=(python3)
+# The Python binding's wheel test builds a wheel with pip and installs it into a fresh venv; Debian's
+# own python3 needs its pip and venv (ensurepip) packages for that (a pyenv python has both).
+if [ "$(command -v python3 || true)" = /usr/bin/python3 ]; then
+    python3 -c 'import pip' 2>/dev/null || need+=(python3-pip)
+    python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+fi
 have pkg-config || need+=(pkgconf)
 [ -f /usr/include/doctest/doctest.h ] || need+=(doctest-dev)
 have x86_64-w64-mingw32-g++-posix || need+=(g++-mingw-w64-x86-64-posix)

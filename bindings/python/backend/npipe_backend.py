@@ -3,10 +3,12 @@
 Why not setuptools: pip's isolated builds would download it, and the machines this ships to may
 be offline. This backend needs nothing beyond the standard library.
 
-It builds a wheel of the ``npipe`` package; if a shared library is named by
-``NPIPE_BUNDLE_LIBRARY`` (or ``-C bundle-library=PATH``, or ``[tool.npipe] bundle-library``), a
-copy goes into the package directory (``npipe/libnpipe.so.1`` / ``npipe/npipe.dll``) and the wheel
-is tagged for this platform.
+It builds a wheel of the ``npipe`` package. The shared library goes into the package directory
+(``npipe/libnpipe.so.1`` / ``npipe/npipe.dll``) and the wheel is tagged for the library's
+platform (``linux_x86_64``, ``win_amd64``, ...), taken from ``-C bundle-library=PATH``, else
+``NPIPE_BUNDLE_LIBRARY``, else ``[tool.npipe] bundle-library`` (``auto``: the source checkout's
+``build/native`` library when it has been built). ``none`` makes a pure ``py3-none-any`` wheel
+that finds the library at run time.
 """
 from __future__ import annotations
 
@@ -108,7 +110,24 @@ def _package_files() -> List[Path]:
     return files
 
 
+def _checkout_library() -> Optional[Path]:
+    """The library of the source checkout this package sits in (``build/native`` on Linux,
+    ``build/win`` on Windows), if it has been built."""
+    repo = ROOT.parent.parent
+    if not (repo / "include" / "npipe.h").is_file():
+        return None
+    names = ["npipe.dll"] if sys.platform == "win32" else ["libnpipe.so.1", "libnpipe.1.dylib"]
+    sub = "win" if sys.platform == "win32" else "native"
+    for name in names:
+        if (repo / "build" / sub / name).is_file():
+            return repo / "build" / sub / name
+    return None
+
+
 def _bundled_library(config_settings: Optional[Dict[str, object]]) -> Optional[Path]:
+    """The library to ship inside the wheel: ``-C bundle-library=...``, else
+    ``$NPIPE_BUNDLE_LIBRARY``, else ``[tool.npipe] bundle-library``. A path, ``auto`` (the
+    checkout's built library if there is one) or ``none`` / empty (a pure wheel)."""
     value = None
     if config_settings:
         value = config_settings.get("bundle-library") or config_settings.get("bundle_library")
@@ -116,8 +135,10 @@ def _bundled_library(config_settings: Optional[Dict[str, object]]) -> Optional[P
         value = os.environ.get("NPIPE_BUNDLE_LIBRARY")
     if not value:
         value = _pyproject().get("tool", {}).get("npipe", {}).get("bundle-library")  # type: ignore[union-attr]
-    if not value:
+    if not value or str(value).lower() == "none":
         return None
+    if str(value).lower() == "auto":
+        return _checkout_library()
     path = Path(str(value)).expanduser()
     if not path.is_file():
         raise RuntimeError(f"bundle-library / NPIPE_BUNDLE_LIBRARY names {path}, which is not a file")
@@ -132,7 +153,27 @@ def _library_name(lib: Path) -> str:
     return "libnpipe.so.1"  # what the loader looks for first, whatever the build called it
 
 
-def _platform_tag() -> str:
+_ELF_MACHINES = {3: "i686", 40: "armv7l", 62: "x86_64", 183: "aarch64"}
+_PE_MACHINES = {0x14C: "win32", 0x8664: "win_amd64", 0xAA64: "win_arm64"}
+
+
+def _platform_tag(lib: Optional[Path] = None) -> str:
+    """The wheel's platform tag: the library's own (an ELF's machine gives ``linux_<arch>``, a
+    PE's ``win_amd64`` / ``win32`` / ``win_arm64``, so a cross-built npipe.dll makes a Windows
+    wheel on Linux), else this interpreter's platform."""
+    if lib is not None:
+        with open(lib, "rb") as f:
+            head = f.read(4096)
+        if head[:4] == b"\x7fELF" and len(head) >= 20:
+            machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+            if machine in _ELF_MACHINES:
+                return f"linux_{_ELF_MACHINES[machine]}"
+        if head[:2] == b"MZ" and len(head) >= 0x40:
+            pe = int.from_bytes(head[0x3C:0x40], "little")
+            if head[pe:pe + 4] == b"PE\0\0" and pe + 6 <= len(head):
+                machine = int.from_bytes(head[pe + 4:pe + 6], "little")
+                if machine in _PE_MACHINES:
+                    return _PE_MACHINES[machine]
     return re.sub(r"[^\w]", "_", sysconfig.get_platform())
 
 
@@ -208,7 +249,7 @@ def build_wheel(wheel_directory: str, config_settings: Optional[Dict[str, object
     if lib is None:
         return _write_wheel(wheel_directory, entries, "py3-none-any", purelib=True)
     entries.append((f"{PACKAGE}/{_library_name(lib)}", lib.read_bytes(), 0o755))
-    return _write_wheel(wheel_directory, entries, f"py3-none-{_platform_tag()}", purelib=False)
+    return _write_wheel(wheel_directory, entries, f"py3-none-{_platform_tag(lib)}", purelib=False)
 
 
 def build_editable(wheel_directory: str, config_settings: Optional[Dict[str, object]] = None,

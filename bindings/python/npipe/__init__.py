@@ -1,9 +1,25 @@
-"""npipe: non-blocking named pipes for Python (ctypes binding of libnpipe / npipe.dll).
+"""npipe: named pipes for Python (Windows named pipes, Linux AF_UNIX sockets), a ctypes binding of
+libnpipe / npipe.dll.
 
-A readiness model in the manner of Rust mio: register pipes with a :class:`Poll`, wait for
-``READABLE`` / ``WRITABLE`` events, then read or write until :class:`WouldBlockError`. For
-scripts, the blocking helpers (:meth:`Server.connect`, :meth:`Pipe.recv`, :meth:`Pipe.sendall`,
-:meth:`Pipe.recv_msg`) work without a poll of your own::
+Three ways to use a pipe, one per kind of program:
+
+* **Blocking, like a socket** (scripts, threads): :class:`Server` (``connect(timeout)``),
+  :func:`open` / :class:`Client`, :class:`Listener` (``accept(timeout)``), then
+  ``recv(n)`` / ``recv_into(buf)`` / ``sendall(data)`` / ``send`` and ``makefile()`` for a file
+  object (``readline``, ``for line in f``). Every blocking call takes ``timeout`` seconds (None =
+  forever) and raises :class:`PipeTimeoutError` naming that call and that timeout. ``sendall``
+  returns once the library took the bytes; ``flush(blocking=True)`` and ``close()`` wait until
+  the OS has them, ``drain()`` until the peer read them.
+* **asyncio**: :mod:`npipe.asyncio` -- ``start_server`` / ``open_connection`` give
+  ``asyncio.StreamReader`` / ``StreamWriter`` on any event loop (Windows' Proactor included).
+* **Non-blocking, with your own event loop**: register pipes with a :class:`Poll` (readiness
+  events in the manner of Rust mio), then ``read`` / ``readinto`` / ``write`` until
+  :class:`WouldBlockError`. ``read()`` never waits: it is the event-loop call, unlike a file's.
+
+A pipe is bound for life to the first poll it waits on, so one pipe uses either the blocking
+calls (and makefile) or your :class:`Poll`, not both (:class:`PipeExistsError` says so).
+
+::
 
     import npipe, threading
 
@@ -15,7 +31,9 @@ scripts, the blocking helpers (:meth:`Server.connect`, :meth:`Pipe.recv`, :meth:
             print(client.recv(timeout=5))   # b'hello'
         t.join()
 
-The shared library is found through ``$NPIPE_LIBRARY``, a copy inside this package, a source
+Errors are :class:`NpipeError` subclasses that also derive from the matching built-in
+(``except FileNotFoundError`` / ``TimeoutError`` / ``BrokenPipeError`` work). The shared library is
+found through ``$NPIPE_LIBRARY``, a copy inside this package (platform wheels carry one), a source
 checkout's ``build/native``, or the system's library path (see :mod:`npipe._native`).
 """
 from __future__ import annotations
@@ -41,6 +59,7 @@ from ._errors import (
     PipeTimeoutError,
     WouldBlockError,
 )
+from ._file import PipeIO
 from ._listener import Listener
 from ._pipe import (
     MSG_EMPTY,
@@ -77,7 +96,7 @@ __all__ = [
     "__version__", "library_version", "library_path",
     "Poll", "Event", "EventFlag", "READABLE", "WRITABLE", "ERROR", "READ_CLOSED", "WRITE_CLOSED", "WAKE",
     "CONNECTED", "LEVEL",
-    "Pipe", "Server", "Client", "Listener", "PipeInfo", "Peer", "MsgRead", "MSG_PARTIAL", "MSG_EMPTY",
+    "Pipe", "Server", "Client", "Listener", "PipeIO", "PipeInfo", "Peer", "MsgRead", "MSG_PARTIAL", "MSG_EMPTY",
     "create", "open", "from_raw_handle", "resolve_name",
     "NpipeError", "WouldBlockError", "InvalidArgumentError", "BadHandleError", "PipeNotFoundError",
     "PipeBusyError", "PipeExistsError", "PipeAccessError", "PipeBrokenError", "NotConnectedError",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno as _errno
 from typing import Dict, Optional, Tuple, Type
 
+from ._brief import BriefType
+
 __all__ = [
     "OK", "EAGAIN", "EINVAL", "EBADF", "ENOENT", "EBUSY", "EEXIST", "EACCES", "EPIPE", "ENOTCONN",
     "ETIMEDOUT", "ENOMEM", "ENAMETOOLONG", "EMSGSIZE", "ENOTSUP", "ECANCELED", "EIO",
@@ -41,11 +43,11 @@ ECANCELED = -15
 EIO = -99
 
 
-class LibraryLoadError(OSError):
+class LibraryLoadError(OSError, metaclass=BriefType):
     """The npipe shared library could not be found, loaded, or has the wrong major version."""
 
 
-class NpipeError(OSError):
+class NpipeError(OSError, metaclass=BriefType):
     """A failed npipe call.
 
     Attributes:
@@ -66,6 +68,8 @@ class NpipeError(OSError):
     message: str
 
     def __init__(self, code: int, message: str, *, name: Optional[str] = None, os_error: int = 0) -> None:
+        """The error for status ``code`` with the library's ``message`` (the binding builds
+        these; ``error_for(code, ...)`` picks the subclass)."""
         info = _CODES.get(code)
         super().__init__(info[1] if info else _errno.EIO, message)
         self.code = code
@@ -74,12 +78,14 @@ class NpipeError(OSError):
         self.message = message
 
     def __str__(self) -> str:
+        """``message (NPIPE_ENAME, os error N)``."""
         text = f"{self.message} ({self.name}"
         if self.os_error:
             text += f", os error {self.os_error}"
         return text + ")"
 
     def __reduce__(self):  # type: ignore[override]
+        """Pickles with ``code``, ``message``, ``name`` and ``os_error`` (across processes)."""
         return (_rebuild, (type(self), self.code, self.message, self.name, self.os_error))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import select
+import sys
 import time
 import weakref
 from dataclasses import dataclass
@@ -28,6 +30,14 @@ Buffer = Union[bytes, bytearray, memoryview]
 WritableBuffer = Union[bytearray, memoryview]
 
 _DEFAULT_READ = 64 * 1024
+# Blocking reads on Linux wait with poll(2) on the socket, in slices this long (see
+# Pipe._wait_fd_readable); NPIPE_PY_WAIT=library makes them use npipe_wait like every other wait.
+_POLL_FD = sys.platform.startswith("linux") and os.environ.get("NPIPE_PY_WAIT", "") != "library"
+_FD_SLICE_S = 0.05
+# recv()/read() read into a per-pipe buffer of at least this size, kept while it is at most
+# _SCRATCH_KEEP (a one-off huge read does not pin its buffer).
+_SCRATCH_MIN = 64 * 1024
+_SCRATCH_KEEP = 1024 * 1024
 _DEFAULT_LINGER_S = 1.0  # the library's default linger_ms
 # Waiting for accepted bytes to complete, while there is room to write: the library's retry
 # clock (1 ms, doubling, at most 50 ms apart).
@@ -86,6 +96,34 @@ def _out_buffer(buf: Any) -> Tuple[Any, int]:
     if view.nbytes == 0:
         return None, 0
     return (ctypes.c_char * view.nbytes).from_buffer(view), view.nbytes
+
+
+def _out_address(buf: Any) -> Tuple[int, int, Any]:
+    """(address, byte count, an object to keep until the call returned) for a writable buffer,
+    zero-copy. The fast path for a bytearray costs one small ctypes object, not an array type."""
+    if type(buf) is bytearray:
+        n = len(buf)
+        if n == 0:
+            return 0, 0, None
+        keep = ctypes.c_char.from_buffer(buf)
+        return ctypes.addressof(keep), n, keep
+    cbuf, n = _out_buffer(buf)
+    if cbuf is None:
+        return 0, 0, None
+    return ctypes.addressof(cbuf), n, cbuf
+
+
+class _Scratch:
+    """A reusable receive buffer: a bytearray, its address and a view, made once."""
+
+    __slots__ = ("data", "keep", "address", "view", "size")
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(size)  # zero-filled once, at creation, not per call
+        self.keep = ctypes.c_char.from_buffer(self.data)
+        self.address = ctypes.addressof(self.keep)
+        self.view = memoryview(self.data)
+        self.size = size
 
 
 def _timeout_error(what: str, timeout: Optional[float]) -> _errors.PipeTimeoutError:
@@ -210,6 +248,7 @@ class Pipe:
         self._message = message
         self._drain_s = _DEFAULT_LINGER_S if linger is None else max(0.0, linger)
         self._poll: Optional["Poll"] = None  # the user Poll this pipe is bound to
+        self._scratch: Optional[_Scratch] = None  # recv()/read()'s buffer, see _take_scratch
 
     @classmethod
     def _adopt(cls: type, lib: ctypes.CDLL, handle: int, name: Optional[str], message: bool,
@@ -285,38 +324,56 @@ class Pipe:
 
     # -- non-blocking I/O -----------------------------------------------------------------------
     def read(self, n: int = _DEFAULT_READ) -> bytes:
-        """Read up to ``n`` buffered bytes; ``b""`` at the end of the connection.
+        """Read up to ``n`` buffered bytes **without blocking**; ``b""`` at the end of the connection.
 
+        This is the event-loop call (for a pipe registered with a :class:`~npipe.Poll`); a script
+        that wants to wait for data calls :meth:`recv` instead, or reads a :meth:`makefile`.
         On a message pipe it returns at most one message's bytes and skips empty messages.
 
         Raises:
             WouldBlockError: nothing is buffered yet (wait for ``READABLE``).
         """
-        handle = self.handle
+        handle = self._state.handle or self.handle
         if n < 0:
             raise ValueError("n must be >= 0")
         if n == 0:
             return b""
-        buf = ctypes.create_string_buffer(n)
-        rc = self._lib.npipe_read(handle, buf, n)
-        if rc < 0:
-            raise self._fail(rc)
-        return ctypes.string_at(buf, rc)
+        scratch = self._take_scratch(n)
+        try:
+            rc = self._lib.npipe_read(handle, scratch.address, n)
+            if rc < 0:
+                raise self._fail(rc)
+            return scratch.view[:rc].tobytes()
+        finally:
+            if scratch.size <= _SCRATCH_KEEP:
+                self._scratch = scratch
 
     def readinto(self, buf: WritableBuffer) -> int:
-        """Read into ``buf`` (a bytearray, memoryview, array, ...) without copying; returns the
-        count, 0 at the end of the connection.
+        """Read into ``buf`` (a bytearray, memoryview, array, ...) **without blocking** and
+        without copying; returns the count, 0 at the end of the connection (or for an empty
+        ``buf``). The blocking form is :meth:`recv_into`.
 
         Raises:
             WouldBlockError: nothing is buffered yet.
         """
-        handle = self.handle
-        cbuf, n = _out_buffer(buf)
-        rc = self._lib.npipe_read(handle, cbuf, n)
-        del cbuf  # release the buffer export so a bytearray can be resized again
+        handle = self._state.handle or self.handle
+        address, n, keep = _out_address(buf)
+        if n == 0:
+            return 0
+        rc = self._lib.npipe_read(handle, address, n)
+        del keep  # release the buffer export so a bytearray can be resized again
         if rc < 0:
             raise self._fail(rc)
         return rc
+
+    def _take_scratch(self, n: int) -> "_Scratch":
+        """A receive buffer of at least ``n`` bytes, reused across calls (threads that read at
+        once each get their own: the pipe holds one between calls, and a reader takes it)."""
+        scratch = self._scratch
+        self._scratch = None
+        if scratch is None or scratch.size < n:
+            scratch = _Scratch(max(n, _SCRATCH_MIN))
+        return scratch
 
     def readv(self, buffers: Sequence[WritableBuffer]) -> int:
         """Read into several buffers in order; returns the total count (0 at EOF).
@@ -390,13 +447,27 @@ class Pipe:
             raise self._fail(rc)
         return rc
 
-    def flush(self) -> bool:
-        """True when every accepted byte has been handed to the OS and completed; False while some
-        are pending (a ``WRITABLE`` event follows when they are done)."""
-        handle = self.handle
+    def flush(self, blocking: bool = False, timeout: Optional[float] = None) -> bool:
+        """Whether every accepted byte has been handed to the OS and completed.
+
+        ``flush()`` answers at once (for a pipe registered with a :class:`~npipe.Poll`): True
+        when done, False while some are pending (a ``WRITABLE`` event follows when they are).
+        ``flush(blocking=True, timeout=None)`` waits until they are done and returns True: what
+        a script calls after :meth:`sendall` when it must know the OS has the bytes. It does
+        not wait for the peer to read them: that is :meth:`drain`.
+
+        Raises:
+            PipeTimeoutError: ``blocking`` and not done within ``timeout`` seconds.
+            PipeBrokenError: the peer is gone.
+        """
+        handle = self._state.handle or self.handle
         rc = self._lib.npipe_flush(handle)
         if rc == _errors.EAGAIN:
-            return False
+            if not blocking:
+                return False
+            deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+            self._wait_flushed(deadline, timeout, "flush")
+            return True
         if rc < 0:
             raise self._fail(rc)
         return True
@@ -511,8 +582,18 @@ class Pipe:
             self._wait(handle, interests, deadline, timeout, what)
 
     def _wait_flushed(self, deadline: Optional[float], timeout: Optional[float], what: str) -> None:
-        """Block until :meth:`flush` answers True, or raise the timeout at ``deadline``."""
-        self._pause_until(self.flush, deadline, timeout, what)
+        """Block until ``npipe_flush`` answers NPIPE_OK, or raise the timeout at ``deadline``."""
+        handle = self.handle
+
+        def flushed() -> bool:
+            rc = self._lib.npipe_flush(handle)
+            if rc == _errors.EAGAIN:
+                return False
+            if rc < 0:
+                raise self._fail(rc)
+            return True
+
+        self._pause_until(flushed, deadline, timeout, what)
 
     def _pause_until(self, check: Callable[[], bool], deadline: Optional[float], timeout: Optional[float],
                      what: str) -> None:
@@ -552,8 +633,46 @@ class Pipe:
         self._pause_until(attempt, deadline, timeout, what)
         return True
 
+    def _blocked(self, handle: int, interests: int, deadline: Optional[float], timeout: Optional[float],
+                 what: str) -> Optional[float]:
+        """The slow path of a blocking helper whose call answered NPIPE_EAGAIN: waits (one slice)
+        for ``interests``; returns the deadline, computed on the first call (``deadline`` -1.0 =
+        not computed yet), so the fast path never reads the clock."""
+        if deadline == -1.0:
+            deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        if _POLL_FD and interests == _native.READABLE and self._state.waited and self._poll is None \
+                and self._wait_fd_readable(handle, deadline, timeout, what):
+            return deadline
+        self._wait(handle, interests, deadline, timeout, what)
+        return deadline
+
+    def _wait_fd_readable(self, handle: int, deadline: Optional[float], timeout: Optional[float],
+                          what: str) -> bool:
+        """Linux: wait for data with poll(2) on the socket itself, when nothing needs the library
+        to drive the pipe (no accepted bytes still queued, not connecting); False otherwise (then
+        ``npipe_wait``). It saves the wake-ups and syscalls of ``npipe_wait``'s private poll
+        (which also wakes on every EPOLLOUT edge: twice per round trip in a ping-pong). The library
+        keeps reading the socket itself; this only waits. Slices of at most 50 ms bound how long a
+        close from another thread (which closes the socket under the wait) or bytes another thread
+        queued meanwhile can go unnoticed: the caller asks again after each."""
+        lib = self._lib
+        if lib.npipe_flush(handle) != _errors.OK:
+            return False
+        fd = _native.intptr_t()
+        if lib.npipe_raw_handle(handle, ctypes.byref(fd)) != _errors.OK:
+            return False
+        left = _FD_SLICE_S if deadline is None else min(_FD_SLICE_S, deadline - time.monotonic())
+        if left <= 0:
+            raise _timeout_error(what, timeout)
+        waiter = select.poll()
+        waiter.register(fd.value, select.POLLIN)  # POLLHUP and POLLERR come anyway
+        waiter.poll(timeout_ms(left))
+        return True
+
     def recv(self, n: int = _DEFAULT_READ, timeout: Optional[float] = None) -> bytes:
-        """Block until data arrives, then return up to ``n`` bytes; ``b""`` at the end of the connection.
+        """Block until data arrives, then return up to ``n`` bytes; ``b""`` at the end of the
+        connection (like :meth:`socket.socket.recv`). One call into the library when data is
+        there; the bytes are read into a buffer the pipe reuses and copied out once.
 
         Raises:
             PipeTimeoutError: nothing arrived within ``timeout`` seconds (None = wait forever).
@@ -561,55 +680,147 @@ class Pipe:
         """
         if n < 0:
             raise ValueError("n must be >= 0")
-        handle = self.handle
-        buf = ctypes.create_string_buffer(max(1, n))
+        handle = self._state.handle or self.handle
+        if n == 0:
+            return b""
+        scratch = self._take_scratch(n)
+        read = self._lib.npipe_read
+        deadline: Optional[float] = -1.0
+        try:
+            while True:
+                rc = read(handle, scratch.address, n)
+                if rc >= 0:
+                    return scratch.view[:rc].tobytes()
+                if rc != _errors.EAGAIN:
+                    raise self._fail(rc)
+                deadline = self._blocked(handle, _native.READABLE, deadline, timeout, "recv")
+        finally:
+            if scratch.size <= _SCRATCH_KEEP:
+                self._scratch = scratch
 
-        def attempt() -> Optional[bytes]:
-            rc = self._lib.npipe_read(handle, buf, n)
-            if rc == _errors.EAGAIN:
-                return None
-            if rc < 0:
-                raise self._fail(rc)
-            return ctypes.string_at(buf, rc)
-
-        return self._until(attempt, _native.READABLE, timeout, "recv")
-
-    def sendall(self, data: Buffer, timeout: Optional[float] = None) -> None:
-        """Block until all of ``data`` has been written and handed to the OS (so closing the pipe
-        right after loses nothing). On a message pipe ``data`` is sent as one message.
+    def recv_into(self, buffer: WritableBuffer, nbytes: int = 0, timeout: Optional[float] = None) -> int:
+        """Block until data arrives, then read up to ``nbytes`` (0 = ``len(buffer)``) straight
+        into ``buffer`` (a bytearray, memoryview, array, ...); returns the count, 0 at the end of
+        the connection (like :meth:`socket.socket.recv_into`). No copy, no allocation.
 
         Raises:
-            PipeTimeoutError: not done within ``timeout`` seconds (some bytes may have been sent).
+            PipeTimeoutError: nothing arrived within ``timeout`` seconds (None = wait forever).
+            PipeExistsError: the pipe is registered with a user :class:`~npipe.Poll`.
+        """
+        return self._recv_into(buffer, nbytes, timeout, "recv_into")
+
+    def _recv_into(self, buffer: WritableBuffer, nbytes: int, timeout: Optional[float], what: str) -> int:
+        handle = self._state.handle or self.handle
+        address, size, keep = _out_address(buffer)
+        if nbytes < 0 or nbytes > size:
+            raise ValueError("nbytes must be in 0..len(buffer)")
+        n = nbytes or size
+        if n == 0:
+            return 0
+        read = self._lib.npipe_read
+        deadline: Optional[float] = -1.0
+        try:
+            while True:
+                rc = read(handle, address, n)
+                if rc >= 0:
+                    return rc
+                if rc != _errors.EAGAIN:
+                    raise self._fail(rc)
+                deadline = self._blocked(handle, _native.READABLE, deadline, timeout, what)
+        finally:
+            del keep  # release the buffer export so a bytearray can be resized again
+
+    def sendall(self, data: Buffer, timeout: Optional[float] = None) -> None:
+        """Block until the library has accepted all of ``data`` (like
+        :meth:`socket.socket.sendall`); on a message pipe ``data`` is sent as one message.
+
+        It returns without waiting for the OS to complete the bytes, so writes overlap: the last
+        few (at most the write buffer) move on while this pipe's next blocking call (``recv``,
+        another ``sendall``, ...) waits, and :meth:`flush` with ``blocking=True`` or
+        :meth:`close` wait until the OS has them. The payload is not copied for bytes, bytearray
+        and writable views beyond what the library's buffer takes.
+
+        Raises:
+            PipeTimeoutError: not accepted within ``timeout`` seconds (some bytes may have been sent).
             PipeBrokenError: the peer is gone.
             PipeExistsError: the pipe is registered with a user :class:`~npipe.Poll`.
         """
-        handle = self.handle
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        cbuf, total = _in_buffer(data)
-        base = ctypes.cast(cbuf, ctypes.c_void_p).value if cbuf is not None else None
+        self._sendall(data, timeout, "sendall")
+
+    def _sendall(self, data: Buffer, timeout: Optional[float], what: str) -> None:
+        handle = self._state.handle or self.handle
+        write = self._lib.npipe_write
+        if type(data) is bytes:
+            total = len(data)
+            rc = write(handle, data, total)  # the common case: all taken at once
+            if rc == total:
+                return
+            cbuf: Any = data
+            base = ctypes.cast(data, ctypes.c_void_p).value or 0
+        else:
+            cbuf, total = _in_buffer(data)
+            base = ctypes.addressof(cbuf) if isinstance(cbuf, ctypes.Array) else (
+                ctypes.cast(cbuf, ctypes.c_void_p).value or 0)
+            rc = write(handle, base or None, total)
         sent = 0
-
-        def attempt() -> Optional[bool]:
-            nonlocal sent
-            while True:
-                ptr = None if base is None else base + sent
-                rc = self._lib.npipe_write(handle, ptr, total - sent)
-                if rc == _errors.EAGAIN:
-                    return None
-                if rc < 0:
-                    raise self._fail(rc)
-                sent += rc
-                if sent >= total:
-                    return True
-
+        deadline: Optional[float] = -1.0
         try:
-            self._until(attempt, _native.WRITABLE, timeout, "sendall")
-            self._wait_flushed(deadline, timeout, "sendall")
+            while True:
+                if rc >= 0:
+                    sent += rc
+                    if sent >= total:
+                        return
+                elif rc == _errors.EAGAIN:
+                    deadline = self._blocked(handle, _native.WRITABLE, deadline, timeout, what)
+                else:
+                    raise self._fail(rc)
+                rc = write(handle, base + sent, total - sent)
         finally:
             del cbuf
 
+    def send(self, data: Buffer, timeout: Optional[float] = None) -> int:
+        """Block until the library accepts some of ``data``, and return how many bytes it took
+        (like :meth:`socket.socket.send`); a message pipe takes a message whole.
+
+        Raises:
+            PipeTimeoutError: nothing accepted within ``timeout`` seconds.
+            PipeBrokenError: the peer is gone.
+        """
+        handle = self._state.handle or self.handle
+        cbuf, total = _in_buffer(data)
+        write = self._lib.npipe_write
+        deadline: Optional[float] = -1.0
+        try:
+            while True:
+                rc = write(handle, cbuf, total)
+                if rc >= 0:
+                    return rc
+                if rc != _errors.EAGAIN:
+                    raise self._fail(rc)
+                deadline = self._blocked(handle, _native.WRITABLE, deadline, timeout, "send")
+        finally:
+            del cbuf
+
+    def makefile(self, mode: str = "r", buffering: Optional[int] = None, *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None,
+                 timeout: Optional[float] = None) -> Any:
+        """A file object over this pipe, as :meth:`socket.socket.makefile` gives one.
+
+        ``mode`` is ``"r"``, ``"w"`` or ``"rw"``, plus ``"b"`` for bytes (else text, with
+        ``encoding``, ``errors`` and ``newline`` as for :func:`open`). ``buffering``: None or
+        -1 = :data:`io.DEFAULT_BUFFER_SIZE`, 0 = the unbuffered :class:`PipeIO` (binary only).
+        So ``readline()``, ``for line in f``, ``read(n)`` (until ``n`` bytes or the end of the
+        connection) and ``read()`` (until the end) work as on a file. Reads and writes block,
+        each bounded by ``timeout`` (None = forever); ``flush()`` waits until the OS has the
+        bytes. Closing the file leaves the pipe open. It uses the blocking helpers, so the pipe
+        cannot be registered with a :class:`~npipe.Poll`.
+        """
+        from ._file import makefile
+
+        return makefile(self, mode, buffering, encoding=encoding, errors=errors, newline=newline, timeout=timeout)
+
     def send_msg(self, data: Buffer, timeout: Optional[float] = None) -> None:
-        """Send ``data`` as one message and wait until it is handed to the OS (= :meth:`sendall`)."""
+        """Send ``data`` as one message (= :meth:`sendall` on a message pipe)."""
         self.sendall(data, timeout)
 
     def recv_msg(self, timeout: Optional[float] = None, max_size: int = 16 * 1024 * 1024) -> bytes:

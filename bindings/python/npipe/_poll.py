@@ -10,6 +10,7 @@ import weakref
 from typing import TYPE_CHECKING, List, Optional
 
 from . import _errors, _native
+from ._brief import BriefEnumMeta
 
 if TYPE_CHECKING:
     from ._pipe import Pipe
@@ -23,7 +24,7 @@ _SLICE_S = 0.25
 _INT32_MAX = 2**31 - 1
 
 
-class EventFlag(enum.IntFlag):
+class EventFlag(enum.IntFlag, metaclass=BriefEnumMeta):
     """Readiness flags: interests for :meth:`Poll.register` and the flags of an :class:`Event`."""
 
     READABLE = _native.READABLE

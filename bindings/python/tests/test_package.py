@@ -98,7 +98,7 @@ class BackendTest(unittest.TestCase):
     def test_pure_wheel(self) -> None:
         old = os.environ.pop("NPIPE_BUNDLE_LIBRARY", None)
         try:
-            name = self.backend.build_wheel(self.tmp.name)
+            name = self.backend.build_wheel(self.tmp.name, {"bundle-library": "none"})
         finally:
             if old is not None:
                 os.environ["NPIPE_BUNDLE_LIBRARY"] = old
@@ -128,6 +128,26 @@ class BackendTest(unittest.TestCase):
         self.assertEqual(Path(path), site / "npipe" / "libnpipe.so.1")
         self.assertEqual(r.stdout.splitlines()[1], "b'hi'")
 
+    def test_platform_tag_is_the_librarys(self) -> None:
+        # A cross-built npipe.dll makes a win_amd64 wheel on Linux; an ELF library its own arch.
+        tmp = Path(self.tmp.name)
+        pe = bytearray(0x100)
+        pe[:2] = b"MZ"
+        pe[0x3C:0x40] = (0x80).to_bytes(4, "little")
+        pe[0x80:0x86] = b"PE\0\0" + (0x8664).to_bytes(2, "little")
+        (tmp / "npipe.dll").write_bytes(bytes(pe))
+        self.assertEqual(self.backend._platform_tag(tmp / "npipe.dll"), "win_amd64")
+        name = self.backend.build_wheel(str(tmp / "out"), {"bundle-library": str(tmp / "npipe.dll")})
+        self.assertTrue(name.endswith("-py3-none-win_amd64.whl"), name)
+        with zipfile.ZipFile(tmp / "out" / name) as zf:
+            self.assertIn("npipe/npipe.dll", zf.namelist())
+            self.assertIn("Root-Is-Purelib: false", zf.read(f"npipe-{npipe.__version__}.dist-info/WHEEL").decode())
+        elf = bytearray(64)
+        elf[:6] = b"\x7fELF\x02\x01"
+        elf[18:20] = (62).to_bytes(2, "little")
+        (tmp / "libnpipe.so.1").write_bytes(bytes(elf))
+        self.assertEqual(self.backend._platform_tag(tmp / "libnpipe.so.1"), "linux_x86_64")
+
     def test_sdist(self) -> None:
         name = self.backend.build_sdist(self.tmp.name)
         with tarfile.open(Path(self.tmp.name) / name) as tf:
@@ -147,13 +167,29 @@ class PublicSurfaceTest(unittest.TestCase):
             obj = getattr(npipe, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):
                 self.assertTrue(inspect.getdoc(obj), f"{name} has no docstring")
-        for cls in (npipe.Poll, npipe.Pipe, npipe.Server, npipe.Client, npipe.Event):
+        for cls in (npipe.Poll, npipe.Pipe, npipe.Server, npipe.Client, npipe.Event, npipe.Listener, npipe.PipeIO):
             for attr, member in vars(cls).items():
                 if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
                     continue
                 self.assertTrue(inspect.getdoc(member), f"{cls.__name__}.{attr} has no docstring")
                 if inspect.isfunction(member):
                     self.assertIn("return", member.__annotations__, f"{cls.__name__}.{attr} lacks type hints")
+
+    def test_help_reads_like_a_manual(self) -> None:
+        # help(npipe) documents npipe, not OSError, int or io.RawIOBase again for every class.
+        import pydoc
+        text = pydoc.render_doc(npipe, renderer=pydoc.plaintext)
+        for noise in ("inherited from builtins.OSError", "inherited from builtins.int", "with_traceback",
+                      "inherited from _io._RawIOBase", "inherited from NpipeError"):
+            self.assertFalse(noise in text, f"help(npipe) shows {noise!r}")
+        page = pydoc.render_doc(npipe.PipeTimeoutError, renderer=pydoc.plaintext)
+        self.assertIn("NPIPE_ETIMEDOUT", page)
+        self.assertLess(len(page.splitlines()), 40, page)
+        self.assertIn("recv_into", text)
+        self.assertIn("npipe.asyncio", text)
+        e = npipe.PipeTimeoutError(-10, "m")  # instances keep everything OSError has
+        self.assertEqual((e.errno, e.strerror), (__import__("errno").ETIMEDOUT, "m"))
+        self.assertIn("with_traceback", dir(e))
 
     def test_every_c_function_is_declared(self) -> None:
         header = ROOT.parent.parent / "include" / "npipe.h"

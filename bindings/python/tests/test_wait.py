@@ -4,13 +4,14 @@ non-blocking open (``blocking=False``) driven by a Poll or by the blocking helpe
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import unittest
 from typing import Any, Callable, List
 
 import npipe
-from npipe import _errors
+from npipe import _errors, _pipe
 from support import DEADLINE, blocking_server, ended_by_close, pump_until, receive_all, run_in_thread, unique_name
 
 
@@ -66,11 +67,12 @@ class BoundaryCrossingsTest(unittest.TestCase):
             self.assertEqual(calls.calls[2::2], ["npipe_read"] * (len(calls.calls) // 2))
             self.assertGreaterEqual(len(calls.calls), 3)
 
-    def test_sendall_waiting_for_a_stalled_reader_does_not_spin(self) -> None:
+    def test_sendall_overlaps_and_flush_waits_without_spinning(self) -> None:
         # The peer stalls for 0.5 s before it reads. The client fills the OS buffer until the
-        # library holds some bytes too, then sendall adds a few: they are accepted at once (there
-        # is room), and sendall waits for them to complete. WRITABLE holds all along, so that
-        # wait must pause between its questions instead of spinning.
+        # library holds some bytes too; then sendall adds a few: they are accepted at once (there
+        # is room) and sendall returns without waiting for the OS, in one call. flush(blocking=True)
+        # waits for them; WRITABLE holds all along, so that wait must pause between its questions
+        # instead of spinning.
         name = unique_name("stall")
         got = bytearray()
         sent = bytearray()
@@ -84,12 +86,116 @@ class BoundaryCrossingsTest(unittest.TestCase):
             calls = count_calls(client)
             client.sendall(b"tail", timeout=DEADLINE)
             sent += b"tail"
+            self.assertEqual(calls.calls, ["npipe_write"])
+            self.assertFalse(client.flush())  # the non-blocking question: still pending
+            self.assertTrue(client.flush(blocking=True, timeout=DEADLINE))
+            self.assertEqual(client.info().write_pending, 0)
             asked = len(calls.calls)
         thread.join(DEADLINE)
         self.assertEqual(errors, {})
         self.assertEqual(bytes(got), bytes(sent))
         self.assertLess(asked, 200, f"{asked} calls: {calls.calls.count('npipe_flush')} flushes, "
                                     f"{calls.calls.count('npipe_wait')} waits")
+
+    def test_recv_into_caller_buffers_one_call_when_data_is_there(self) -> None:
+        name = unique_name("into")
+        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
+            server.connect(timeout=DEADLINE)
+            server.sendall(b"0123456789", timeout=DEADLINE)
+            buf = bytearray(b"." * 16)
+            got = client.recv_into(memoryview(buf)[2:], 4, timeout=DEADLINE)  # a view, at most 4 bytes
+            self.assertEqual((got, bytes(buf[:8])), (4, b"..0123.."))
+            calls = count_calls(client)
+            self.assertEqual(client.recv_into(buf, timeout=DEADLINE), 6)
+            self.assertEqual(bytes(buf[:6]), b"456789")
+            self.assertEqual(calls.calls, ["npipe_read"])
+            buf.extend(b"!")  # recv_into let go of the bytearray: it can be resized again
+            self.assertEqual(client.recv_into(bytearray(), timeout=DEADLINE), 0)
+            with self.assertRaises(ValueError):
+                client.recv_into(buf, len(buf) + 1)
+            with self.assertRaises(TypeError):
+                client.recv_into(b"read-only", timeout=DEADLINE)
+            self.assertEqual(client.send(memoryview(b"abc")), 3)
+            self.assertEqual(server.recv(timeout=DEADLINE), b"abc")
+            server.close()
+            self.assertEqual(client.recv_into(buf, timeout=DEADLINE), 0)  # EOF
+
+    def test_recv_reuses_its_buffer_and_returns_exact_bytes(self) -> None:
+        name = unique_name("scratch")
+        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
+            server.connect(timeout=DEADLINE)
+            for size in (1, 5, 70000, 3):  # 70000 > the reused buffer's first size
+                payload = os.urandom(size)
+                server.sendall(payload, timeout=DEADLINE)
+                got = bytearray()
+                while len(got) < size:
+                    got += client.recv(size - len(got), timeout=DEADLINE)
+                self.assertEqual(bytes(got), payload)
+                self.assertIs(type(client.recv(0)), bytes)
+
+
+class LinuxFdWaitTest(unittest.TestCase):
+    """Linux: a blocking read on a pipe with nothing queued waits with poll(2) on the socket."""
+
+    def setUp(self) -> None:
+        if not sys.platform.startswith("linux") or not _pipe._POLL_FD:
+            self.skipTest("the fd wait is Linux's (and not with NPIPE_PY_WAIT=library)")
+
+    def test_a_recv_that_waits_polls_the_socket(self) -> None:
+        name = unique_name("fdwait")
+        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
+            server.connect(timeout=DEADLINE)
+            client.sendall(b"", timeout=DEADLINE)
+            with self.assertRaises(npipe.PipeTimeoutError):
+                client.recv(timeout=0.05)  # binds the client to its private poll
+            calls = count_calls(client)
+            timer = threading.Timer(0.1, server.sendall, args=(b"later",), kwargs={"timeout": DEADLINE})
+            timer.start()
+            self.assertEqual(client.recv(timeout=DEADLINE), b"later")
+            timer.join(DEADLINE)
+            self.assertNotIn("npipe_wait", calls.calls)
+            self.assertEqual((calls.calls[0], calls.calls[-1]), ("npipe_read", "npipe_read"))
+
+    def test_close_from_another_thread_ends_an_fd_wait(self) -> None:
+        name = unique_name("fdclose")
+        with npipe.Server(name) as server:
+            client = npipe.open(name, timeout=DEADLINE)
+            server.connect(timeout=DEADLINE)
+            with self.assertRaises(npipe.PipeTimeoutError):
+                client.recv(timeout=0.05)  # bound, nothing queued: the next recv polls the socket
+            blocked = [run_in_thread(lambda: client.recv(timeout=DEADLINE)),
+                       run_in_thread(lambda: client.recv_into(bytearray(4), timeout=DEADLINE))]
+            client.close()
+            self.assertEqual([ended_by_close(*b) for b in blocked], [None, None])
+
+    def test_bytes_another_thread_left_queued_still_go_out(self) -> None:
+        # One thread waits for the reply while another sends more than the OS buffers hold: the
+        # tail that sendall leaves queued must still reach the peer (the reader's next slice sees
+        # it pending and lets npipe_wait drive the pipe), or the peer never replies.
+        name = unique_name("fdqueue")
+        size = 4 << 20
+
+        def serve(server: npipe.Server) -> None:
+            got = 0
+            buf = bytearray(1 << 16)
+            while got < size:
+                n = server.recv_into(buf, timeout=DEADLINE)
+                self.assertGreater(n, 0)
+                got += n
+            server.sendall(b"done", timeout=DEADLINE)
+            server.drain(timeout=DEADLINE)
+
+        thread, errors = blocking_server(name, serve)
+        with npipe.open(name, timeout=DEADLINE) as client:
+            with self.assertRaises(npipe.PipeTimeoutError):
+                client.recv(timeout=0.05)
+            replies: List[bytes] = []
+            reader, raised = run_in_thread(lambda: replies.append(client.recv(timeout=DEADLINE)))
+            client.sendall(os.urandom(size), timeout=DEADLINE)
+            reader.join(DEADLINE)
+            self.assertEqual((replies, raised), ([b"done"], []))
+        thread.join(DEADLINE)
+        self.assertEqual(errors, {})
 
 
 class CallerTimeoutTest(unittest.TestCase):
@@ -99,7 +205,9 @@ class CallerTimeoutTest(unittest.TestCase):
             server.connect(timeout=DEADLINE)
             for call, what in ((lambda: client.recv(timeout=0.6), "recv"),
                                (lambda: client.recv_msg(timeout=0.6), "recv_msg"),
-                               (lambda: client.sendall(b"x" * (64 << 20), timeout=0.6), "sendall")):
+                               (lambda: client.sendall(b"x" * (64 << 20), timeout=0.6), "sendall"),
+                               (lambda: client.recv_into(bytearray(8), timeout=0.6), "recv_into"),
+                               (lambda: client.flush(blocking=True, timeout=0.6), "flush")):
                 with self.subTest(what=what):
                     with self.assertRaises(npipe.PipeTimeoutError) as cm:
                         call()
