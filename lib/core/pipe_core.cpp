@@ -322,10 +322,13 @@ void PipeCore::on_eof(bool peer_gone_too) {
     }
     if (peer_gone_too && setup_.can_write && !peer_gone_) {
         peer_gone_ = true;
-        if (write_queue_.has_queued()) {
-            // Accepted, never handed to the OS, now undeliverable: a failure, never a silent drop.
+        if (write_queue_.used() > 0) {
+            // Accepted and still in this end's buffer (queued, or handed to an OS write that has
+            // not completed), now undeliverable: a failure, never a silent drop. The in-flight
+            // write may fail later too (or, under Wine, stay pending until the handle closes);
+            // the first failure is the one reported.
             first_failure_.note(failuref(st::pipe, 0, "the peer closed the pipe before %zu accepted bytes were written",
-                                         write_queue_.queued()));
+                                         write_queue_.used()));
             bits |= ev::error;
         }
         write_queue_.discard_queued();
@@ -446,6 +449,9 @@ int32_t PipeCore::flush() {
     if (rc < 0) return rc;
     if (write_failure_) return report(write_failure_);
     if (write_queue_.idle()) return st::ok;
+    // The peer is gone: what is still in this end's buffer can never be flushed (the OS write in
+    // flight fails or is cancelled later, and nothing is owed meanwhile).
+    if (peer_gone_) return fail(st::pipe, "the peer closed or disconnected the pipe before everything was written");
     os_write_more();
     if (write_failure_) return report(write_failure_);
     if (write_queue_.idle()) return st::ok;
@@ -588,6 +594,15 @@ void PipeCore::timer_fired() {
     }
     drain_timer_ = false;
     check_drained();
+}
+
+void PipeCore::before_wait() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!canceled_ && !released_) os_before_wait();
+}
+
+bool PipeCore::defer_until_wait() {
+    return poll_ && poll_->defer(std::static_pointer_cast<PipeCore>(shared_from_this()));
 }
 
 int32_t PipeCore::open_blocking() {

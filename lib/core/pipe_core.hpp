@@ -84,6 +84,7 @@ public:
     void poll_closed() final;
     void linger_expired() final;
     void timer_fired() final;
+    void before_wait() final;
 
     // A listener's side of its pipes (lib/core/listener_core.*). join_listener binds the pipe to the
     // listener's poll for life, with no events of its own (`owner` hears of its changes), and
@@ -138,6 +139,8 @@ protected:
     // The blocking open's pause before its next attempt, on the caller's thread: at most `ms`,
     // earlier when the backend can tell an instance freed up (Windows: WaitNamedPipeW).
     virtual void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms);
+    // What the backend put off until a thread waits on the poll (defer_until_wait) is due.
+    virtual void os_before_wait() {}
     // Readiness the OS knows of and the core cannot (ev::readable, ev::read_closed,
     // ev::write_closed), for (re)registration and level mode.
     virtual uint32_t os_condition() { return 0; }
@@ -174,6 +177,9 @@ protected:
     void on_peer_gone();
     // A busy wait (os_wait_for_instance) ended: try again now.
     void open_retry() { attempt_open(); }
+    // Asks for os_before_wait() once a thread is about to wait on the poll. False: do the work now
+    // (no poll, or a waiter is blocked on another thread and would not see the request in time).
+    bool defer_until_wait();
 
     // ---- State the hooks read. ------------------------------------------------------------------
     const PipeSetup &setup() const { return setup_; }
