@@ -49,11 +49,12 @@ size_t to_iovecs(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, siz
 // sendmsg without SIGPIPE or blocking: the count taken, 0 when the kernel is full, or -errno.
 ssize_t send_iovecs(int fd, iovec *v, size_t k) {
     if (k == 0) return 0;
-    msghdr m{};
-    m.msg_iov = v;
-    m.msg_iovlen = k;
     for (;;) {
-        const ssize_t n = ::sendmsg(fd, &m, kSendFlags);
+        // One range: send, without the message header's set-up.
+        msghdr m{};
+        m.msg_iov = v;
+        m.msg_iovlen = k;
+        const ssize_t n = k == 1 ? ::send(fd, v[0].iov_base, v[0].iov_len, kSendFlags) : ::sendmsg(fd, &m, kSendFlags);
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -109,7 +110,7 @@ int32_t UnixPipe::os_attach(ReadyPoll &poll_base) {
 uint32_t UnixPipe::conn_tag() const { return generation_; }
 
 void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled() || released()) return;
     if (fd_ < 0 || tag != conn_tag()) return;  // an event of an earlier connection
     if (closed()) {
@@ -255,7 +256,7 @@ int32_t UnixPipe::take_client(int fd, Failure &failure) {
 }
 
 UnixPipe::Offer UnixPipe::offer_client(int fd) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (!connecting() || closed() || canceled() || released() || fd_ >= 0) return Offer::not_waiting;
     Failure failure;
     const int32_t rc = take_client(fd, failure);
@@ -313,9 +314,12 @@ int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
     iovec v[IOV_MAX];
     msghdr m{};
     m.msg_iov = v;
-    m.msg_iovlen = to_iovecs(nullptr, 0, iov, iovcnt, v);
+    // One buffer (npipe_read): recv straight into it, without gathering or a message header.
+    const bool one = iovcnt == 1;
+    m.msg_iovlen = one ? 1 : to_iovecs(nullptr, 0, iov, iovcnt, v);
     for (;;) {
-        const ssize_t n = ::recvmsg(fd_, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        const ssize_t n = one ? ::recv(fd_, iov[0].base, iov[0].len, MSG_DONTWAIT)
+                              : ::recvmsg(fd_, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n > 0) return n;
         if (n == 0) {
             on_eof(false);
@@ -358,7 +362,14 @@ Failure UnixPipe::write_failure(int err) {
 int64_t UnixPipe::os_write_direct(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt) {
     if (fd_ < 0) return 0;
     iovec v[IOV_MAX];
-    const ssize_t n = send_iovecs(fd_, v, to_iovecs(prefix, prefix_len, iov, iovcnt, v));
+    size_t k;
+    if (prefix_len == 0 && iovcnt == 1 && iov[0].len > 0) {  // npipe_write: no gathering
+        v[0] = iovec{iov[0].base, iov[0].len};
+        k = 1;
+    } else {
+        k = to_iovecs(prefix, prefix_len, iov, iovcnt, v);
+    }
+    const ssize_t n = send_iovecs(fd_, v, k);
     if (n >= 0) {
         sent_on_connection_ += static_cast<uint64_t>(n);
         return n;
