@@ -7,6 +7,8 @@
 //                               poll, edge-triggered, read until NPIPE_EAGAIN then wait. raw:
 //                               blocking ReadFile/WriteFile (Windows) or read/write on a socketpair
 //                               (Linux).
+//   costs pp npipe ROUNDS      the same over two threads with a poll each (npipe bench pingpong)
+//   costs tp npipe CHUNKS      a writer thread sends CHUNKS x 64 KiB, a reader thread reads them
 //   costs mem npipe|raw0|raw64k PAIRS
 //                               (Windows) PAIRS connected idle pairs on one poll; prints the
 //                               private memory per pair in KiB. raw0: overlapped pairs on one
@@ -22,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifdef _WIN32
@@ -36,6 +39,7 @@
 namespace {
 
 constexpr size_t kMsg = 64;
+constexpr size_t kChunk = 64 * 1024;
 
 [[noreturn]] void die(const char *what, long long rc) {
     std::fprintf(stderr, "costs: %s: %lld (%s)\n", what, rc, npipe_last_error_message());
@@ -128,6 +132,62 @@ void npipe_round_trips(long rounds) {
     npipe_close(p.client);
     npipe_close(p.server);
     npipe_poll_close(poll);
+}
+
+// Two threads, one poll each (as `npipe bench`): `pp`: the client sends 64 bytes, the server
+// thread echoes them; `tp`: the client sends 64 KiB, the server thread reads them.
+void npipe_two_threads(long rounds, bool echo_back) {
+    const size_t size = echo_back ? kMsg : kChunk;
+    npipe_poll_t cpoll = 0, spoll = 0;
+    int32_t rc = npipe_poll_create(&cpoll);
+    if (rc == NPIPE_OK) rc = npipe_poll_create(&spoll);
+    if (rc != NPIPE_OK) die("npipe_poll_create", rc);
+    const std::string name = unique_name("pp", 0);
+    npipe_server_options_t so;
+    npipe_server_options_init(&so);
+    npipe_t server = 0, client = 0;
+    rc = npipe_create(name.c_str(), &so, &server);
+    if (rc != NPIPE_OK) die("npipe_create", rc);
+    rc = npipe_register(spoll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE);
+    if (rc != NPIPE_OK) die("npipe_register", rc);
+    rc = npipe_connect(server);
+    if (rc != NPIPE_OK && rc != NPIPE_EAGAIN) die("npipe_connect", rc);
+    npipe_client_options_t co;
+    npipe_client_options_init(&co);
+    const int32_t connecting = rc;
+    rc = npipe_open(name.c_str(), &co, &client);
+    if (rc != NPIPE_OK) die("npipe_open", rc);
+    rc = npipe_register(cpoll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE);
+    if (rc != NPIPE_OK) die("npipe_register", rc);
+    if (connecting == NPIPE_EAGAIN) {  // the server learns of the client through its poll
+        npipe_event_t ev[4];
+        bool connected = false;
+        while (!connected) {
+            const int32_t n = npipe_poll_wait(spoll, ev, 4, -1);
+            if (n < 0) die("npipe_poll_wait", n);
+            for (int32_t i = 0; i < n; ++i) connected = connected || (ev[i].events & NPIPE_CONNECTED) != 0;
+        }
+    }
+    std::thread echo([&] {
+        std::vector<uint8_t> buf(size);
+        for (long r = 0; r < rounds; ++r) {
+            read_all(spoll, server, buf.data(), size);
+            if (echo_back) write_all(spoll, server, buf.data(), size);
+        }
+    });
+    std::vector<uint8_t> out(size), in(size);
+    for (size_t i = 0; i < size; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
+    for (long r = 0; r < rounds; ++r) {
+        write_all(cpoll, client, out.data(), size);
+        if (!echo_back) continue;
+        read_all(cpoll, client, in.data(), size);
+        if (in != out) die("the echo differs", 0);
+    }
+    echo.join();
+    npipe_close(client);
+    npipe_close(server);
+    npipe_poll_close(cpoll);
+    npipe_poll_close(spoll);
 }
 
 #ifdef _WIN32
@@ -294,6 +354,10 @@ int main(int argc, char **argv) {
         npipe_round_trips(n);
     else if (mode == "rt" && what == "raw")
         raw_round_trips(n);
+    else if (mode == "pp" && what == "npipe")
+        npipe_two_threads(n, true);
+    else if (mode == "tp" && what == "npipe")
+        npipe_two_threads(n, false);
     else if (mode == "mem")
         memory(what, static_cast<int>(n));
     else

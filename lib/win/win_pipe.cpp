@@ -16,7 +16,8 @@ namespace {
 // a silly allocation per read.
 constexpr size_t kMinReadBuffer = 4096;
 constexpr size_t kMaxReadBuffer = 16u * 1024u * 1024u;
-constexpr size_t kMaxReadPieces = 1024;  // bounds memory when a peer floods empty messages
+constexpr size_t kMaxReadPieces = 1024;     // bounds memory when a peer floods empty messages
+constexpr size_t kConversationRead = 4096;  // what a pipe that has received waits with (byte mode)
 
 }  // namespace
 
@@ -66,7 +67,7 @@ std::unique_ptr<OverlappedOp> WinPipe::make_op(OpKind kind) {
 }
 
 void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (&op == probe_) probe_ = nullptr;  // whatever follows, the op is freed after this call
     // Late packets of an earlier connection (before npipe_disconnect) or of a stopped pipe carry
     // nothing for anyone: no data, EOF, error or event leaks into the next connection.
@@ -250,6 +251,8 @@ void WinPipe::os_disconnect() {
     write_in_flight_ = false;
     next_read_size_ = 0;
     received_ = false;
+    streaming_ = false;
+    expect_nothing_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,7 +271,7 @@ void WinPipe::os_read_more() {
     // A probe is needed only once somebody waits: until then a read asks the OS itself
     // (os_read_direct), which saves the probe that would otherwise go out after every read.
     if (probing_) {
-        if (!defer_until_wait()) arm_probe();
+        if (!defer_until_wait()) arm_idle_read();
         return;
     }
     const size_t size = next_read_size_ ? next_read_size_ : read_cap_;
@@ -277,7 +280,20 @@ void WinPipe::os_read_more() {
 }
 
 void WinPipe::os_before_wait() {
-    if (probing_ && may_read()) arm_probe();
+    if (probing_ && may_read()) arm_idle_read();
+}
+
+void WinPipe::arm_idle_read() {
+    // A pipe that has not received anything yet on this connection waits with a zero-byte read
+    // (no buffer). One that has waits with a buffered read, which takes the bytes with its packet
+    // instead of a second read after the probe's: a small one while it converses, one of the full
+    // size while bytes stream in (the last read filled its buffer).
+    if (streaming_)
+        issue_read(read_cap_);
+    else if (received_)
+        issue_read(std::min(kConversationRead, read_cap_));
+    else
+        arm_probe();
 }
 
 int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
@@ -295,11 +311,15 @@ int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
         read_in_flight_ = false;
     }
     if (!may_read()) return 0;
+    // When the last time found nothing, ask with the probe itself: one request if still nothing
+    // is there (a reader that is usually faster than its writer), two if something is.
     PipeLocalInfo local;
-    if (query_pipe_local_info(handle_, local) && local.read_data_available > 0)
+    if (!expect_nothing_ && query_pipe_local_info(handle_, local) && local.read_data_available > 0) {
         issue_read(std::min<size_t>(local.read_data_available, read_cap_));
-    else
-        arm_probe();  // nothing there, or the query failed: the probe waits, or reports the failure
+    } else {
+        arm_idle_read();  // nothing there, or the query failed: wait for bytes, or hear the failure
+        expect_nothing_ = read_queue_.empty();
+    }
     return read_queue_.empty() ? 0 : static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
 }
 
@@ -355,6 +375,7 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
     const bool partial = error == ERROR_MORE_DATA && setup().message_read;
     // In message mode a 0-byte success is an empty message, not EOF.
     if (bytes > 0) received_ = true;
+    streaming_ = bytes > 0 && bytes >= op.buffer.size();
     if (bytes > 0 || setup().message_read) {
         op.buffer.resize(std::min<size_t>(bytes, op.buffer.size()));
         // A few bytes must not pin a whole read buffer while they wait in the queue.

@@ -9,10 +9,13 @@
 //   - one ReadFile outstanding while there is room, sized to the rest of a message after
 //     ERROR_MORE_DATA; one WriteFile outstanding, re-issued for the rest after a partial completion;
 //   - byte mode at the cost floor (handles that read bytes): FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
-//     so what completes at once is settled inline and queues no packet; an idle pipe keeps only a
-//     zero-byte read (a probe) pending, armed when a thread waits on the poll (or at once when a
-//     waiter is already blocked elsewhere), and reads what is there when it completes; npipe_read
-//     on an empty queue asks the OS directly (probe, then read) instead of answering NPIPE_EAGAIN.
+//     so what completes at once is settled inline and queues no packet; a pipe that has received
+//     nothing yet waits with a zero-byte read (a probe, no buffer) and reads what is there when it
+//     completes; one that has received waits with a 4 KiB read (a full-size one while bytes
+//     stream in). What waits is armed only when a thread waits on the poll (or at once when a
+//     waiter is already blocked elsewhere); npipe_read on an empty queue asks the OS directly
+//     (FilePipeLocalInformation, then a read that completes at once) before it answers
+//     NPIPE_EAGAIN.
 //     Handles that read messages keep a buffered ReadFile pending and every packet: a zero-byte
 //     read there may consume an empty message or end in ERROR_MORE_DATA, and whether a
 //     synchronous ERROR_MORE_DATA queues a packet under skip-on-success is not documented.
@@ -87,7 +90,8 @@ private:
     bool may_read() const;
     // A buffered ReadFile of `size` (settled inline when it completes at once on a skip_ handle).
     void issue_read(size_t size);
-    void arm_probe();  // the zero-byte read; if bytes are there already, reads them at once
+    void arm_idle_read();  // what waits for bytes: a probe, or a buffered read while they stream
+    void arm_probe();      // the zero-byte read; if bytes are there already, reads them at once
     void on_read_done(OverlappedOp &op, DWORD bytes, DWORD error);
     void on_read_failure(DWORD error);
     void issue_write(std::unique_ptr<OverlappedOp> op);
@@ -101,6 +105,8 @@ private:
     bool read_in_flight_ = false;    // a ReadFile (buffered or probe) is pending
     bool skip_ = false;              // completions at once queue no packet: settled inline
     bool probing_ = false;           // skip_ on a handle that reads bytes: idle reads are probes
+    bool streaming_ = false;         // the last read filled a whole read_cap_: more is likely on its way
+    bool expect_nothing_ = false;    // the last read on an empty queue found nothing in the OS either
     OverlappedOp *probe_ = nullptr;  // the probe in flight (owned by the kernel until its packet)
     bool received_ = false;          // a read of this connection brought bytes (identity needs them)
     bool write_in_flight_ = false;
