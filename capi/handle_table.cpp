@@ -1,25 +1,10 @@
 #include "handle_table.hpp"
 
-#include <bit>
 #include <thread>
 
 namespace npipe::capi {
 namespace {
 constexpr uint32_t kMaxSlots = 0xFFFFFFFEu;
-}
-
-HandleTable &HandleTable::instance() {
-    // Never destroyed: handles may still be closed from atexit handlers or other threads.
-    static HandleTable *table = new HandleTable();
-    return *table;
-}
-
-HandleTable::Slot &HandleTable::slot_at(uint32_t index) const {
-    // Chunk c starts at kFirstChunk * (2^c - 1).
-    const uint32_t q = index / kFirstChunk + 1;
-    const int c = std::bit_width(q) - 1;
-    const uint32_t first = kFirstChunk * ((uint32_t{1} << c) - 1);
-    return chunks_[c].load(std::memory_order_acquire)[index - first];
 }
 
 uint64_t HandleTable::insert(std::shared_ptr<Object> object) {
@@ -46,22 +31,6 @@ uint64_t HandleTable::insert(std::shared_ptr<Object> object) {
     // Live from here on; publishes raw and object to lookups (which acquire the word).
     const uint64_t word = slot.word.fetch_or(kLive, std::memory_order_acq_rel);
     return (word >> 32 << 32) | (static_cast<uint64_t>(index) + 1);
-}
-
-HandleTable::Slot *HandleTable::enter(uint64_t handle, ObjectKind kind) {
-    const uint64_t low = handle & 0xFFFFFFFFu;
-    const uint64_t generation = handle >> 32;
-    if (low == 0 || generation == 0 || low > size_.load(std::memory_order_acquire)) return nullptr;
-    Slot &slot = slot_at(static_cast<uint32_t>(low - 1));
-    const uint64_t word = slot.word.fetch_add(1, std::memory_order_acquire);
-    if ((word >> 32) == generation && (word & kLive) && slot.raw->kind() == kind) return &slot;
-    slot.word.fetch_sub(1, std::memory_order_release);
-    return nullptr;
-}
-
-HandleTable::Borrow HandleTable::borrow(uint64_t handle, ObjectKind kind) {
-    Slot *slot = enter(handle, kind);
-    return slot ? Borrow(slot, slot->raw) : Borrow();
 }
 
 std::shared_ptr<Object> HandleTable::find(uint64_t handle, ObjectKind kind) {

@@ -12,6 +12,7 @@
 // freed table memory.
 #pragma once
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -53,18 +54,26 @@ public:
     uint64_t insert(std::shared_ptr<Object> object);
     // The live object of `handle` if it is of `kind`, else nullptr.
     std::shared_ptr<Object> find(uint64_t handle, ObjectKind kind);
-    // The same without a reference: only for a call that never blocks.
-    Borrow borrow(uint64_t handle, ObjectKind kind);
+    // The same without a reference: only for a call that never blocks. Inline: it is the whole
+    // cost of a handle on the hot path.
+    Borrow borrow(uint64_t handle, ObjectKind kind) {
+        Slot *slot = enter(handle, kind);
+        return slot ? Borrow(slot, slot->raw) : Borrow();
+    }
     // Removes and returns the object (nullptr for a dead or wrong-kind handle).
     std::shared_ptr<Object> remove(uint64_t handle, ObjectKind kind);
 
-    static HandleTable &instance();
+    static HandleTable &instance() {
+        // Never destroyed: handles may still be closed from atexit handlers or other threads.
+        static HandleTable *table = new HandleTable();
+        return *table;
+    }
 
 private:
     static constexpr uint64_t kLive = uint64_t{1} << 31;
     static constexpr uint64_t kBorrowers = kLive - 1;
-    static constexpr uint32_t kFirstChunk = 64;  // chunk c holds kFirstChunk << c slots
-    static constexpr int kChunks = 27;           // enough for kMaxSlots
+    static constexpr uint32_t kFirstChunk = 1024;  // chunk c holds kFirstChunk << c slots
+    static constexpr int kChunks = 23;             // enough for kMaxSlots
 
     struct Slot {
         // generation << 32 | kLive | borrowers. The generation starts at 1.
@@ -75,11 +84,28 @@ private:
 
     // The slot of `handle` if its generation is current, it is live and of `kind`, counted in as
     // a borrower; nullptr otherwise (then not counted).
-    Slot *enter(uint64_t handle, ObjectKind kind);
-    Slot &slot_at(uint32_t index) const;
+    Slot *enter(uint64_t handle, ObjectKind kind) {
+        const uint64_t low = handle & 0xFFFFFFFFu;
+        const uint64_t generation = handle >> 32;
+        if (low == 0 || generation == 0 || low > size_.load(std::memory_order_acquire)) return nullptr;
+        Slot &slot = slot_at(static_cast<uint32_t>(low - 1));
+        const uint64_t word = slot.word.fetch_add(1, std::memory_order_acquire);
+        if ((word >> 32) == generation && (word & kLive) && slot.raw->kind() == kind) return &slot;
+        slot.word.fetch_sub(1, std::memory_order_release);
+        return nullptr;
+    }
+    Slot &slot_at(uint32_t index) const {
+        if (index < kFirstChunk) return first_[index];  // the usual case: a thousand handles or fewer
+        // Chunk c starts at kFirstChunk * (2^c - 1).
+        const uint32_t q = index / kFirstChunk + 1;
+        const int c = std::bit_width(q) - 1;
+        const uint32_t first = kFirstChunk * ((uint32_t{1} << c) - 1);
+        return chunks_[c].load(std::memory_order_acquire)[index - first];
+    }
 
-    std::mutex mu_;  // insert and remove
-    std::atomic<Slot *> chunks_[kChunks] = {};
+    std::mutex mu_;                    // insert and remove
+    mutable Slot first_[kFirstChunk];  // chunk 0
+    std::atomic<Slot *> chunks_[kChunks] = {first_};
     std::atomic<uint32_t> size_{0};  // slots made so far; all below are readable
     std::vector<uint32_t> free_;
 };

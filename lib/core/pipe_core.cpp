@@ -261,11 +261,7 @@ int32_t PipeCore::take_error() {
 // Reading
 
 // The checks every read, write and flush makes, in the order the header fixes.
-int32_t PipeCore::check_io(Direction direction) {
-    // The usual case in one test: connected, registered, and the direction allowed.
-    if (state_ == State::connected && !canceled_ && events_.registered() &&
-        (direction == Direction::read ? setup_.can_read : direction != Direction::write || setup_.can_write))
-        return st::ok;
+int32_t PipeCore::check_io_slow(Direction direction) {
     if (canceled_) return fail_canceled();
     if (direction != Direction::peer && !events_.registered())
         return fail(st::again, "pipe is not registered with a poll");

@@ -35,6 +35,7 @@
 #include "failure.hpp"
 #include "pollable_core.hpp"
 #include "read_queue.hpp"
+#include "status.hpp"
 #include "write_queue.hpp"
 
 namespace npipe {
@@ -200,7 +201,14 @@ private:
     // peer: who is on the other end, which needs neither a poll nor a direction.
     enum class Direction { read, write, flush, peer };
 
-    int32_t check_io(Direction direction);
+    int32_t check_io(Direction direction) {
+        // The usual case in one test, inline: connected, registered, and the direction allowed.
+        if (state_ == State::connected && !canceled_ && events_.registered() &&
+            (direction == Direction::read ? setup_.can_read : direction != Direction::write || setup_.can_write))
+            return st::ok;
+        return check_io_slow(direction);
+    }
+    int32_t check_io_slow(Direction direction);
     int32_t begin_connect(bool in_connect_call);
     void connected_now(bool report_event);
     // PollableCore
