@@ -382,7 +382,7 @@ int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
             return sent;
         }
         done = static_cast<size_t>(sent);
-        if (done == unit) {  // the OS took it all: nothing to queue, nothing waiting behind it
+        if (done == unit && unit > 0) {  // the OS took it all (not an empty message): nothing to queue
             write_call_owns_failure_ = false;
             bytes_written_ += total;
             undrained_ = true;
