@@ -3,11 +3,14 @@
 // instructions between them, on every npipe_read and npipe_write). Contended, it sleeps in
 // std::atomic::wait (a futex on Linux). Drepper's "mutex 3": 0 free, 1 locked, 2 locked with
 // sleepers maybe. Usable with std::lock_guard, std::unique_lock and std::condition_variable_any.
+// Linux only (see below).
 #pragma once
 #include <atomic>
+#include <mutex>
 
 namespace npipe {
 
+#if defined(__linux__)
 class FastMutex {
 public:
     FastMutex() = default;
@@ -38,5 +41,10 @@ private:
 
     std::atomic<int> state_{0};
 };
+#else
+// Elsewhere std::atomic::wait has no futex underneath, and GCC 12's fallback can miss a
+// notify_one (GCC PR 106183): the platform's mutex, as before.
+using FastMutex = std::mutex;
+#endif
 
 }  // namespace npipe
