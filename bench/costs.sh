@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The data path's costs that do not depend on the machine's load, each beside its raw-OS baseline,
 # for the current builds (build/native and build/win; build them first, e.g. with ninja):
-#   - Wine: wineserver requests per 64-byte round trip (one thread, both ends on one poll), from
-#     wineserver's WINEDEBUG=+server log, by request name;
+#   - Wine: wineserver requests per 64-byte round trip (one thread, both ends on one poll; and
+#     npipe between two threads with a poll each), from wineserver's WINEDEBUG=+server log, by
+#     request name;
 #   - Wine: private memory per idle connected pair (1,000 pairs on one poll);
 #   - Linux: user-space instructions per round trip (valgrind's callgrind);
 #   - Linux: system calls per round trip (strace -c), by call.
@@ -52,10 +53,13 @@ wine_costs() {
     }
     # The prefix exists before anything is counted (its creation is many requests).
     WINEDEBUG=-all wine cmd /c exit 0 >/dev/null 2>&1
-    local what
-    for what in npipe raw; do
-        serve_one "$tmp/$what.short" rt "$what" $short || return
-        serve_one "$tmp/$what.long" rt "$what" $long || return
+    local what mode
+    for what in npipe raw pp; do
+        # pp: the same exchange between two threads with a poll each (npipe only).
+        mode=rt
+        [ "$what" = pp ] && mode=pp
+        serve_one "$tmp/$what.short" $mode "${what/pp/npipe}" $short || return
+        serve_one "$tmp/$what.long" $mode "${what/pp/npipe}" $long || return
         # Request lines are "NNNN: name( ... )"; replies are "NNNN: name() = ...".
         for f in "$tmp/$what.short" "$tmp/$what.long"; do
             grep -E '^[0-9a-f]{4}: [a-z_]+\( ' "$f" | sed -E 's/^[0-9a-f]{4}: ([a-z_]+)\(.*/\1/' | sort | uniq -c \
@@ -68,7 +72,9 @@ wine_costs() {
         detail=$(join -a1 -a2 -e0 -o 0,1.2,2.2 "$tmp/$what.long.names" "$tmp/$what.short.names" \
             | awk -v d=$((long - short)) '{ v = ($2 - $3) / d; if (v >= 0.05) printf "%s %.1f, ", $1, v }' \
             | sed 's/, $//')
-        printf 'wine   requests per round trip   %-6s %5s   (%s)\n' "$what" "$total" "$detail"
+        local label=$what
+        [ "$what" = pp ] && label="npipe, two threads"
+        printf 'wine   requests per round trip   %-6s %5s   (%s)\n' "$label" "$total" "$detail"
     done
     WINEDEBUG=-all wineserver -k >/dev/null 2>&1
     timeout 30 wineserver -w >/dev/null 2>&1
