@@ -40,13 +40,14 @@ int32_t check_iovecs(const npipe_iovec_t *iov, size_t iovcnt, size_t &total) {
     return st::ok;
 }
 
-// Runs a read or write on one caller buffer, with the checks every byte call shares.
+// Runs a read or write (calls that never block), with the checks every byte call shares. The
+// pipe is borrowed, not referenced: no lock and no reference count on the hot path.
 template <class Call>
 int64_t on_pipe(npipe_t pipe, Call &&call) noexcept {
     return guarded([&]() -> int64_t {
-        auto q = find_pipe(pipe);
+        const HandleTable::Borrow q = HandleTable::instance().borrow(pipe, ObjectKind::pipe);
         if (!q) return bad_pipe_handle();
-        return call(*q);
+        return call(*static_cast<Pipe *>(q.get()));
     });
 }
 

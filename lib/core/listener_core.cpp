@@ -134,7 +134,7 @@ void ListenerCore::schedule_timer() {
 }
 
 void ListenerCore::timer_fired() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     sweep();
 }
 
@@ -168,7 +168,7 @@ uint32_t ListenerCore::wait_condition(uint32_t interests) {
 }
 
 int32_t ListenerCore::accept(std::shared_ptr<Pipe> &out) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled_) return fail_canceled();
     if (!poll_) return fail(st::again, "the listener is not registered with a poll: it makes progress once it is");
     sweep();
@@ -183,7 +183,7 @@ int32_t ListenerCore::accept(std::shared_ptr<Pipe> &out) {
 }
 
 int32_t ListenerCore::take_error() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled_) return fail_canceled();
     if (failure_.has()) return report(failure_.take());
     return st::ok;
@@ -207,7 +207,7 @@ void ListenerCore::close() {
 }
 
 void ListenerCore::poll_closed() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled_) return;
     canceled_ = true;
     events_.disarm();
@@ -217,7 +217,7 @@ void ListenerCore::poll_closed() {
 }
 
 int32_t ListenerCore::get_info(PipeInfo &info) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     info = PipeInfo{};
     info.flags = pf::info_listener | config_.flags;
     info.in_buffer_size = config_.in_buffer_size;

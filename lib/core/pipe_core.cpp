@@ -124,14 +124,14 @@ void PipeCore::raise_current_state() {
 
 int32_t PipeCore::join_listener(const std::shared_ptr<Poll> &poll, std::weak_ptr<ReadySource> owner,
                                 bool wait_for_client) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     owner_ = std::move(owner);
     connect_requested_ = wait_for_client;
     return register_locked(poll, 0, 0);  // interests 0: only the always-reported bits reach the owner
 }
 
 PipeCore::Progress PipeCore::listener_progress(Failure &failure) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (connected()) return Progress::connected;
     if (state_ == State::idle && connect_failure_) {
         failure = connect_failure_;
@@ -141,7 +141,7 @@ PipeCore::Progress PipeCore::listener_progress(Failure &failure) {
 }
 
 void PipeCore::leave_listener(bool private_poll) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     owner_.reset();
     events_.disarm();
     if (private_poll) {
@@ -156,7 +156,7 @@ void PipeCore::leave_listener(bool private_poll) {
 // Server lifecycle
 
 int32_t PipeCore::connect() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (!setup_.server) return fail(st::inval, "npipe_connect is for server instances; this is a client end");
     if (canceled_) return fail_canceled();
     switch (state_) {
@@ -217,7 +217,7 @@ void PipeCore::connect_finished(const Failure &failure) {
 }
 
 int32_t PipeCore::disconnect() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (!setup_.server) return fail(st::inval, "npipe_disconnect is for server instances; this is a client end");
     if (canceled_) return fail_canceled();
     os_disconnect();
@@ -250,7 +250,7 @@ void PipeCore::reset_connection() {
 // The end of a wait for a client is reported before background failures: it is what the caller
 // asks about after NPIPE_CONNECTED.
 int32_t PipeCore::take_error() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled_) return fail_canceled();
     if (connect_failure_) return report(std::exchange(connect_failure_, Failure{}));
     if (first_failure_.has()) return report(first_failure_.take());
@@ -261,7 +261,7 @@ int32_t PipeCore::take_error() {
 // Reading
 
 // The checks every read, write and flush makes, in the order the header fixes.
-int32_t PipeCore::check_io(Direction direction) {
+int32_t PipeCore::check_io_slow(Direction direction) {
     if (canceled_) return fail_canceled();
     if (direction != Direction::peer && !events_.registered())
         return fail(st::again, "pipe is not registered with a poll");
@@ -278,7 +278,7 @@ int32_t PipeCore::check_io(Direction direction) {
 }
 
 int64_t PipeCore::read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *msg_flags) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (msg_flags) *msg_flags = 0;
     const int32_t rc = check_io(Direction::read);
     if (rc < 0) return rc;
@@ -322,10 +322,13 @@ void PipeCore::on_eof(bool peer_gone_too) {
     }
     if (peer_gone_too && setup_.can_write && !peer_gone_) {
         peer_gone_ = true;
-        if (write_queue_.has_queued()) {
-            // Accepted, never handed to the OS, now undeliverable: a failure, never a silent drop.
+        if (write_queue_.used() > 0) {
+            // Accepted and still in this end's buffer (queued, or handed to an OS write that has
+            // not completed), now undeliverable: a failure, never a silent drop. The in-flight
+            // write may fail later too (or, under Wine, stay pending until the handle closes);
+            // the first failure is the one reported.
             first_failure_.note(failuref(st::pipe, 0, "the peer closed the pipe before %zu accepted bytes were written",
-                                         write_queue_.queued()));
+                                         write_queue_.used()));
             bits |= ev::error;
         }
         write_queue_.discard_queued();
@@ -345,7 +348,7 @@ void PipeCore::on_read_failed(const Failure &failure) {
 // Writing
 
 int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     const int32_t rc = check_io(Direction::write);
     if (rc < 0) return rc;
     if (write_failure_) return report(write_failure_);
@@ -379,6 +382,12 @@ int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
             return sent;
         }
         done = static_cast<size_t>(sent);
+        if (done == unit && unit > 0) {  // the OS took it all (not an empty message): nothing to queue
+            write_call_owns_failure_ = false;
+            bytes_written_ += total;
+            undrained_ = true;
+            return static_cast<int64_t>(total);
+        }
     }
     const size_t rest = unit - done;
     const size_t take = write_queue_.acceptable(rest, whole);
@@ -441,11 +450,14 @@ void PipeCore::on_peer_gone() {
 }
 
 int32_t PipeCore::flush() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     const int32_t rc = check_io(Direction::flush);
     if (rc < 0) return rc;
     if (write_failure_) return report(write_failure_);
     if (write_queue_.idle()) return st::ok;
+    // The peer is gone: what is still in this end's buffer can never be flushed (the OS write in
+    // flight fails or is cancelled later, and nothing is owed meanwhile).
+    if (peer_gone_) return fail(st::pipe, "the peer closed or disconnected the pipe before everything was written");
     os_write_more();
     if (write_failure_) return report(write_failure_);
     if (write_queue_.idle()) return st::ok;
@@ -459,7 +471,7 @@ int32_t PipeCore::flush() {
 // flush: the poll's clock re-checks with backoff, and NPIPE_WRITABLE tells the caller.
 
 int32_t PipeCore::drain() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     const int32_t rc = check_io(Direction::flush);
     if (rc < 0) return rc;
     if (!undrained_) return st::ok;  // nothing accepted since the peer last had read everything
@@ -520,7 +532,7 @@ void PipeCore::schedule_drain_check() {
 // and Windows can only tell while it still has the client's last message)
 
 int32_t PipeCore::peer_identity(PeerIdentity &out) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     const int32_t rc = check_io(Direction::peer);
     if (rc < 0) return rc;
     if (closed_) return fail(st::badf, "the pipe was closed");  // by another thread, during this call
@@ -588,7 +600,7 @@ void PipeCore::open_failed(const Failure &failure) {
 // The pipe's one timer serves the open's retries while it is connecting and the drain's
 // re-checks once it is connected; the two never overlap.
 void PipeCore::timer_fired() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (state_ == State::connecting) {
         attempt_open();
         return;
@@ -597,8 +609,17 @@ void PipeCore::timer_fired() {
     check_drained();
 }
 
+void PipeCore::before_wait() {
+    std::lock_guard lock(mu_);
+    if (!canceled_ && !released_) os_before_wait();
+}
+
+bool PipeCore::defer_until_wait() {
+    return poll_ && poll_->defer(std::static_pointer_cast<PipeCore>(shared_from_this()));
+}
+
 int32_t PipeCore::open_blocking() {
-    std::unique_lock<std::mutex> lock(mu_);
+    std::unique_lock lock(mu_);
     struct Ended {
         PipeCore &pipe;
         ~Ended() { pipe.os_open_ended(); }  // with mu_ held, like every hook
@@ -690,13 +711,13 @@ void PipeCore::finish_close() {
 }
 
 void PipeCore::linger_expired() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     lingering_ = false;  // the poll already forgot the linger
     finish_close();
 }
 
 void PipeCore::poll_closed() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled_) return;
     canceled_ = true;
     lingering_ = false;  // the poll dropped its linger list itself
@@ -716,7 +737,7 @@ void PipeCore::poll_closed() {
 // Introspection
 
 int32_t PipeCore::get_info(PipeInfo &info) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     info = PipeInfo{};
     info.flags = setup_.flags | (setup_.server ? pf::info_server : 0u);
     const bool live = connected() && !released_ && !canceled_;
@@ -737,7 +758,7 @@ int32_t PipeCore::get_info(PipeInfo &info) {
 }
 
 int32_t PipeCore::raw_handle(intptr_t &out) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     out = os_raw_handle();
     return st::ok;
 }

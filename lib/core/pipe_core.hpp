@@ -35,6 +35,7 @@
 #include "failure.hpp"
 #include "pollable_core.hpp"
 #include "read_queue.hpp"
+#include "status.hpp"
 #include "write_queue.hpp"
 
 namespace npipe {
@@ -84,6 +85,7 @@ public:
     void poll_closed() final;
     void linger_expired() final;
     void timer_fired() final;
+    void before_wait() final;
 
     // A listener's side of its pipes (lib/core/listener_core.*). join_listener binds the pipe to the
     // listener's poll for life, with no events of its own (`owner` hears of its changes), and
@@ -144,6 +146,8 @@ protected:
     virtual void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms);
     // The blocking open ended, connected or not, on the caller's thread.
     virtual void os_open_ended() {}
+    // What the backend put off until a thread waits on the poll (defer_until_wait) is due.
+    virtual void os_before_wait() {}
     // Readiness the OS knows of and the core cannot (ev::readable, ev::read_closed,
     // ev::write_closed), for (re)registration and level mode.
     virtual uint32_t os_condition() { return 0; }
@@ -183,6 +187,9 @@ protected:
     // The name a client waits for appeared (os_watch_for_server): try again now, and restart the
     // backoff, since a server that just bound its socket listens within moments.
     void server_may_have_appeared();
+    // Asks for os_before_wait() once a thread is about to wait on the poll. False: do the work now
+    // (no poll, or a waiter is blocked on another thread and would not see the request in time).
+    bool defer_until_wait();
 
     // ---- State the hooks read. ------------------------------------------------------------------
     const PipeSetup &setup() const { return setup_; }
@@ -203,7 +210,14 @@ private:
     // peer: who is on the other end, which needs neither a poll nor a direction.
     enum class Direction { read, write, flush, peer };
 
-    int32_t check_io(Direction direction);
+    int32_t check_io(Direction direction) {
+        // The usual case in one test, inline: connected, registered, and the direction allowed.
+        if (state_ == State::connected && !canceled_ && events_.registered() &&
+            (direction == Direction::read ? setup_.can_read : direction != Direction::write || setup_.can_write))
+            return st::ok;
+        return check_io_slow(direction);
+    }
+    int32_t check_io_slow(Direction direction);
     int32_t begin_connect(bool in_connect_call);
     void connected_now(bool report_event);
     // PollableCore

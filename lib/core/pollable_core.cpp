@@ -13,7 +13,7 @@ int32_t PollableCore::fail_canceled() const {
 }
 
 int32_t PollableCore::register_with(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (private_poll_)
         return failf(st::exist, 0,
                      "the %s is bound for life to the private poll of npipe_wait; keep waiting with npipe_wait", what_);
@@ -37,7 +37,7 @@ int32_t PollableCore::register_locked(const std::shared_ptr<Poll> &poll, uint64_
 }
 
 int32_t PollableCore::reregister(const std::shared_ptr<Poll> &poll, uint64_t token, uint32_t interests) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled_) return fail_canceled();
     if (!events_.registered()) return failf(st::noent, 0, "the %s is not registered with a poll", what_);
     if (poll_ != poll) return failf(st::exist, 0, "the %s is registered with another poll", what_);
@@ -47,7 +47,7 @@ int32_t PollableCore::reregister(const std::shared_ptr<Poll> &poll, uint64_t tok
 }
 
 int32_t PollableCore::deregister(const std::shared_ptr<Poll> &poll) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled_) return fail_canceled();
     if (!events_.registered()) return failf(st::noent, 0, "the %s is not registered with a poll", what_);
     if (poll_ != poll) return failf(st::exist, 0, "the %s is registered with another poll", what_);
@@ -67,7 +67,7 @@ void PollableCore::raise(uint32_t bits) {
 }
 
 bool PollableCore::collect(Event &event, bool &keep_queued) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     on_collect();
     const uint32_t level_bits = events_.level() ? level_condition() : 0;
     const uint32_t bits = events_.take(level_bits, keep_queued);
@@ -80,7 +80,7 @@ int32_t PollableCore::wait(uint32_t interests, int32_t timeout_ms) {
     const Deadline deadline = Deadline::after_ms(timeout_ms);
     std::shared_ptr<Poll> poll;
     {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         if (closed_) return failf(st::badf, 0, "the %s was closed while waiting", what_);
         if (canceled_) return fail_canceled();
         if (poll_ && !private_poll_)
@@ -101,7 +101,7 @@ int32_t PollableCore::wait(uint32_t interests, int32_t timeout_ms) {
     Event events[8];
     for (;;) {
         {
-            std::unique_lock<std::mutex> lock(mu_);
+            std::unique_lock lock(mu_);
             if (closed_) return failf(st::badf, 0, "the %s was closed while waiting", what_);
             if (canceled_) return fail_canceled();
             const uint32_t bits = wait_condition(interests);
@@ -120,12 +120,12 @@ int32_t PollableCore::wait(uint32_t interests, int32_t timeout_ms) {
         }
         const int32_t rc = poll->wait(events, 8, deadline.remaining_ms());
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::lock_guard lock(mu_);
             driving_ = false;
         }
         waiters_.notify_all();
         if (rc < 0) {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::lock_guard lock(mu_);
             if (closed_) return failf(st::badf, 0, "the %s was closed while waiting", what_);
             return rc;
         }

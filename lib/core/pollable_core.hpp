@@ -14,6 +14,7 @@
 
 #include "backend.hpp"
 #include "event_state.hpp"
+#include "fast_mutex.hpp"
 
 namespace npipe {
 
@@ -64,7 +65,7 @@ protected:
     void close_with(Release &&release) {
         std::shared_ptr<Poll> private_poll;
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::lock_guard lock(mu_);
             if (closed_) return;
             closed_ = true;
             events_.disarm();
@@ -86,7 +87,7 @@ protected:
         if (poll_) poll_->add_private_user();
     }
 
-    std::mutex mu_;
+    FastMutex mu_;
     std::shared_ptr<Poll> poll_;  // bound for life at the first registration
     EventState events_;
     bool closed_ = false;        // npipe_close ran
@@ -100,7 +101,7 @@ protected:
 private:
     const char *what_;      // "pipe" / "listener", for messages
     bool driving_ = false;  // one waiting thread drives the private poll, the others sleep on waiters_
-    std::condition_variable waiters_;
+    std::condition_variable_any waiters_;
 };
 
 // The Endpoint calls every pollable object answers the same way, for a pipe or a listener.

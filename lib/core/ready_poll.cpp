@@ -44,6 +44,7 @@ int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
                 queued = !ready_.empty();
             }
             if (queued) {
+                run_deferred();  // what waits for a wait (a probe to arm) must not starve either
                 const int32_t rc = process_os_events(0);
                 if (rc < 0) return rc;
             }
@@ -55,6 +56,9 @@ int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
         // Always look at the OS once, also for a zero timeout: completions may already be queued.
         // A lingering pipe's deadline bounds the OS wait, so it is released on time.
         int32_t rc = st::ok;
+        // Work put off until a wait happens is due before the OS is asked (a wait that returns
+        // events at once leaves it to the calls the caller makes next, or to the next wait).
+        run_deferred();
         if (enter_blocking()) {
             rc = process_os_events(nearest_deadline().bound(remaining));
             leave_blocking();
@@ -70,7 +74,7 @@ int32_t ReadyPoll::wait(Event *events, size_t capacity, int32_t timeout_ms) {
 
 bool ReadyPoll::enter_blocking() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!ready_.empty() || !wakes_.empty()) return false;
+    if (!ready_.empty() || !wakes_.empty() || !deferred_members_.empty()) return false;
     blocked_ = true;
     return true;
 }
@@ -217,6 +221,34 @@ void ReadyPoll::cancel_timer(const PollMember *member) {
                   timers_.end());
 }
 
+bool ReadyPoll::defer(const std::shared_ptr<PollMember> &member) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (is_closed() || (blocked_ && waiter_ != std::this_thread::get_id())) return false;
+    if (!member->deferred_) {
+        member->deferred_ = true;
+        deferred_members_.push_back(member);
+        any_deferred_.store(true, std::memory_order_release);
+    }
+    return true;
+}
+
+void ReadyPoll::run_deferred() {
+    if (!any_deferred_.load(std::memory_order_acquire)) return;  // the usual case: no lock taken
+    std::vector<std::shared_ptr<PollMember>> due;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        any_deferred_.store(false, std::memory_order_relaxed);
+        for (auto &weak : deferred_members_) {
+            if (auto member = weak.lock()) {
+                member->deferred_ = false;
+                due.push_back(std::move(member));
+            }
+        }
+        deferred_members_.clear();
+    }
+    for (auto &member : due) member->before_wait();
+}
+
 void ReadyPoll::fire_timers() {
     std::vector<std::shared_ptr<PollMember>> due;
     {
@@ -258,6 +290,7 @@ void ReadyPoll::close() {
         members.swap(members_);
         lingering.swap(lingering_);
         timers_.clear();
+        deferred_members_.clear();
     }
     // Stop every pipe of this poll: each releases its OS handles at once, so the names are free and
     // the peers see EOF now, not when some operation finally completes.

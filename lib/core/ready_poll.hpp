@@ -48,6 +48,13 @@ public:
     virtual void linger_expired() = 0;
     // The member's timer (ReadyPoll::set_timer) is due: retry, re-check, back off.
     virtual void timer_fired() {}
+    // What the member put off until a thread is about to wait on the poll (ReadyPoll::defer) is
+    // due now. Runs before the waiter harvests or blocks.
+    virtual void before_wait() {}
+
+private:
+    friend class ReadyPoll;
+    bool deferred_ = false;  // guarded by the poll's mutex
 };
 
 class ReadyPoll : public Object, public std::enable_shared_from_this<ReadyPoll> {
@@ -77,6 +84,11 @@ public:
     // replaces the member's earlier one.
     void set_timer(const std::shared_ptr<PollMember> &member, Deadline when);
     void cancel_timer(const PollMember *member);
+    // Puts off work a member needs done only once a thread waits on the poll (Windows arms its
+    // zero-byte read then, not after every read): the next wait calls member->before_wait() before
+    // it harvests or blocks. False when a waiter is blocked on another thread right now: it would
+    // not call it before its OS wait ends, so the caller does the work at once.
+    bool defer(const std::shared_ptr<PollMember> &member);
 
     // npipe_wait's private polls: the objects that wait on one (a listener and the pipes it
     // accepted share its poll). The last to close closes the poll.
@@ -107,6 +119,7 @@ private:
     Deadline nearest_deadline();
     void expire_lingers();
     void fire_timers();
+    void run_deferred();
 
     size_t harvest(Event *events, size_t capacity);
     // True if the waiter may block: nothing queued. Marks the waiter as blocked.
@@ -120,6 +133,8 @@ private:
     size_t members_prune_at_ = 64;
     std::vector<Lingering> lingering_;
     std::vector<Timer> timers_;
+    std::vector<std::weak_ptr<PollMember>> deferred_members_;  // before_wait() is due at the next wait
+    std::atomic<bool> any_deferred_{false};                    // deferred_members_ is not empty
     bool blocked_ = false;  // the waiter is (about to be) blocked in process_os_events
     std::thread::id waiter_;
     std::atomic<bool> waiting_{false};

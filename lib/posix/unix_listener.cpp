@@ -41,7 +41,7 @@ int32_t UnixListener::os_attach(ReadyPoll &poll_base) {
 }
 
 void UnixListener::on_os_event(uint32_t, uint32_t) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     refresh();
 }
 

@@ -49,16 +49,37 @@ size_t to_iovecs(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, siz
 // sendmsg without SIGPIPE or blocking: the count taken, 0 when the kernel is full, or -errno.
 ssize_t send_iovecs(int fd, iovec *v, size_t k) {
     if (k == 0) return 0;
-    msghdr m{};
-    m.msg_iov = v;
-    m.msg_iovlen = k;
     for (;;) {
-        const ssize_t n = ::sendmsg(fd, &m, kSendFlags);
+        ssize_t n;
+        if (k == 1) {  // one range: send, without the message header's set-up
+            n = ::send(fd, v[0].iov_base, v[0].iov_len, kSendFlags);
+        } else {
+            msghdr m{};
+            m.msg_iov = v;
+            m.msg_iovlen = k;
+            n = ::sendmsg(fd, &m, kSendFlags);
+        }
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
         return -errno;
     }
+}
+
+// The gathering paths, kept out of line: their IOV_MAX arrays would make every caller's frame
+// 16 KiB, which costs a stack probe per page on every call.
+[[gnu::noinline]] ssize_t recv_iovecs(int fd, const IoVec *iov, size_t iovcnt) {
+    iovec v[IOV_MAX];
+    msghdr m{};
+    m.msg_iov = v;
+    m.msg_iovlen = to_iovecs(nullptr, 0, iov, iovcnt, v);
+    return ::recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+}
+
+[[gnu::noinline]] ssize_t send_gathered(int fd, const uint8_t *prefix, size_t prefix_len, const IoVec *iov,
+                                        size_t iovcnt) {
+    iovec v[IOV_MAX];
+    return send_iovecs(fd, v, to_iovecs(prefix, prefix_len, iov, iovcnt, v));
 }
 
 }  // namespace
@@ -109,7 +130,7 @@ int32_t UnixPipe::os_attach(ReadyPoll &poll_base) {
 uint32_t UnixPipe::conn_tag() const { return generation_; }
 
 void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (canceled() || released()) return;
     if (fd_ < 0 || tag != conn_tag()) return;  // an event of an earlier connection
     if (closed()) {
@@ -236,7 +257,7 @@ void UnixPipe::stop_watching_name() {
 }
 
 void UnixPipe::name_appeared() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     server_may_have_appeared();
 }
 
@@ -301,7 +322,7 @@ int32_t UnixPipe::take_client(int fd, Failure &failure) {
 }
 
 UnixPipe::Offer UnixPipe::offer_client(int fd) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
     if (!connecting() || closed() || canceled() || released() || fd_ >= 0) return Offer::not_waiting;
     Failure failure;
     const int32_t rc = take_client(fd, failure);
@@ -357,12 +378,11 @@ void UnixPipe::read_failed(int err) {
 
 int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
     if (fd_ < 0) return 0;
-    iovec v[IOV_MAX];
-    msghdr m{};
-    m.msg_iov = v;
-    m.msg_iovlen = to_iovecs(nullptr, 0, iov, iovcnt, v);
     for (;;) {
-        const ssize_t n = ::recvmsg(fd_, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        // One buffer (npipe_read): recv straight into it; several: gathered (a separate frame,
+        // so the one-buffer path does not pay for an IOV_MAX array on its stack).
+        const ssize_t n =
+            iovcnt == 1 ? ::recv(fd_, iov[0].base, iov[0].len, MSG_DONTWAIT) : recv_iovecs(fd_, iov, iovcnt);
         if (n > 0) return n;
         if (n == 0) {
             on_eof(false);
@@ -404,8 +424,13 @@ Failure UnixPipe::write_failure(int err) {
 
 int64_t UnixPipe::os_write_direct(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt) {
     if (fd_ < 0) return 0;
-    iovec v[IOV_MAX];
-    const ssize_t n = send_iovecs(fd_, v, to_iovecs(prefix, prefix_len, iov, iovcnt, v));
+    ssize_t n;
+    if (prefix_len == 0 && iovcnt == 1 && iov[0].len > 0) {  // npipe_write: no gathering
+        iovec one{iov[0].base, iov[0].len};
+        n = send_iovecs(fd_, &one, 1);
+    } else {
+        n = send_gathered(fd_, prefix, prefix_len, iov, iovcnt);
+    }
     if (n >= 0) {
         sent_on_connection_ += static_cast<uint64_t>(n);
         return n;

@@ -88,6 +88,7 @@ bool query_pipe_local_info(HANDLE pipe, PipeLocalInfo &info) noexcept {
     info.inbound_quota = local.InboundQuota;
     info.outbound_quota = local.OutboundQuota;
     info.write_quota_available = local.WriteQuotaAvailable;
+    info.read_data_available = local.ReadDataAvailable;
     return true;
 }
 

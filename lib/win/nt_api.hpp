@@ -19,9 +19,11 @@ struct PipeLocalInfo {
     ULONG inbound_quota = 0;
     ULONG outbound_quota = 0;
     ULONG write_quota_available = 0;
+    ULONG read_data_available = 0;  // bytes waiting in this end's inbound buffer
 };
 
-// False if the query is unavailable or fails.
+// False if the query is unavailable or fails. Under Wine 8 it is one plain server request, where
+// PeekNamedPipe on an overlapped handle is an asynchronous one plus a wait.
 bool query_pipe_local_info(HANDLE pipe, PipeLocalInfo &info) noexcept;
 
 // Bytes this end wrote that the peer has not read yet: the write quota minus the free write quota

@@ -14,8 +14,9 @@
 
 namespace npipe::win {
 
+// probe: a zero-byte ReadFile, which completes when bytes arrive and holds no buffer meanwhile.
 // instance_wait: FSCTL_PIPE_WAIT on the pipe file system's root (a client's busy wait).
-enum class OpKind : uint8_t { connect, read, write, instance_wait };
+enum class OpKind : uint8_t { connect, read, probe, write, instance_wait };
 
 struct OverlappedOp;
 

@@ -16,7 +16,8 @@ namespace {
 // a silly allocation per read.
 constexpr size_t kMinReadBuffer = 4096;
 constexpr size_t kMaxReadBuffer = 16u * 1024u * 1024u;
-constexpr size_t kMaxReadPieces = 1024;  // bounds memory when a peer floods empty messages
+constexpr size_t kMaxReadPieces = 1024;     // bounds memory when a peer floods empty messages
+constexpr size_t kConversationRead = 4096;  // what a pipe that has received waits with (byte mode)
 
 }  // namespace
 
@@ -37,8 +38,24 @@ WinPipe::~WinPipe() {
 }
 
 int32_t WinPipe::os_attach(ReadyPoll &poll) {
-    if (handle_ == INVALID_HANDLE_VALUE) return st::ok;       // a client not open yet joins when it is
-    return static_cast<IocpPoll &>(poll).associate(handle_);  // create_poll makes nothing else on Windows
+    if (handle_ == INVALID_HANDLE_VALUE) return st::ok;        // a client not open yet joins when it is
+    return join_port(static_cast<IocpPoll &>(poll), handle_);  // create_poll makes nothing else on Windows
+}
+
+int32_t WinPipe::join_port(IocpPoll &port, HANDLE h) {
+    const int32_t rc = port.associate(h);
+    if (rc < 0) return rc;
+    // What completes at once is settled inline and queues no packet, on handles that read bytes
+    // only: in message read mode a synchronous ERROR_MORE_DATA may or may not queue a packet
+    // under this mode (undocumented), and a wrong guess leaks or double-frees an op (bug A).
+    DWORD state = 0;
+    const bool reads_bytes = !setup().message_read &&
+                             GetNamedPipeHandleStateW(h, &state, nullptr, nullptr, nullptr, nullptr, 0) &&
+                             (state & PIPE_READMODE_MESSAGE) == 0;
+    skip_ = reads_bytes && SetFileCompletionNotificationModes(
+                               h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE) != FALSE;
+    probing_ = skip_;
+    return st::ok;
 }
 
 std::unique_ptr<OverlappedOp> WinPipe::make_op(OpKind kind) {
@@ -50,7 +67,8 @@ std::unique_ptr<OverlappedOp> WinPipe::make_op(OpKind kind) {
 }
 
 void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard lock(mu_);
+    if (&op == probe_) probe_ = nullptr;  // whatever follows, the op is freed after this call
     // Late packets of an earlier connection (before npipe_disconnect) or of a stopped pipe carry
     // nothing for anyone: no data, EOF, error or event leaks into the next connection.
     if (op.generation != generation_ || canceled() || released() || op.settled) return;
@@ -59,7 +77,21 @@ void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
             if (!closed()) on_connect_done(error);
             break;
         case OpKind::read:
-            if (!closed()) on_read_done(op, bytes, error);
+            read_in_flight_ = false;
+            if (closed()) break;
+            on_read_done(op, bytes, error);
+            os_read_more();
+            break;
+        case OpKind::probe:
+            // Bytes arrived (or the stream ended): read them now, then probe again when needed.
+            probe_ = nullptr;
+            read_in_flight_ = false;
+            if (closed()) break;
+            if (error != ERROR_SUCCESS)
+                on_read_failure(error);
+            else
+                issue_read(read_cap_);
+            os_read_more();
             break;
         case OpKind::write:
             on_write_done(op, bytes, error);  // a closed pipe keeps draining during its linger
@@ -130,7 +162,7 @@ PipeCore::OpenAttempt WinPipe::os_try_open() {
     }
     if (poll()) {
         const KeptDetail kept;
-        const int32_t rc = iocp().associate(h.get());
+        const int32_t rc = join_port(iocp(), h.get());
         if (rc < 0) {
             a.failure = kept.captured(rc);
             return a;
@@ -181,7 +213,12 @@ int32_t WinPipe::os_start_connect(Failure &failure) {
     iocp().op_started();
     const DWORD err = ConnectNamedPipe(handle_, &op->ov) ? ERROR_SUCCESS : GetLastError();
     // Overlapped ConnectNamedPipe is not documented to succeed synchronously; if it does, a packet
-    // is queued like for any other success, and the completion finishes the connect.
+    // is queued like for any other success (the completion finishes the connect), unless the
+    // handle skips packets for what completes at once: then it is connected now.
+    if (err == ERROR_SUCCESS && skip_) {
+        iocp().op_finished();
+        return st::ok;
+    }
     if (err == ERROR_SUCCESS || err == ERROR_IO_PENDING) {
         op.release();  // owned by the kernel until its packet is dequeued
         return st::again;
@@ -210,28 +247,117 @@ void WinPipe::os_disconnect() {
         DisconnectNamedPipe(handle_);
     }
     read_in_flight_ = false;
+    probe_ = nullptr;
     write_in_flight_ = false;
     next_read_size_ = 0;
     received_ = false;
+    streaming_ = false;
+    expect_nothing_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-void WinPipe::os_read_more() {
+bool WinPipe::may_read() const {
     if (!setup().can_read || canceled() || closed() || released() || !connected() || !poll() || read_in_flight_ ||
         reading_ended())
-        return;
+        return false;
     const bool room = read_queue_.buffered() < read_cap_ && read_queue_.pieces() < kMaxReadPieces;
-    if (!room && !read_queue_.message_incomplete()) return;
+    return room || read_queue_.message_incomplete();
+}
+
+void WinPipe::os_read_more() {
+    if (!may_read()) return;
+    // A probe is needed only once somebody waits: until then a read asks the OS itself
+    // (os_read_direct), which saves the probe that would otherwise go out after every read.
+    if (probing_) {
+        if (!defer_until_wait()) arm_idle_read();
+        return;
+    }
     const size_t size = next_read_size_ ? next_read_size_ : read_cap_;
     next_read_size_ = 0;
+    issue_read(size);
+}
+
+void WinPipe::os_before_wait() {
+    if (probing_ && may_read()) arm_idle_read();
+}
+
+void WinPipe::arm_idle_read() {
+    // A pipe that has not received anything yet on this connection waits with a zero-byte read
+    // (no buffer). One that has waits with a buffered read, which takes the bytes with its packet
+    // instead of a second read after the probe's: a small one while it converses, one of the full
+    // size while bytes stream in (the last read filled its buffer).
+    if (streaming_)
+        issue_read(read_cap_);
+    else if (received_)
+        issue_read(std::min(kConversationRead, read_cap_));
+    else
+        arm_probe();
+}
+
+int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
+    // Nothing is queued (the core asks only then). A read in flight brings what arrives with its
+    // packet; otherwise ask now: bytes that are there are read at once (sized to what is there, so
+    // the read completes at once), else the probe waits for them. The question is
+    // FilePipeLocalInformation: under Wine one request, where PeekNamedPipe or a zero-byte read
+    // that completes at once are two.
+    if (!probing_) return 0;
+    if (probe_ && HasOverlappedIoCompleted(&probe_->ov)) {
+        // The probe has finished and its packet is on its way: it only frees the op now (bug A:
+        // the packet still comes, and nothing is concluded from the peeked status but "done").
+        probe_->settled = true;
+        probe_ = nullptr;
+        read_in_flight_ = false;
+    }
+    if (!may_read()) return 0;
+    // When the last time found nothing, ask with the probe itself: one request if still nothing
+    // is there (a reader that is usually faster than its writer), two if something is.
+    PipeLocalInfo local;
+    if (!expect_nothing_ && query_pipe_local_info(handle_, local) && local.read_data_available > 0) {
+        issue_read(std::min<size_t>(local.read_data_available, read_cap_));
+    } else {
+        arm_idle_read();  // nothing there, or the query failed: wait for bytes, or hear the failure
+        expect_nothing_ = read_queue_.empty();
+    }
+    return read_queue_.empty() ? 0 : static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
+}
+
+void WinPipe::arm_probe() {
+    auto op = make_op(OpKind::probe);
+    static uint8_t nothing;  // a zero-byte read still wants a buffer address; nothing is written there
+    iocp().op_started();
+    const BOOL ok = ReadFile(handle_, &nothing, 0, nullptr, &op->ov);
+    const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
+    if (ok) {  // bytes are waiting; skip-on-success: no packet follows
+        iocp().op_finished();
+        issue_read(read_cap_);
+        return;
+    }
+    // ERROR_MORE_DATA cannot answer a zero-byte read in byte mode; if it ever did, a packet may
+    // follow, and an op that waits for a packet in vain only leaks, where one freed too early
+    // would be used after free (bug A).
+    if (err == ERROR_IO_PENDING || err == ERROR_MORE_DATA) {
+        probe_ = op.release();
+        read_in_flight_ = true;
+        return;
+    }
+    iocp().op_finished();
+    on_read_failure(err);
+}
+
+void WinPipe::issue_read(size_t size) {
     auto op = make_op(OpKind::read);
     op->buffer.resize(size);
     iocp().op_started();
     const BOOL ok = ReadFile(handle_, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
     const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
-    // TRUE, pending and ERROR_MORE_DATA all queue a packet: the byte count comes with it.
+    if (ok && skip_) {  // completed at once, no packet: the op is ours again
+        iocp().op_finished();
+        on_read_done(*op, static_cast<DWORD>(op->ov.InternalHigh), ERROR_SUCCESS);
+        return;
+    }
+    // Otherwise TRUE, pending and ERROR_MORE_DATA all queue a packet: the byte count comes with it.
     if (ok || err == ERROR_IO_PENDING || err == ERROR_MORE_DATA) {
         op.release();
         read_in_flight_ = true;
@@ -242,7 +368,6 @@ void WinPipe::os_read_more() {
 }
 
 void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
-    read_in_flight_ = false;
     if (error != ERROR_SUCCESS && error != ERROR_MORE_DATA) {
         on_read_failure(error);
         return;
@@ -250,8 +375,11 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
     const bool partial = error == ERROR_MORE_DATA && setup().message_read;
     // In message mode a 0-byte success is an empty message, not EOF.
     if (bytes > 0) received_ = true;
+    streaming_ = bytes > 0 && bytes >= op.buffer.size();
     if (bytes > 0 || setup().message_read) {
         op.buffer.resize(std::min<size_t>(bytes, op.buffer.size()));
+        // A few bytes must not pin a whole read buffer while they wait in the queue.
+        if (op.buffer.size() < op.buffer.capacity() / 4) op.buffer.shrink_to_fit();
         read_queue_.push(std::move(op.buffer), !partial);
         data_arrived();
     }
@@ -261,7 +389,6 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
         if (PeekNamedPipe(handle_, nullptr, 0, nullptr, nullptr, &left) && left > 0)
             next_read_size_ = std::min<size_t>(std::max<size_t>(left, read_cap_), kMaxMessageSize);
     }
-    os_read_more();
 }
 
 void WinPipe::on_read_failure(DWORD error) {
@@ -290,6 +417,21 @@ void WinPipe::issue_write(std::unique_ptr<OverlappedOp> op) {
     iocp().op_started();
     const BOOL ok = WriteFile(handle_, op->buffer.data() + op->offset, len, nullptr, &op->ov);
     const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
+    if (ok && skip_) {
+        // Completed at once and no packet follows: settled here, the op is ours again. The rest
+        // of a partial write goes out as a new operation.
+        iocp().op_finished();
+        const size_t done = std::min<size_t>(op->ov.InternalHigh, len);
+        write_queue_.completed(done);
+        op->offset += done;
+        if (op->offset < op->buffer.size() && done > 0) {
+            op->ov = OVERLAPPED{};
+            issue_write(std::move(op));
+        } else {
+            write_queue_.piece_done();
+        }
+        return;
+    }
     if (ok && op->ov.InternalHigh == len) {
         // Completed at once: the bytes are in the pipe now, so flush() may already say so and the
         // next write may go out. The packet still comes; it only frees the op. The op is alive
@@ -347,6 +489,7 @@ void WinPipe::os_release() {
         CloseHandle(pipe_root_);
         pipe_root_ = INVALID_HANDLE_VALUE;
     }
+    probe_ = nullptr;
     if (handle_ == INVALID_HANDLE_VALUE) return;
     // Cancel first so every pending op completes (with ERROR_OPERATION_ABORTED) and its packet
     // frees the op; then the handle goes at once, independent of the ops.

@@ -7,7 +7,18 @@
 //     old connection are dropped;
 //   - the OS handle is closed by close/disconnect/poll close, never held hostage by its ops;
 //   - one ReadFile outstanding while there is room, sized to the rest of a message after
-//     ERROR_MORE_DATA; one WriteFile outstanding, re-issued for the rest after a partial completion.
+//     ERROR_MORE_DATA; one WriteFile outstanding, re-issued for the rest after a partial completion;
+//   - byte mode at the cost floor (handles that read bytes): FILE_SKIP_COMPLETION_PORT_ON_SUCCESS,
+//     so what completes at once is settled inline and queues no packet; a pipe that has received
+//     nothing yet waits with a zero-byte read (a probe, no buffer) and reads what is there when it
+//     completes; one that has received waits with a 4 KiB read (a full-size one while bytes
+//     stream in). What waits is armed only when a thread waits on the poll (or at once when a
+//     waiter is already blocked elsewhere); npipe_read on an empty queue asks the OS directly
+//     (FilePipeLocalInformation, then a read that completes at once) before it answers
+//     NPIPE_EAGAIN.
+//     Handles that read messages keep a buffered ReadFile pending and every packet: a zero-byte
+//     read there may consume an empty message or end in ERROR_MORE_DATA, and whether a
+//     synchronous ERROR_MORE_DATA queues a packet under skip-on-success is not documented.
 //
 // Windows-specific behaviour callers may notice (also in the header):
 //   - writes that WriteFile completes at once are "completed" for npipe_flush at once; the packet
@@ -58,6 +69,8 @@ private:
     int32_t os_start_connect(Failure &failure) override;
     void os_disconnect() override;
     void os_read_more() override;
+    int64_t os_read_direct(const IoVec *iov, size_t iovcnt) override;
+    void os_before_wait() override;
     void os_write_more() override;
     OpenAttempt os_try_open() override;
     bool os_wait_for_instance(Deadline deadline) override;
@@ -69,8 +82,16 @@ private:
     intptr_t os_raw_handle() override;
 
     IocpPoll &iocp() const { return static_cast<IocpPoll &>(*poll()); }
+    // Joins `h` to the port and, for a handle that reads bytes, turns on skip-on-success.
+    int32_t join_port(IocpPoll &port, HANDLE h);
     std::unique_ptr<OverlappedOp> make_op(OpKind kind);
     void on_connect_done(DWORD error);
+    // A read may be issued now (connected, reading, nothing in flight) and the queue has room.
+    bool may_read() const;
+    // A buffered ReadFile of `size` (settled inline when it completes at once on a skip_ handle).
+    void issue_read(size_t size);
+    void arm_idle_read();  // what waits for bytes: a probe, or a buffered read while they stream
+    void arm_probe();      // the zero-byte read; if bytes are there already, reads them at once
     void on_read_done(OverlappedOp &op, DWORD bytes, DWORD error);
     void on_read_failure(DWORD error);
     void issue_write(std::unique_ptr<OverlappedOp> op);
@@ -78,11 +99,16 @@ private:
     void on_write_failure(DWORD error);
 
     HANDLE handle_;
-    uint64_t generation_ = 1;    // bumped by disconnect: ops of older generations are stale
-    const size_t read_cap_;      // in_buffer_size within sane bounds: the usual ReadFile size
-    size_t next_read_size_ = 0;  // after ERROR_MORE_DATA: the rest of the message
-    bool read_in_flight_ = false;
-    bool received_ = false;  // a read of this connection brought bytes (identity needs them)
+    uint64_t generation_ = 1;        // bumped by disconnect: ops of older generations are stale
+    const size_t read_cap_;          // in_buffer_size within sane bounds: the usual ReadFile size
+    size_t next_read_size_ = 0;      // after ERROR_MORE_DATA: the rest of the message
+    bool read_in_flight_ = false;    // a ReadFile (buffered or probe) is pending
+    bool skip_ = false;              // completions at once queue no packet: settled inline
+    bool probing_ = false;           // skip_ on a handle that reads bytes: idle reads are probes
+    bool streaming_ = false;         // the last read filled a whole read_cap_: more is likely on its way
+    bool expect_nothing_ = false;    // the last read on an empty queue found nothing in the OS either
+    OverlappedOp *probe_ = nullptr;  // the probe in flight (owned by the kernel until its packet)
+    bool received_ = false;          // a read of this connection brought bytes (identity needs them)
     bool write_in_flight_ = false;
     OpenTarget target_;                        // client: what to open
     HANDLE pipe_root_ = INVALID_HANDLE_VALUE;  // client: for the asynchronous busy wait, once needed

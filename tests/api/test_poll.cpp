@@ -168,6 +168,38 @@ TEST_SUITE("poll") {
         npipe_poll_close(p);
     }
 
+    TEST_CASE("bytes that arrive after a read took the last ones are reported to a wait on another thread" *
+              doctest::timeout(60)) {
+        // The reading thread never sees NPIPE_EAGAIN here: it reads exactly what came. The thread
+        // waiting on the poll must still hear of every later arrival (on Windows the zero-byte
+        // read that notices it is armed at the wait, or at once while a wait is blocked).
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        std::atomic<int> readable{0};
+        std::atomic<bool> stop{false};
+        std::thread waiter([&] {
+            npipe_event_t ev[8];
+            while (!stop) {
+                const int32_t n = npipe_poll_wait(poll.h, ev, 8, 20);
+                for (int32_t i = 0; i < n; ++i)
+                    if (ev[i].token == 1 && (ev[i].events & NPIPE_READABLE)) readable.fetch_add(1);
+            }
+        });
+        char c = 0;
+        for (int round = 0; round < 50; ++round) {
+            const int before = readable.load();
+            const char sent = static_cast<char>('a' + round % 26);
+            REQUIRE(npipe_write(p.client, &sent, 1) == 1);
+            for (int i = 0; i < 2000 && readable.load() == before; ++i) sleep_ms(2);
+            REQUIRE(readable.load() > before);
+            REQUIRE(npipe_read(p.server, &c, 1) == 1);
+            CHECK(c == sent);
+        }
+        stop = true;
+        waiter.join();
+    }
+
     TEST_CASE("wakes from racing threads are never lost" * doctest::timeout(60)) {
         Poller poll;
         constexpr int kThreads = 4;

@@ -21,14 +21,14 @@ using namespace npipe;
 class Poll final : public ReadyPoll {
 protected:
     int32_t process_os_events(int32_t timeout_ms) override {
-        std::unique_lock<std::mutex> lock(mu_);
+        std::unique_lock lock(mu_);
         const auto bound = std::chrono::milliseconds(timeout_ms < 0 ? 10000 : timeout_ms);
         cv_.wait_for(lock, bound, [&] { return interrupted_; });
         interrupted_ = false;
         return st::ok;
     }
     void interrupt() override {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         interrupted_ = true;
         cv_.notify_all();
     }
@@ -65,30 +65,30 @@ public:
 
     // The OS side, as a backend would report it.
     void arrive(const std::string &bytes, bool end_of_message = true) {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         read_queue_.push(std::vector<uint8_t>(bytes.begin(), bytes.end()), end_of_message);
         data_arrived();
     }
     void finish_connect(const Failure &failure = Failure{}) {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         connect_finished(failure);
     }
     void end_of_stream(bool peer_gone_too) {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         on_eof(peer_gone_too);
     }
     void read_fails(const Failure &failure) {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         on_read_failed(failure);
     }
     void write_fails(const Failure &failure) {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         in_flight = 0;
         on_write_failed(failure);
     }
     // The OS completes every piece in flight.
     void complete_writes() {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         for (size_t i = handed_to_os.size() - in_flight; i < handed_to_os.size(); ++i) {
             write_queue_.completed(handed_to_os[i].size());
             write_queue_.piece_done();
@@ -98,17 +98,17 @@ public:
         write_progressed();
     }
     size_t write_used() {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         return write_queue_.used();
     }
     // What the OS says the peer has not read yet (os_peer_unread; st::pipe: it left without
     // reading them), and how often the core asked.
     void set_unread(int64_t n) {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         unread_ = n;
     }
     int unread_queries() {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::lock_guard lock(mu_);
         return unread_queries_;
     }
 
