@@ -20,7 +20,9 @@
 namespace npipe::posix {
 namespace {
 
-constexpr uint32_t kConnEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// EPOLLOUT is asked for only while the kernel has refused bytes (want_write_space): a peer's every
+// read would otherwise wake this end's poll, and a read that waits would pay a second wake-up.
+constexpr uint32_t kConnEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 constexpr size_t kReceiveChunk = 64 * 1024;
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;  // never SIGPIPE, never block
 
@@ -108,7 +110,8 @@ int32_t UnixPipe::os_attach(ReadyPoll &poll_base) {
         poll.add_source(std::weak_ptr<EpollSource>(std::static_pointer_cast<UnixPipe>(shared_from_this())));
     int err = 0;
     const char *what = nullptr;
-    if (fd_ >= 0 && (err = poll.ctl(EPOLL_CTL_ADD, fd_, id, conn_tag(), kConnEvents)) != 0) {
+    if (fd_ >= 0 && write_queue_.has_queued()) out_armed_ = true;  // bytes queued before registration
+    if (fd_ >= 0 && (err = poll.ctl(EPOLL_CTL_ADD, fd_, id, conn_tag(), conn_events())) != 0) {
         what = "epoll_ctl(ADD) of the socket";
     } else if (setup().server && listener_) {
         const int32_t rc =
@@ -128,6 +131,24 @@ int32_t UnixPipe::os_attach(ReadyPoll &poll_base) {
 }
 
 uint32_t UnixPipe::conn_tag() const { return generation_; }
+
+uint32_t UnixPipe::conn_events() const { return kConnEvents | (out_armed_ ? EPOLLOUT : 0u); }
+
+// The kernel took less than it was offered: EPOLLOUT says when it has room again. Edge-triggered
+// and re-evaluated by EPOLL_CTL_MOD, so room that came meanwhile is reported at once.
+void UnixPipe::want_write_space() {
+    if (out_armed_) return;
+    out_armed_ = true;
+    if (fd_ >= 0 && poll() && source_id_ != 0) epoll().ctl(EPOLL_CTL_MOD, fd_, source_id_, conn_tag(), conn_events());
+}
+
+// An EPOLLOUT that found nothing queued: stop asking until the kernel refuses bytes again (so a
+// bulk transfer that keeps the kernel full keeps EPOLLOUT without a system call per episode).
+void UnixPipe::drop_write_space() {
+    if (!out_armed_) return;
+    out_armed_ = false;
+    if (fd_ >= 0 && poll() && source_id_ != 0) epoll().ctl(EPOLL_CTL_MOD, fd_, source_id_, conn_tag(), conn_events());
+}
 
 void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
     std::lock_guard lock(mu_);
@@ -150,8 +171,10 @@ void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
             data_arrived();
     }
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-        if (write_queue_.has_queued()) os_write_more();
+        const bool had_queued = write_queue_.has_queued();
+        if (had_queued) os_write_more();
         write_progressed();
+        if (!had_queued && (events & EPOLLOUT)) drop_write_space();
     }
     if (events & EPOLLHUP) on_peer_gone();
 }
@@ -178,7 +201,8 @@ int UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
     // One-way ends: shut the other direction so the peer sees it at once.
     if (!setup().can_write) shutdown(fd_, SHUT_WR);
     if (!setup().can_read) shutdown(fd_, SHUT_RD);
-    if (poll()) return epoll().ctl(EPOLL_CTL_ADD, fd_, source_id_, conn_tag(), kConnEvents);
+    out_armed_ = false;
+    if (poll()) return epoll().ctl(EPOLL_CTL_ADD, fd_, source_id_, conn_tag(), conn_events());
     return 0;
 }
 
@@ -342,6 +366,7 @@ void UnixPipe::close_connection() {
     peer_pid_ = 0;
     sent_on_connection_ = 0;
     peer_reset_ = false;
+    out_armed_ = false;
 }
 
 void UnixPipe::os_disconnect() { close_connection(); }
@@ -433,6 +458,9 @@ int64_t UnixPipe::os_write_direct(const uint8_t *prefix, size_t prefix_len, cons
     }
     if (n >= 0) {
         sent_on_connection_ += static_cast<uint64_t>(n);
+        size_t offered = prefix_len;
+        for (size_t i = 0; i < iovcnt; ++i) offered += iov[i].len;
+        if (static_cast<size_t>(n) < offered) want_write_space();  // the rest is queued
         return n;
     }
     const Failure failure = write_failure(static_cast<int>(-n));
@@ -451,7 +479,10 @@ void UnixPipe::os_write_more() {
             on_write_failed(write_failure(static_cast<int>(-n)));
             return;
         }
-        if (n == 0 && k > 0) return;  // the kernel is full: EPOLLOUT continues
+        if (n == 0 && k > 0) {
+            want_write_space();  // the kernel is full: EPOLLOUT continues
+            return;
+        }
         write_queue_.consumed(static_cast<size_t>(n));
         sent_on_connection_ += static_cast<uint64_t>(n);
     }

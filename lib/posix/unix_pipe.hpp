@@ -74,6 +74,9 @@ private:
     void release_listener();
     void stop_watching_name();
     void read_failed(int err);
+    uint32_t conn_events() const;
+    void want_write_space();
+    void drop_write_space();
     Failure write_failure(int err);
 
     std::shared_ptr<ListeningSocket> listener_;  // server: until close or poll close
@@ -91,6 +94,7 @@ private:
     uint64_t peer_pid_ = 0;
     uint64_t sent_on_connection_ = 0;  // bytes handed to the kernel on this connection
     bool peer_reset_ = false;          // the peer closed with bytes unread (ECONNRESET seen)
+    bool out_armed_ = false;           // EPOLLOUT asked for (want_write_space)
 };
 
 }  // namespace npipe::posix
