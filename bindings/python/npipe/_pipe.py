@@ -4,8 +4,6 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-import select
-import sys
 import time
 import weakref
 from dataclasses import dataclass
@@ -30,10 +28,6 @@ Buffer = Union[bytes, bytearray, memoryview]
 WritableBuffer = Union[bytearray, memoryview]
 
 _DEFAULT_READ = 64 * 1024
-# Blocking reads on Linux wait with poll(2) on the socket, in slices this long (see
-# Pipe._wait_fd_readable); NPIPE_PY_WAIT=library makes them use npipe_wait like every other wait.
-_POLL_FD = sys.platform.startswith("linux") and os.environ.get("NPIPE_PY_WAIT", "") != "library"
-_FD_SLICE_S = 0.05
 # recv()/read() read into a per-pipe buffer of at least this size, kept while it is at most
 # _SCRATCH_KEEP (a one-off huge read does not pin its buffer).
 _SCRATCH_MIN = 64 * 1024
@@ -640,34 +634,8 @@ class Pipe:
         not computed yet), so the fast path never reads the clock."""
         if deadline == -1.0:
             deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        if _POLL_FD and interests == _native.READABLE and self._state.waited and self._poll is None \
-                and self._wait_fd_readable(handle, deadline, timeout, what):
-            return deadline
         self._wait(handle, interests, deadline, timeout, what)
         return deadline
-
-    def _wait_fd_readable(self, handle: int, deadline: Optional[float], timeout: Optional[float],
-                          what: str) -> bool:
-        """Linux: wait for data with poll(2) on the socket itself, when nothing needs the library
-        to drive the pipe (no accepted bytes still queued, not connecting); False otherwise (then
-        ``npipe_wait``). It saves the wake-ups and syscalls of ``npipe_wait``'s private poll
-        (which also wakes on every EPOLLOUT edge: twice per round trip in a ping-pong). The library
-        keeps reading the socket itself; this only waits. Slices of at most 50 ms bound how long a
-        close from another thread (which closes the socket under the wait) or bytes another thread
-        queued meanwhile can go unnoticed: the caller asks again after each."""
-        lib = self._lib
-        if lib.npipe_flush(handle) != _errors.OK:
-            return False
-        fd = _native.intptr_t()
-        if lib.npipe_raw_handle(handle, ctypes.byref(fd)) != _errors.OK:
-            return False
-        left = _FD_SLICE_S if deadline is None else min(_FD_SLICE_S, deadline - time.monotonic())
-        if left <= 0:
-            raise _timeout_error(what, timeout)
-        waiter = select.poll()
-        waiter.register(fd.value, select.POLLIN)  # POLLHUP and POLLERR come anyway
-        waiter.poll(timeout_ms(left))
-        return True
 
     def recv(self, n: int = _DEFAULT_READ, timeout: Optional[float] = None) -> bytes:
         """Block until data arrives, then return up to ``n`` bytes; ``b""`` at the end of the

@@ -4,14 +4,13 @@ non-blocking open (``blocking=False``) driven by a Poll or by the blocking helpe
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import unittest
 from typing import Any, Callable, List
 
 import npipe
-from npipe import _errors, _pipe
+from npipe import _errors
 from support import DEADLINE, blocking_server, ended_by_close, pump_until, receive_all, run_in_thread, unique_name
 
 
@@ -132,70 +131,6 @@ class BoundaryCrossingsTest(unittest.TestCase):
                     got += client.recv(size - len(got), timeout=DEADLINE)
                 self.assertEqual(bytes(got), payload)
                 self.assertIs(type(client.recv(0)), bytes)
-
-
-class LinuxFdWaitTest(unittest.TestCase):
-    """Linux: a blocking read on a pipe with nothing queued waits with poll(2) on the socket."""
-
-    def setUp(self) -> None:
-        if not sys.platform.startswith("linux") or not _pipe._POLL_FD:
-            self.skipTest("the fd wait is Linux's (and not with NPIPE_PY_WAIT=library)")
-
-    def test_a_recv_that_waits_polls_the_socket(self) -> None:
-        name = unique_name("fdwait")
-        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
-            server.connect(timeout=DEADLINE)
-            client.sendall(b"", timeout=DEADLINE)
-            with self.assertRaises(npipe.PipeTimeoutError):
-                client.recv(timeout=0.05)  # binds the client to its private poll
-            calls = count_calls(client)
-            timer = threading.Timer(0.1, server.sendall, args=(b"later",), kwargs={"timeout": DEADLINE})
-            timer.start()
-            self.assertEqual(client.recv(timeout=DEADLINE), b"later")
-            timer.join(DEADLINE)
-            self.assertNotIn("npipe_wait", calls.calls)
-            self.assertEqual((calls.calls[0], calls.calls[-1]), ("npipe_read", "npipe_read"))
-
-    def test_close_from_another_thread_ends_an_fd_wait(self) -> None:
-        name = unique_name("fdclose")
-        with npipe.Server(name) as server:
-            client = npipe.open(name, timeout=DEADLINE)
-            server.connect(timeout=DEADLINE)
-            with self.assertRaises(npipe.PipeTimeoutError):
-                client.recv(timeout=0.05)  # bound, nothing queued: the next recv polls the socket
-            blocked = [run_in_thread(lambda: client.recv(timeout=DEADLINE)),
-                       run_in_thread(lambda: client.recv_into(bytearray(4), timeout=DEADLINE))]
-            client.close()
-            self.assertEqual([ended_by_close(*b) for b in blocked], [None, None])
-
-    def test_bytes_another_thread_left_queued_still_go_out(self) -> None:
-        # One thread waits for the reply while another sends more than the OS buffers hold: the
-        # tail that sendall leaves queued must still reach the peer (the reader's next slice sees
-        # it pending and lets npipe_wait drive the pipe), or the peer never replies.
-        name = unique_name("fdqueue")
-        size = 4 << 20
-
-        def serve(server: npipe.Server) -> None:
-            got = 0
-            buf = bytearray(1 << 16)
-            while got < size:
-                n = server.recv_into(buf, timeout=DEADLINE)
-                self.assertGreater(n, 0)
-                got += n
-            server.sendall(b"done", timeout=DEADLINE)
-            server.drain(timeout=DEADLINE)
-
-        thread, errors = blocking_server(name, serve)
-        with npipe.open(name, timeout=DEADLINE) as client:
-            with self.assertRaises(npipe.PipeTimeoutError):
-                client.recv(timeout=0.05)
-            replies: List[bytes] = []
-            reader, raised = run_in_thread(lambda: replies.append(client.recv(timeout=DEADLINE)))
-            client.sendall(os.urandom(size), timeout=DEADLINE)
-            reader.join(DEADLINE)
-            self.assertEqual((replies, raised), ([b"done"], []))
-        thread.join(DEADLINE)
-        self.assertEqual(errors, {})
 
 
 class CallerTimeoutTest(unittest.TestCase):
