@@ -134,19 +134,13 @@ uint32_t UnixPipe::conn_tag() const { return generation_; }
 
 uint32_t UnixPipe::conn_events() const { return kConnEvents | (out_armed_ ? EPOLLOUT : 0u); }
 
-// The kernel took less than it was offered: EPOLLOUT says when it has room again. Edge-triggered
-// and re-evaluated by EPOLL_CTL_MOD, so room that came meanwhile is reported at once.
-void UnixPipe::want_write_space() {
-    if (out_armed_) return;
-    out_armed_ = true;
-    if (fd_ >= 0 && poll() && source_id_ != 0) epoll().ctl(EPOLL_CTL_MOD, fd_, source_id_, conn_tag(), conn_events());
-}
-
-// An EPOLLOUT that found nothing queued: stop asking until the kernel refuses bytes again (so a
-// bulk transfer that keeps the kernel full keeps EPOLLOUT without a system call per episode).
-void UnixPipe::drop_write_space() {
-    if (!out_armed_) return;
-    out_armed_ = false;
+// EPOLLOUT is wanted once the kernel took less than it was offered, and dropped when an EPOLLOUT
+// found nothing queued (so a bulk transfer that keeps the kernel full keeps it without a system
+// call per episode). EPOLL_CTL_MOD re-evaluates the socket, so room that came meanwhile is
+// reported at once.
+void UnixPipe::want_write_space(bool wanted) {
+    if (out_armed_ == wanted) return;
+    out_armed_ = wanted;
     if (fd_ >= 0 && poll() && source_id_ != 0) epoll().ctl(EPOLL_CTL_MOD, fd_, source_id_, conn_tag(), conn_events());
 }
 
@@ -174,7 +168,7 @@ void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
         const bool had_queued = write_queue_.has_queued();
         if (had_queued) os_write_more();
         write_progressed();
-        if (!had_queued && (events & EPOLLOUT)) drop_write_space();
+        if (!had_queued && (events & EPOLLOUT)) want_write_space(false);
     }
     if (events & EPOLLHUP) on_peer_gone();
 }
@@ -289,11 +283,13 @@ void UnixPipe::name_appeared() {
 // instead of sleeping, so a server that appears is tried at once. The watch is in place before
 // the next attempt, so a name created in between is found by that attempt.
 void UnixPipe::os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) {
-    const auto [dir, file] = split_path(path_);
-    DirectoryWatch &watch = thread_directory_watch();
-    if (outcome == OpenAttempt::absent && (uses_thread_watch_ || (uses_thread_watch_ = watch.watch(dir)))) {
-        watch.wait_for(file, ms);
-        return;
+    if (outcome == OpenAttempt::absent) {
+        const auto [dir, file] = split_path(path_);
+        DirectoryWatch &watch = thread_directory_watch();
+        if (uses_thread_watch_ || (uses_thread_watch_ = watch.watch(dir))) {
+            watch.wait_for(file, ms);
+            return;
+        }
     }
     PipeCore::os_pause_before_retry(outcome, ms);
 }
@@ -460,7 +456,7 @@ int64_t UnixPipe::os_write_direct(const uint8_t *prefix, size_t prefix_len, cons
         sent_on_connection_ += static_cast<uint64_t>(n);
         size_t offered = prefix_len;
         for (size_t i = 0; i < iovcnt; ++i) offered += iov[i].len;
-        if (static_cast<size_t>(n) < offered) want_write_space();  // the rest is queued
+        if (static_cast<size_t>(n) < offered) want_write_space(true);  // the rest is queued
         return n;
     }
     const Failure failure = write_failure(static_cast<int>(-n));
@@ -480,7 +476,7 @@ void UnixPipe::os_write_more() {
             return;
         }
         if (n == 0 && k > 0) {
-            want_write_space();  // the kernel is full: EPOLLOUT continues
+            want_write_space(true);  // the kernel is full: EPOLLOUT continues
             return;
         }
         write_queue_.consumed(static_cast<size_t>(n));

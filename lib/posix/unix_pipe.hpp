@@ -75,8 +75,7 @@ private:
     void stop_watching_name();
     void read_failed(int err);
     uint32_t conn_events() const;
-    void want_write_space();
-    void drop_write_space();
+    void want_write_space(bool wanted);
     Failure write_failure(int err);
 
     std::shared_ptr<ListeningSocket> listener_;  // server: until close or poll close
