@@ -89,7 +89,14 @@ void PipeCore::on_registered() {
     raise_current_state();
 }
 
-uint32_t PipeCore::level_condition() { return condition(connected() && !released_ ? os_condition() : 0); }
+uint32_t PipeCore::level_condition() { return condition(os_readable_bit()); }
+
+// The OS's readable bit, asked only where condition() depends on it: a connected end that reads,
+// with nothing queued here and no end or failure known.
+uint32_t PipeCore::os_readable_bit() {
+    if (!setup_.can_read || !connected() || released_ || !read_queue_.empty() || reading_ended()) return 0;
+    return os_readable() ? ev::readable : 0;
+}
 
 // The readable/writable condition now: a read or write would not answer NPIPE_EAGAIN.
 uint32_t PipeCore::condition(uint32_t os_bits) const {
@@ -647,8 +654,7 @@ int32_t PipeCore::open_blocking() {
 // npipe_wait: the pipe on a private poll, driven by whichever waiting thread gets there first
 
 uint32_t PipeCore::wait_condition(uint32_t interests) {
-    const uint32_t os_bits = connected() && !released_ ? os_condition() : 0;
-    uint32_t bits = condition(os_bits);
+    uint32_t bits = condition((interests & ev::readable) ? os_readable_bit() : 0);
     const bool connect_failed = setup_.server && state_ == State::idle && connect_failure_;
     if (connect_failed) bits |= ev::readable | ev::writable;  // a failed connect counts for both
     // A one-way end's other direction answers at once (NPIPE_EACCES), never NPIPE_EAGAIN: so it

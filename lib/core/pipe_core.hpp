@@ -151,6 +151,10 @@ protected:
     // Readiness the OS knows of and the core cannot (ev::readable, ev::read_closed,
     // ev::write_closed), for (re)registration and level mode.
     virtual uint32_t os_condition() { return 0; }
+    // Whether a read would find bytes in the OS, asked by level mode and npipe_wait on every look
+    // while nothing is queued here: a backend that can answer from its last event or read,
+    // without a system call, does.
+    virtual bool os_readable() { return (os_condition() & ev::readable) != 0; }
     // The pipe is closed: stop taking new clients (the name may go at once, linger or not).
     virtual void os_closing() {}
     // Releases every OS handle now, cancelling what is pending. Called once.
@@ -227,6 +231,7 @@ private:
     uint32_t wait_condition(uint32_t interests) override;
 
     uint32_t condition(uint32_t os_bits) const;
+    uint32_t os_readable_bit();
     void reset_connection();
     void close_locked();
     void finish_close();

@@ -159,6 +159,7 @@ void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
         return;
     }
     if (setup().can_read) {
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) input_ = KernelInput::arrived;
         if (events & (EPOLLRDHUP | EPOLLHUP))
             peer_stopped_sending();
         else if (events & (EPOLLIN | EPOLLERR))
@@ -185,6 +186,17 @@ uint32_t UnixPipe::os_condition() {
     return bits;
 }
 
+// From the last event or read where they tell; poll(2) only when neither does (a new connection,
+// or a read that filled the caller's buffer and so may have left bytes behind).
+bool UnixPipe::os_readable() {
+    if (input_ == KernelInput::unknown)
+        input_ = (os_condition() & ev::readable) ? KernelInput::arrived : KernelInput::empty;
+    return input_ == KernelInput::arrived;
+}
+
+// After a read took `n` of the `asked` bytes: a short read emptied the receive queue.
+void UnixPipe::took_input(size_t n, size_t asked) { input_ = n < asked ? KernelInput::empty : KernelInput::unknown; }
+
 // ---------------------------------------------------------------------------------------------
 // Connection lifecycle
 
@@ -192,6 +204,7 @@ int UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
     fd_ = fd;
     peer_pid_ = peer_pid;
     ++generation_;
+    input_ = KernelInput::unknown;
     // One-way ends: shut the other direction so the peer sees it at once.
     if (!setup().can_write) shutdown(fd_, SHUT_WR);
     if (!setup().can_read) shutdown(fd_, SHUT_RD);
@@ -363,6 +376,7 @@ void UnixPipe::close_connection() {
     sent_on_connection_ = 0;
     peer_reset_ = false;
     out_armed_ = false;
+    input_ = KernelInput::unknown;
 }
 
 void UnixPipe::os_disconnect() { close_connection(); }
@@ -404,13 +418,21 @@ int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
         // so the one-buffer path does not pay for an IOV_MAX array on its stack).
         const ssize_t n =
             iovcnt == 1 ? ::recv(fd_, iov[0].base, iov[0].len, MSG_DONTWAIT) : recv_iovecs(fd_, iov, iovcnt);
-        if (n > 0) return n;
+        if (n > 0) {
+            size_t asked = 0;
+            for (size_t i = 0; i < iovcnt; ++i) asked += iov[i].len;
+            took_input(static_cast<size_t>(n), asked);
+            return n;
+        }
         if (n == 0) {
             on_eof(false);
             return 0;
         }
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) read_failed(errno);
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            input_ = KernelInput::empty;
+        else
+            read_failed(errno);
         return 0;
     }
 }
@@ -421,6 +443,7 @@ bool UnixPipe::os_fill_read_queue() {
     for (;;) {
         const ssize_t n = ::recv(fd_, receive_buffer_.data(), receive_buffer_.size(), MSG_DONTWAIT);
         if (n > 0) {
+            took_input(static_cast<size_t>(n), receive_buffer_.size());
             const Failure bad = decoder_.feed(receive_buffer_.data(), static_cast<size_t>(n), read_queue_);
             if (bad) on_read_failed(bad);
             return true;
@@ -430,7 +453,10 @@ bool UnixPipe::os_fill_read_queue() {
             return false;
         }
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) read_failed(errno);
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            input_ = KernelInput::empty;
+        else
+            read_failed(errno);
         return false;
     }
 }

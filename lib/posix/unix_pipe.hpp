@@ -58,6 +58,7 @@ private:
     void os_pause_before_retry(OpenAttempt::Outcome outcome, int32_t ms) override;
     void os_open_ended() override;
     uint32_t os_condition() override;
+    bool os_readable() override;
     void os_closing() override;
     void os_release() override;
     void os_query_info(PipeInfo &info) override;
@@ -74,6 +75,7 @@ private:
     void release_listener();
     void stop_watching_name();
     void read_failed(int err);
+    void took_input(size_t n, size_t asked);
     uint32_t conn_events() const;
     void want_write_space(bool wanted);
     Failure write_failure(int err);
@@ -94,6 +96,13 @@ private:
     uint64_t sent_on_connection_ = 0;  // bytes handed to the kernel on this connection
     bool peer_reset_ = false;          // the peer closed with bytes unread (ECONNRESET seen)
     bool out_armed_ = false;           // EPOLLOUT asked for (want_write_space)
+    // What this end knows of the socket's receive queue without asking (os_readable). `empty`
+    // holds until the next EPOLLIN: bytes that come after a read or poll(2) found none are always
+    // reported by the poll. `arrived` holds until a read: epoll reports EPOLLIN only when the socket
+    // is readable as the event is collected (it asks the socket again then), not for bytes an
+    // earlier read already took.
+    enum class KernelInput : uint8_t { unknown, empty, arrived };
+    KernelInput input_ = KernelInput::unknown;
 };
 
 }  // namespace npipe::posix

@@ -172,6 +172,45 @@ TEST_SUITE("open") {
         CHECK(npipe_read(server, buf, sizeof buf) == 0);
     }
 
+    // READABLE is a level: bytes an earlier read took do not count, even when their arrival was
+    // never waited for (Linux: an EPOLLIN still queued in the private poll), and bytes a read left
+    // behind do.
+    TEST_CASE("npipe_wait: READABLE counts the bytes still unread, not the arrivals" * doctest::timeout(30)) {
+        const std::string name = unique_name("level");
+        PipeGuard server(create_server(name));
+        CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard client(open_client(name));
+        REQUIRE((npipe_wait(server, NPIPE_WRITABLE, kWaitMs) & NPIPE_CONNECTED) != 0);
+        REQUIRE(npipe_wait(client, NPIPE_READABLE, 0) == 0);  // the client is on its private poll now
+        char buf[64];
+        // Reads `want` bytes, waiting only where none have come yet.
+        auto read_now = [&](size_t want) {
+            for (;;) {
+                const int64_t n = npipe_read(client, buf, want);
+                if (n != NPIPE_EAGAIN) return n;
+                if ((npipe_wait(client, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) == 0) return int64_t{-1000};
+            }
+        };
+        for (int round = 0; round < 3; ++round) {
+            CHECK(npipe_write(server, "abc", 3) == 3);
+            CHECK(read_now(sizeof buf) == 3);                     // took everything: a short read
+            CHECK(npipe_wait(client, NPIPE_READABLE, 100) == 0);  // the taken bytes' arrival is no level
+            CHECK(npipe_wait(client, NPIPE_WRITABLE, 0) == (NPIPE_WRITABLE | NPIPE_CONNECTED));
+        }
+        CHECK(npipe_write(server, "12345678", 8) == 8);
+        CHECK(read_now(4) == 4);  // filled the buffer: the rest stays readable
+        CHECK(npipe_wait(client, NPIPE_READABLE, 0) == (NPIPE_READABLE | NPIPE_CONNECTED));
+        CHECK(npipe_read(client, buf, 4) == 4);
+        CHECK(std::string(buf, 4) == "5678");
+        CHECK(npipe_wait(client, NPIPE_READABLE, 0) == 0);
+        CHECK(npipe_read(client, buf, sizeof buf) == NPIPE_EAGAIN);
+        // Bytes that come while nobody waits are found by the next wait, and by a look.
+        CHECK(npipe_write(server, "z", 1) == 1);
+        CHECK((npipe_wait(client, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+        CHECK(npipe_wait(client, NPIPE_READABLE, 0) == (NPIPE_READABLE | NPIPE_CONNECTED));
+        CHECK(npipe_read(client, buf, sizeof buf) == 1);
+    }
+
     TEST_CASE("npipe_wait: two threads, one reading and one writing, and a close that ends both" *
               doctest::timeout(30)) {
         const std::string name = unique_name("threads");
