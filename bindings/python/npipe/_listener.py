@@ -53,7 +53,9 @@ class Listener:
     name = Pipe.name
     poll = Pipe.poll
     _fail = Pipe._fail
+    _query = Pipe._query
     take_error = Pipe.take_error
+    info = Pipe.info  # is_listener, waiting_instances and pending_accepts are the listener's figures
     __enter__ = Pipe.__enter__
     __exit__ = Pipe.__exit__
 

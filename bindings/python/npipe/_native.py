@@ -95,7 +95,7 @@ class InfoStruct(ctypes.Structure):
         ("size", c_uint32), ("flags", c_uint32), ("in_buffer_size", c_uint32), ("out_buffer_size", c_uint32),
         ("max_instances", c_uint32), ("reserved", c_uint32), ("peer_pid", c_uint64), ("bytes_read", c_uint64),
         ("bytes_written", c_uint64), ("write_pending", c_uint64), ("read_available", c_uint64),
-        ("peer_unread", c_uint64),
+        ("peer_unread", c_uint64), ("waiting_instances", c_uint32), ("pending_accepts", c_uint32),
     ]
 
 
@@ -124,7 +124,7 @@ class IoVec(ctypes.Structure):
     _fields_ = [("base", c_void_p), ("len", c_size_t)]
 
 
-for _struct, _size in ((EventStruct, 16), (ServerOptions, 32), (ClientOptions, 16), (InfoStruct, 72),
+for _struct, _size in ((EventStruct, 16), (ServerOptions, 32), (ClientOptions, 16), (InfoStruct, 80),
                       (ListenerOptions, 40), (PeerStruct, 216)):
     assert ctypes.sizeof(_struct) == _size, f"{_struct.__name__} must be {_size} bytes"
 

@@ -138,6 +138,13 @@ class PipeInfo:
     write_pending: int  #: accepted but not yet completed by the OS
     read_available: int  #: bytes a read could return now
     peer_unread: int  #: written bytes the peer has not read yet
+    waiting_instances: int = 0  #: a listener's instances waiting for clients now (Linux: 0)
+    pending_accepts: int = 0  #: a listener's connected pipes not accepted yet
+
+    @property
+    def is_listener(self) -> bool:
+        """This is a :class:`~npipe.Listener`'s snapshot."""
+        return bool(self.flags & _native.INFO_LISTENER)
 
     @property
     def is_server(self) -> bool:
@@ -484,7 +491,7 @@ class Pipe:
         info = self._query(self._lib.npipe_get_info, _native.InfoStruct())
         return PipeInfo(info.flags, info.in_buffer_size, info.out_buffer_size, info.max_instances, info.peer_pid,
                         info.bytes_read, info.bytes_written, info.write_pending, info.read_available,
-                        info.peer_unread)
+                        info.peer_unread, info.waiting_instances, info.pending_accepts)
 
     @property
     def peer(self) -> Peer:

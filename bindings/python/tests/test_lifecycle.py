@@ -2,6 +2,7 @@
 private poll behind the blocking helpers."""
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import signal
@@ -80,7 +81,7 @@ class GarbageCollectionTest(unittest.TestCase):
         gc.collect()
         self.assertIsNone(ref())
         info = _native.InfoStruct()
-        info.size = 72
+        info.size = ctypes.sizeof(info)
         self.assertEqual(lib.npipe_get_info(handles[1], info), npipe._errors.EBADF)
         self.assertEqual(lib.npipe_poll_close(handles[0]), npipe._errors.EBADF)  # already closed
 

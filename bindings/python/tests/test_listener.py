@@ -171,6 +171,27 @@ class PollListenerTest(unittest.TestCase):
                     pump_until(poll, lambda seen: any(e.token == 1 and e.readable for e in seen))
                     self.assertEqual(pipe.read(), b"via the poll")
 
+    def test_info_counts_the_clients_waiting_to_be_accepted(self) -> None:
+        self.assertEqual(ctypes.sizeof(_native.InfoStruct), 80)
+        name = unique_name("linfo")
+        with npipe.Poll() as poll, npipe.Listener(name) as listener:
+            poll.register(listener, 7, npipe.READABLE | npipe.LEVEL)
+            info = listener.info()
+            self.assertTrue(info.is_listener)
+            self.assertFalse(info.is_server)
+            self.assertEqual(info.pending_accepts, 0)
+            clients = [npipe.open(name, timeout=DEADLINE) for _ in range(3)]
+            try:
+                pump_until(poll, lambda _: listener.info().pending_accepts == 3)
+                with listener.accept(blocking=False) as pipe:
+                    self.assertEqual(listener.info().pending_accepts, 2)
+                    pipe_info = pipe.info()
+                    self.assertFalse(pipe_info.is_listener)
+                    self.assertTrue(pipe_info.is_server and pipe_info.connected)
+                    self.assertEqual((pipe_info.waiting_instances, pipe_info.pending_accepts), (0, 0))
+            finally:
+                for client in clients:
+                    client.close()
 
     def test_32_clients_from_threads_accepted_on_the_poll_each_with_its_own_data(self) -> None:
         name = unique_name("lpburst")
