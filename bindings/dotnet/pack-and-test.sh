@@ -14,9 +14,20 @@ feed="$work/feed"
 rm -rf "$feed" "$work/packages" "$work/package-test"
 mkdir -p "$feed"
 
+# The package carries the natives without their debug information, as the Python wheels do:
+# the meson builds keep it (debugoptimized), which made the packed libnpipe.so 4.7 MB.
+natives="$work/natives"
+rm -rf "$natives"
+mkdir -p "$natives"
+stripped() {  # stripped FILE STRIP-PROGRAM: prints the path of a debug-stripped copy of FILE
+    copy="$natives/$(basename "$1")"
+    cp "$1" "$copy"
+    if command -v "$2" >/dev/null 2>&1; then "$2" --strip-debug "$copy"; fi
+    echo "$copy"
+}
 props=""
-[ "$so" = "-" ] || props="$props -p:NpipeNativeLinux=$so"
-[ "$dll" = "-" ] || props="$props -p:NpipeNativeWindows=$dll"
+[ "$so" = "-" ] || props="$props -p:NpipeNativeLinux=$(stripped "$so" strip)"
+[ "$dll" = "-" ] || props="$props -p:NpipeNativeWindows=$(stripped "$dll" x86_64-w64-mingw32-strip)"
 echo "== dotnet pack Npipe without a native library must fail, and say why"
 if dotnet pack "$here/Npipe/Npipe.csproj" -c Release -m:1 -p:BuildInParallel=false \
         --artifacts-path "$work/artifacts" -o "$feed" --nologo -v quiet >"$work/pack-no-natives.log" 2>&1; then
@@ -43,7 +54,15 @@ case "$version" in
     "$lib_version"-local.[0-9]*) ;;
     *) echo "FAIL: package version $version is not $lib_version-local.<time>"; exit 1 ;;
 esac
-python3 -c 'import sys, zipfile; [print("  " + n) for n in sorted(zipfile.ZipFile(sys.argv[1]).namelist()) if n.startswith(("lib/", "runtimes/"))]' "$nupkg"
+python3 - "$nupkg" <<'PY'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for info in sorted(z.infolist(), key=lambda i: i.filename):
+    if info.filename.startswith(("lib/", "runtimes/")):
+        print(f"  {info.filename} ({info.file_size:,} bytes)")
+    if info.filename.startswith("runtimes/"):
+        assert b".debug_info" not in z.read(info.filename), f"{info.filename} carries debug information"
+PY
 echo "== the XML documentation is packed, and a rebuild (--no-incremental) gives the same Npipe.Net.dll"
 python3 - "$nupkg" "$work/packed-dll" <<'PY'
 import sys, zipfile
