@@ -94,6 +94,7 @@ public:
     // accepted share its poll). The last to close closes the poll.
     void add_private_user() { private_users_.fetch_add(1, std::memory_order_relaxed); }
     bool drop_private_user() { return private_users_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+    bool is_private() const { return private_users_.load(std::memory_order_relaxed) > 0; }
 
 protected:
     // Blocks for at most timeout_ms (< 0: no limit) for OS events and processes what arrived.

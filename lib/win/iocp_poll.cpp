@@ -88,9 +88,13 @@ int32_t IocpPoll::process_os_events(int32_t timeout_ms) {
     }
     const DWORD wait_ms = timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms);
 
+    // A private poll (npipe_wait) serves one pipe, or a listener and its pipes: one packet at a
+    // time. Asking for a batch costs Wine a request per packet plus one that finds the port empty,
+    // and Windows gains nothing from batching the one or two packets such a poll has at once.
+    const ULONG batch = is_private() ? 1 : kBatch;
     OVERLAPPED_ENTRY entries[kBatch];
     ULONG count = 0;
-    const BOOL ok = GetQueuedCompletionStatusEx(port, entries, kBatch, &count, wait_ms, FALSE);
+    const BOOL ok = GetQueuedCompletionStatusEx(port, entries, batch, &count, wait_ms, FALSE);
     const DWORD err = ok ? 0 : GetLastError();
     // Wine 8 returns FALSE with count == 1 on a timeout: the count is only meaningful on TRUE.
     if (!ok) count = 0;
