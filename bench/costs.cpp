@@ -8,6 +8,8 @@
 //                               blocking ReadFile/WriteFile (Windows) or read/write on a socketpair
 //                               (Linux).
 //   costs pp npipe ROUNDS      the same over two threads with a poll each (npipe bench pingpong)
+//   costs wait npipe ROUNDS    the same over two threads blocking in npipe_wait (the bindings'
+//                               synchronous calls)
 //   costs tp npipe CHUNKS      a writer thread sends CHUNKS x 64 KiB, a reader thread reads them
 //   costs mem npipe|raw0|raw64k PAIRS
 //                               (Windows) PAIRS connected idle pairs on one poll; prints the
@@ -80,7 +82,14 @@ Pair make_pair(npipe_poll_t poll, const std::string &name, uint64_t token) {
     return p;
 }
 
-void wait_once(npipe_poll_t poll) {
+// One wait until `pipe` may make progress: on `poll`, or (poll 0) in npipe_wait for `interest`,
+// as the bindings' blocking calls wait.
+void wait_once(npipe_poll_t poll, npipe_t pipe, uint32_t interest) {
+    if (poll == 0) {
+        const int32_t n = npipe_wait(pipe, interest, -1);
+        if (n < 0) die("npipe_wait", n);
+        return;
+    }
     npipe_event_t ev[8];
     const int32_t n = npipe_poll_wait(poll, ev, 8, -1);
     if (n < 0) die("npipe_poll_wait", n);
@@ -90,7 +99,7 @@ void write_all(npipe_poll_t poll, npipe_t pipe, const uint8_t *buf, size_t len) 
     while (len > 0) {
         const int64_t n = npipe_write(pipe, buf, len);
         if (n == NPIPE_EAGAIN) {
-            wait_once(poll);
+            wait_once(poll, pipe, NPIPE_WRITABLE);
             continue;
         }
         if (n <= 0) die("npipe_write", n);
@@ -103,7 +112,7 @@ void read_all(npipe_poll_t poll, npipe_t pipe, uint8_t *buf, size_t len) {
     while (len > 0) {
         const int64_t n = npipe_read(pipe, buf, len);
         if (n == NPIPE_EAGAIN) {
-            wait_once(poll);
+            wait_once(poll, pipe, NPIPE_READABLE);
             continue;
         }
         if (n <= 0) die("npipe_read", n);
@@ -196,6 +205,41 @@ void npipe_two_threads(long rounds, bool echo_back) {
     npipe_close(server);
     npipe_poll_close(cpoll);
     npipe_poll_close(spoll);
+}
+
+// `wait`: the 64-byte exchange between two threads with no poll of ours, each end blocking in
+// npipe_wait (its private poll) as the Python and .NET bindings' blocking calls do.
+void npipe_waiting_threads(long rounds) {
+    const std::string name = unique_name("wait", 0);
+    npipe_server_options_t so;
+    npipe_server_options_init(&so);
+    npipe_t server = 0, client = 0;
+    int32_t rc = npipe_create(name.c_str(), &so, &server);
+    if (rc != NPIPE_OK) die("npipe_create", rc);
+    rc = npipe_connect(server);  // starts when npipe_wait registers the pipe
+    if (rc != NPIPE_OK && rc != NPIPE_EAGAIN) die("npipe_connect", rc);
+    npipe_client_options_t co;
+    npipe_client_options_init(&co);
+    rc = npipe_open(name.c_str(), &co, &client);
+    if (rc != NPIPE_OK) die("npipe_open", rc);
+    while (npipe_connect(server) == NPIPE_EAGAIN) wait_once(0, server, NPIPE_WRITABLE);
+    std::thread echo([&] {
+        uint8_t buf[kMsg];
+        for (long r = 0; r < rounds; ++r) {
+            read_all(0, server, buf, kMsg);
+            write_all(0, server, buf, kMsg);
+        }
+    });
+    uint8_t out[kMsg], in[kMsg];
+    for (size_t i = 0; i < kMsg; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
+    for (long r = 0; r < rounds; ++r) {
+        write_all(0, client, out, kMsg);
+        read_all(0, client, in, kMsg);
+        if (std::memcmp(in, out, kMsg) != 0) die("the echo differs", 0);
+    }
+    echo.join();
+    npipe_close(client);
+    npipe_close(server);
 }
 
 #ifdef _WIN32
@@ -364,6 +408,8 @@ int main(int argc, char **argv) {
         raw_round_trips(n);
     else if (mode == "pp" && what == "npipe")
         npipe_two_threads(n, true);
+    else if (mode == "wait" && what == "npipe")
+        npipe_waiting_threads(n);
     else if (mode == "tp" && what == "npipe")
         npipe_two_threads(n, false);
     else if (mode == "mem")

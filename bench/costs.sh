@@ -54,12 +54,14 @@ wine_costs() {
     # The prefix exists before anything is counted (its creation is many requests).
     WINEDEBUG=-all wine cmd /c exit 0 >/dev/null 2>&1
     local what mode
-    for what in npipe raw pp; do
-        # pp: the same exchange between two threads with a poll each (npipe only).
+    for what in npipe raw pp wait; do
+        # pp: the same exchange between two threads with a poll each; wait: between two threads
+        # blocking in npipe_wait, as the bindings' synchronous calls do (npipe only).
         mode=rt
-        [ "$what" = pp ] && mode=pp
-        serve_one "$tmp/$what.short" $mode "${what/pp/npipe}" $short || return
-        serve_one "$tmp/$what.long" $mode "${what/pp/npipe}" $long || return
+        prog=$what
+        case $what in pp | wait) mode=$what prog=npipe ;; esac
+        serve_one "$tmp/$what.short" $mode $prog $short || return
+        serve_one "$tmp/$what.long" $mode $prog $long || return
         # Request lines are "NNNN: name( ... )"; replies are "NNNN: name() = ...".
         for f in "$tmp/$what.short" "$tmp/$what.long"; do
             grep -E '^[0-9a-f]{4}: [a-z_]+\( ' "$f" | sed -E 's/^[0-9a-f]{4}: ([a-z_]+)\(.*/\1/' | sort | uniq -c \
@@ -74,6 +76,7 @@ wine_costs() {
             | sed 's/, $//')
         local label=$what
         [ "$what" = pp ] && label="npipe, two threads"
+        [ "$what" = wait ] && label="npipe_wait, two threads"
         printf 'wine   requests per round trip   %-6s %5s   (%s)\n' "$label" "$total" "$detail"
     done
     WINEDEBUG=-all wineserver -k >/dev/null 2>&1
@@ -111,9 +114,11 @@ linux_costs() {
         echo "linux: instructions skipped (no valgrind: apt-get install valgrind)"
     fi
     if command -v strace >/dev/null; then
-        for what in npipe raw; do
-            strace -f -c -o "$tmp/sc.long" "$native" rt "$what" $long >/dev/null
-            strace -f -c -o "$tmp/sc.short" "$native" rt "$what" $short >/dev/null
+        for what in npipe raw wait; do
+            local mode=rt prog=$what label=$what
+            [ "$what" = wait ] && mode=wait prog=npipe label="npipe_wait, two threads"
+            strace -f -c -o "$tmp/sc.long" "$native" $mode $prog $long >/dev/null
+            strace -f -c -o "$tmp/sc.short" "$native" $mode $prog $short >/dev/null
             for f in "$tmp/sc.long" "$tmp/sc.short"; do
                 # Rows: % time, seconds, usecs/call, calls, [errors], syscall.
                 awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$f" | sort >"$f.names"
@@ -124,7 +129,7 @@ linux_costs() {
             detail=$(join -a1 -a2 -e0 -o 0,1.2,2.2 "$tmp/sc.long.names" "$tmp/sc.short.names" \
                 | awk -v d=$((long - short)) '{ v = ($2 - $3) / d; if (v >= 0.05) printf "%s %.1f, ", $1, v }' \
                 | sed 's/, $//')
-            printf 'linux  system calls per round trip %-6s %5s   (%s)\n' "$what" "$total" "$detail"
+            printf 'linux  system calls per round trip %-6s %5s   (%s)\n' "$label" "$total" "$detail"
         done
     else
         echo "linux: system calls skipped (no strace: apt-get install strace)"
