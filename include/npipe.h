@@ -294,7 +294,9 @@ NPIPE_API int32_t NPIPE_CALL npipe_open(const char *name, const npipe_client_opt
  * stream socket). On success the library owns it; on failure the caller keeps it.
  * flags: 0 or NPIPE_MESSAGE (read in message mode); other bits give NPIPE_EINVAL. */
 NPIPE_API int32_t NPIPE_CALL npipe_from_raw_handle(intptr_t raw, uint32_t flags, npipe_t *out) NPIPE_NOEXCEPT;
-/* Lends the OS handle; ownership stays with the library (do not close it). */
+/* Lends the OS handle; ownership stays with the library (do not close it). It is for asking the OS
+ * (socket options, the peer's credentials, handle inheritance), not for I/O: bytes read or written
+ * through it bypass the library's buffers, framing and readiness. */
 NPIPE_API int32_t NPIPE_CALL npipe_raw_handle(npipe_t pipe, intptr_t *out) NPIPE_NOEXCEPT;
 /* Writes the OS name `name` maps to (NUL-terminated) into buf and returns its length (without the
  * NUL), or NPIPE_ENAMETOOLONG when len is too small. buf may be NULL with len 0 to ask the length. */
