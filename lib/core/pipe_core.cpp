@@ -66,7 +66,7 @@ PipeCore::PipeCore(const PipeSetup &setup)
       open_deadline_(Deadline::after_ms(setup.open_timeout_ms)),
       open_backoff_ms_(kFirstOpenBackoffMs) {}
 
-int64_t PipeCore::os_read_direct(const IoVec *, size_t) { return 0; }
+int64_t PipeCore::os_read_direct(const IoVec *, size_t, size_t) { return 0; }
 
 int64_t PipeCore::os_write_direct(const uint8_t *, size_t, const IoVec *, size_t) { return 0; }
 
@@ -307,7 +307,7 @@ int64_t PipeCore::read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *
         n = read_queue_.read_bytes(iov, iovcnt);
         got = n > 0;
     } else if (!reading_ended() && !released_) {
-        const int64_t direct = os_read_direct(iov, iovcnt);
+        const int64_t direct = os_read_direct(iov, iovcnt, total);
         n = direct > 0 ? static_cast<size_t>(direct) : 0;
         got = n > 0;
     }

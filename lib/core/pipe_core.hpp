@@ -119,9 +119,9 @@ protected:
     virtual void os_disconnect() = 0;
     // Keeps data coming in the background where the OS pushes it (Windows' outstanding ReadFile).
     virtual void os_read_more() {}
-    // Pulls what the OS holds now: straight into the caller's buffers (byte mode, nothing queued;
-    // returns the count, 0 for none) ...
-    virtual int64_t os_read_direct(const IoVec *iov, size_t iovcnt);
+    // Pulls what the OS holds now: straight into the caller's buffers, `total` bytes in all (byte
+    // mode, nothing queued; returns the count, 0 for none) ...
+    virtual int64_t os_read_direct(const IoVec *iov, size_t iovcnt, size_t total);
     // ... or into read_queue_ (message mode; true if anything arrived). EOF and failures go
     // through on_eof() / on_read_failed().
     virtual bool os_fill_read_queue() { return false; }

@@ -197,6 +197,15 @@ bool UnixPipe::os_readable() {
 // After a read took `n` of the `asked` bytes: a short read emptied the receive queue.
 void UnixPipe::took_input(size_t n, size_t asked) { input_ = n < asked ? KernelInput::empty : KernelInput::unknown; }
 
+// After a recv that failed with `err`: EAGAIN found the receive queue empty; anything else ends
+// the reading.
+void UnixPipe::took_nothing(int err) {
+    if (err == EAGAIN || err == EWOULDBLOCK)
+        input_ = KernelInput::empty;
+    else
+        read_failed(err);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connection lifecycle
 
@@ -411,7 +420,7 @@ void UnixPipe::read_failed(int err) {
         on_read_failed(errno_failure(err, "recv"));
 }
 
-int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
+int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) {
     if (fd_ < 0) return 0;
     for (;;) {
         // One buffer (npipe_read): recv straight into it; several: gathered (a separate frame,
@@ -419,9 +428,7 @@ int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
         const ssize_t n =
             iovcnt == 1 ? ::recv(fd_, iov[0].base, iov[0].len, MSG_DONTWAIT) : recv_iovecs(fd_, iov, iovcnt);
         if (n > 0) {
-            size_t asked = 0;
-            for (size_t i = 0; i < iovcnt; ++i) asked += iov[i].len;
-            took_input(static_cast<size_t>(n), asked);
+            took_input(static_cast<size_t>(n), total);
             return n;
         }
         if (n == 0) {
@@ -429,10 +436,7 @@ int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
             return 0;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            input_ = KernelInput::empty;
-        else
-            read_failed(errno);
+        took_nothing(errno);
         return 0;
     }
 }
@@ -453,10 +457,7 @@ bool UnixPipe::os_fill_read_queue() {
             return false;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            input_ = KernelInput::empty;
-        else
-            read_failed(errno);
+        took_nothing(errno);
         return false;
     }
 }

@@ -49,7 +49,7 @@ private:
     int32_t os_attach(ReadyPoll &poll) override;
     int32_t os_start_connect(Failure &failure) override;
     void os_disconnect() override;
-    int64_t os_read_direct(const IoVec *iov, size_t iovcnt) override;
+    int64_t os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) override;
     bool os_fill_read_queue() override;
     int64_t os_write_direct(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt) override;
     void os_write_more() override;
@@ -76,6 +76,7 @@ private:
     void stop_watching_name();
     void read_failed(int err);
     void took_input(size_t n, size_t asked);
+    void took_nothing(int err);
     uint32_t conn_events() const;
     void want_write_space(bool wanted);
     Failure write_failure(int err);

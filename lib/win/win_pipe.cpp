@@ -296,7 +296,7 @@ void WinPipe::arm_idle_read() {
         arm_probe();
 }
 
-int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt) {
+int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*/) {
     // Nothing is queued (the core asks only then). A read in flight brings what arrives with its
     // packet; otherwise ask now: bytes that are there are read at once (sized to what is there, so
     // the read completes at once), else the probe waits for them. The question is

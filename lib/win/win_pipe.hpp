@@ -69,7 +69,7 @@ private:
     int32_t os_start_connect(Failure &failure) override;
     void os_disconnect() override;
     void os_read_more() override;
-    int64_t os_read_direct(const IoVec *iov, size_t iovcnt) override;
+    int64_t os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) override;
     void os_before_wait() override;
     void os_write_more() override;
     OpenAttempt os_try_open() override;
