@@ -296,7 +296,8 @@ NPIPE_API int32_t NPIPE_CALL npipe_open(const char *name, const npipe_client_opt
 NPIPE_API int32_t NPIPE_CALL npipe_from_raw_handle(intptr_t raw, uint32_t flags, npipe_t *out) NPIPE_NOEXCEPT;
 /* Lends the OS handle; ownership stays with the library (do not close it). It is for asking the OS
  * (socket options, the peer's credentials, handle inheritance), not for I/O: bytes read or written
- * through it bypass the library's buffers, framing and readiness. */
+ * through it bypass the library's buffers, framing and readiness. (On Linux a socket npipe_wait
+ * has received on is in blocking mode; the library's own calls never block on it.) */
 NPIPE_API int32_t NPIPE_CALL npipe_raw_handle(npipe_t pipe, intptr_t *out) NPIPE_NOEXCEPT;
 /* Writes the OS name `name` maps to (NUL-terminated) into buf and returns its length (without the
  * NUL), or NPIPE_ENAMETOOLONG when len is too small. buf may be NULL with len 0 to ask the length. */
@@ -410,7 +411,13 @@ NPIPE_API int32_t NPIPE_CALL npipe_accept(npipe_t listener, npipe_t *out) NPIPE_
  * poll of the caller's, now or before, gives NPIPE_EEXIST ("wait on its poll instead"). Several
  * threads may wait on one pipe at once; npipe_close from another thread ends every wait on it with
  * NPIPE_EBADF. A blocking read is npipe_read, then on NPIPE_EAGAIN npipe_wait(READABLE) and
- * npipe_read again. */
+ * npipe_read again.
+ * Linux: a wait for NPIPE_READABLE alone on a byte pipe, with nothing buffered either way and no
+ * other thread waiting, waits inside the socket's recv and buffers what it takes (a blocking read
+ * in two system calls instead of three). Meanwhile a read on another thread takes only what is
+ * buffered, and a write on another thread takes only what the kernel takes at once (fewer bytes
+ * or NPIPE_EAGAIN, then NPIPE_WRITABLE when the kernel has room), since nothing would hand bytes
+ * left in the write buffer to the kernel until the wait ends. */
 NPIPE_API int32_t NPIPE_CALL npipe_wait(npipe_t pipe, uint32_t interests, int32_t timeout_ms) NPIPE_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -25,6 +25,10 @@ constexpr int32_t kMaxOpenBackoffMs = 50;
 // checks a second.
 constexpr int32_t kFirstDrainCheckMs = 1;
 constexpr int32_t kMaxDrainCheckMs = 50;
+// npipe_wait's receive takes at most this much per wake-up (or in_buffer_size, if smaller), and
+// at least kMinWaitReceive so a tiny in_buffer_size does not mean a wake-up per byte.
+constexpr size_t kMaxWaitReceive = 64u * 1024u;
+constexpr size_t kMinWaitReceive = 4u * 1024u;
 
 // What servers and clients alike take from their flags. A client "inbound only" reads only,
 // "outbound only" writes only; a server the other way round, which is the same test of the bits.
@@ -107,7 +111,8 @@ uint32_t PipeCore::condition(uint32_t os_bits) const {
     uint32_t bits = 0;
     if (setup_.can_read && (!read_queue_.empty() || eof_ || read_failure_ || (os_bits & ev::readable)))
         bits |= ev::readable;
-    if (setup_.can_write && (write_queue_.room() > 0 || peer_gone_ || write_failure_)) bits |= ev::writable;
+    if (setup_.can_write && ((write_queue_.room() > 0 && !os_full_while_receiving_) || peer_gone_ || write_failure_))
+        bits |= ev::writable;
     return bits;
 }
 
@@ -243,6 +248,7 @@ void PipeCore::reset_connection() {
     eof_ = false;
     read_failure_ = Failure{};
     write_queue_.reset();
+    os_full_while_receiving_ = false;
     peer_gone_ = false;
     write_failure_ = Failure{};
     undrained_ = false;
@@ -301,12 +307,13 @@ int64_t PipeCore::read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *
                 if (msg_flags) *msg_flags = r.flags;
                 break;
             }
-            if (reading_ended() || released_ || !os_fill_read_queue()) break;
+            if (reading_ended() || released_ || receiving_ || !os_fill_read_queue()) break;
         }
     } else if (!read_queue_.empty()) {
         n = read_queue_.read_bytes(iov, iovcnt);
         got = n > 0;
-    } else if (!reading_ended() && !released_) {
+    } else if (!reading_ended() && !released_ && !receiving_) {
+        // (While npipe_wait receives, the bytes in the OS come after the ones it is taking.)
         const int64_t direct = os_read_direct(iov, iovcnt, total);
         n = direct > 0 ? static_cast<size_t>(direct) : 0;
         got = n > 0;
@@ -397,10 +404,17 @@ int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
         }
     }
     const size_t rest = unit - done;
-    const size_t take = write_queue_.acceptable(rest, whole);
+    // While npipe_wait receives, nobody drives the poll that would hand queued bytes to the OS, and
+    // the peer may be waiting for them before it answers: take only what the OS took (a byte
+    // stream; messages never wait inside the OS), and WRITABLE when it has room again.
+    const size_t take = receiving_ ? 0 : write_queue_.acceptable(rest, whole);
+    if (receiving_ && done < unit) os_full_while_receiving_ = true;
     if (whole ? take != rest : (done == 0 && take == 0)) {
         write_call_owns_failure_ = false;
         write_queue_.owe_on_room();
+        if (receiving_)
+            return fail(st::again,
+                        "the OS's pipe buffer is full while another thread waits to read; wait for NPIPE_WRITABLE");
         return fail(st::again, whole ? "the write buffer has no room for the whole message; wait for NPIPE_WRITABLE"
                                      : "the write buffer is full; wait for NPIPE_WRITABLE");
     }
@@ -419,11 +433,12 @@ int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
 }
 
 void PipeCore::write_progressed() {
+    const bool withheld = std::exchange(os_full_while_receiving_, false);  // the OS has room again
     if (closed_) {
         if (write_queue_.idle()) finish_close();  // everything delivered: the linger is over
         return;
     }
-    if (write_queue_.settle_owed() && setup_.can_write) raise(ev::writable);
+    if ((write_queue_.settle_owed() || withheld) && setup_.can_write) raise(ev::writable);
     if (drain_wanted_ && write_queue_.idle()) check_drained();
 }
 
@@ -654,7 +669,9 @@ int32_t PipeCore::open_blocking() {
 // npipe_wait: the pipe on a private poll, driven by whichever waiting thread gets there first
 
 uint32_t PipeCore::wait_condition(uint32_t interests) {
-    uint32_t bits = condition((interests & ev::readable) ? os_readable_bit() : 0);
+    // While another thread receives, what the OS holds comes after what it is taking: only the
+    // queue counts.
+    uint32_t bits = condition((interests & ev::readable) && !receiving_ ? os_readable_bit() : 0);
     const bool connect_failed = setup_.server && state_ == State::idle && connect_failure_;
     if (connect_failed) bits |= ev::readable | ev::writable;  // a failed connect counts for both
     // A one-way end's other direction answers at once (NPIPE_EACCES), never NPIPE_EAGAIN: so it
@@ -666,6 +683,36 @@ uint32_t PipeCore::wait_condition(uint32_t interests) {
     bits &= interests;
     if (bits && (connected() || state_ == State::failed || connect_failed)) bits |= ev::connected;
     return bits;
+}
+
+// A blocking read through npipe_wait costs a read that finds nothing, a wait on the poll, and a
+// second read once woken; a read that blocks in the OS wakes with the bytes in hand, one system
+// call instead of two (the OS floor: bench/wait_floor). So a wait for READABLE alone, on a
+// connected byte stream with nothing queued here either way, and no other thread driving the
+// poll, waits inside the OS's receive and queues what it took. Meanwhile nobody drives the poll:
+//   - reads take only from the queue (the OS's bytes come after the ones being received);
+//   - writes take only what the OS takes at once (write());
+//   - a close or npipe_disconnect from another thread makes the receive return (the backend ends
+//     it and drops its bytes with the connection);
+//   - any other wait, on another thread, drives the poll as usual.
+bool PipeCore::wait_without_poll(uint32_t interests, const Deadline &deadline, std::unique_lock<FastMutex> &lock) {
+    if (interests != ev::readable || receiving_ || !connected() || closed_ || canceled_ || released_) return false;
+    if (!setup_.can_read || setup_.message_read || setup_.message_write || reading_ended()) return false;
+    if (!read_queue_.empty() || !write_queue_.idle()) return false;
+    const int32_t timeout_ms = deadline.remaining_ms();
+    if (timeout_ms == 0 || !os_begin_receive(timeout_ms)) return false;
+    const size_t size = std::clamp<size_t>(setup_.in_buffer_size, kMinWaitReceive, kMaxWaitReceive);
+    std::vector<uint8_t> storage = read_queue_.take_spare(size);
+    receiving_ = true;
+    lock.unlock();
+    const int64_t n = os_receive(storage.data(), size);
+    lock.lock();
+    receiving_ = false;
+    if (os_end_receive(n, size) && n > 0) {
+        read_queue_.push_spare(std::move(storage), static_cast<size_t>(n), true);
+        data_arrived();
+    }
+    return true;
 }
 
 // ---------------------------------------------------------------------------------------------

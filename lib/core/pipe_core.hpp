@@ -14,6 +14,8 @@
 //                when nothing is queued (Linux byte mode).
 //   write side   WriteQueue (acceptance, in-flight accounting, the one WRITABLE rule); a backend may
 //                hand bytes to the OS straight from the caller's buffers when nothing is queued.
+//   npipe_wait   READABLE alone, with nothing to read or write here, may wait inside the OS's
+//                receive (Linux) instead of on the poll: see wait_without_poll.
 //   drain        flushed, then the OS asked (os_peer_unread) until the peer has read every accepted
 //                byte, re-checked on the poll's clock with backoff; NPIPE_WRITABLE when drained.
 //   identity     asked of the OS once per connection and kept (os_peer_identity).
@@ -155,6 +157,15 @@ protected:
     // while nothing is queued here: a backend that can answer from its last event or read,
     // without a system call, does.
     virtual bool os_readable() { return (os_condition() & ev::readable) != 0; }
+    // npipe_wait's receive (wait_without_poll), where the OS can block in a read with a timeout.
+    // os_begin_receive (mu_ held) prepares it for at most `timeout_ms` (< 0: no limit); false:
+    // wait on the poll instead. os_receive blocks in that read *without* mu_, into `buf`: the
+    // count, 0 at EOF, or -errno (-EAGAIN when the time is up). os_end_receive (mu_ held) reports
+    // EOF and failures, and answers false when the connection went meanwhile (a close or
+    // npipe_disconnect from another thread), whose bytes go with it.
+    virtual bool os_begin_receive(int32_t) { return false; }
+    virtual int64_t os_receive(uint8_t *, size_t) { return 0; }
+    virtual bool os_end_receive(int64_t, size_t) { return false; }
     // The pipe is closed: stop taking new clients (the name may go at once, linger or not).
     virtual void os_closing() {}
     // Releases every OS handle now, cancelling what is pending. Called once.
@@ -229,6 +240,7 @@ private:
     void raise_current_state() override;
     uint32_t level_condition() override;
     uint32_t wait_condition(uint32_t interests) override;
+    bool wait_without_poll(uint32_t interests, const Deadline &deadline, std::unique_lock<FastMutex> &lock) override;
 
     uint32_t condition(uint32_t os_bits) const;
     uint32_t os_readable_bit();
@@ -246,6 +258,11 @@ private:
     bool released_ = false;                 // os_release ran
     bool lingering_ = false;                // in the poll's linger list
     bool write_call_owns_failure_ = false;  // a write failing now failed on the caller's own bytes
+    // npipe_wait receives (wait_without_poll): nobody drives the poll meanwhile.
+    bool receiving_ = false;
+    // A write found the OS full while receiving_ (and so queued nothing): not WRITABLE until the
+    // OS reports room (write_progressed).
+    bool os_full_while_receiving_ = false;
 
     // Client open (NPIPE_NONBLOCK_OPEN, and the blocking open's policy).
     Deadline open_deadline_;

@@ -107,6 +107,7 @@ int32_t PollableCore::wait(uint32_t interests, int32_t timeout_ms) {
             const uint32_t bits = wait_condition(interests);
             if (bits) return static_cast<int32_t>(bits);
             if (deadline.passed()) return 0;
+            if (!driving_ && wait_without_poll(interests, deadline, lock)) continue;
             if (driving_) {
                 // Another thread drives the poll: it wakes us after each of its waits, and so does
                 // every change of the object's state.

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "backend.hpp"
+#include "deadline.hpp"
 #include "event_state.hpp"
 #include "fast_mutex.hpp"
 
@@ -45,6 +46,10 @@ protected:
     virtual uint32_t level_condition() = 0;
     // npipe_wait: the bits of `interests` that hold now (0: keep waiting).
     virtual uint32_t wait_condition(uint32_t interests) = 0;
+    // npipe_wait, when no other thread drives the poll: wait inside an OS call that does the work
+    // as it wakes (a pipe's blocking receive), instead of on the poll. True: it waited (the caller
+    // looks at the condition again); false: wait on the poll. It may unlock `lock` meanwhile.
+    virtual bool wait_without_poll(uint32_t, const Deadline &, std::unique_lock<FastMutex> &) { return false; }
     // The waiter asks for this object's event: first bring the state up to date (a listener takes
     // what its instances finished).
     virtual void on_collect() {}

@@ -6,12 +6,32 @@ namespace npipe {
 
 void ReadQueue::push(std::vector<uint8_t> bytes, bool end_of_message) {
     buffered_ += bytes.size();
-    pieces_.push_back(Piece{std::move(bytes), 0, end_of_message});
+    const size_t size = bytes.size();
+    pieces_.push_back(Piece{std::move(bytes), size, 0, end_of_message, false});
+}
+
+void ReadQueue::push_spare(std::vector<uint8_t> storage, size_t size, bool end_of_message) {
+    buffered_ += size;
+    pieces_.push_back(Piece{std::move(storage), size, 0, end_of_message, true});
 }
 
 void ReadQueue::clear() {
     pieces_.clear();
     buffered_ = 0;
+    std::vector<uint8_t>().swap(spare_);
+}
+
+std::vector<uint8_t> ReadQueue::take_spare(size_t size) {
+    std::vector<uint8_t> storage = std::move(spare_);
+    spare_ = {};
+    if (storage.size() < size) storage.resize(size);
+    return storage;
+}
+
+void ReadQueue::pop_front() {
+    Piece &p = pieces_.front();
+    if (p.spare && p.data.size() > spare_.size()) spare_ = std::move(p.data);
+    pieces_.pop_front();
 }
 
 size_t ReadQueue::read_bytes(const IoVec *iov, size_t iovcnt) {
@@ -19,11 +39,11 @@ size_t ReadQueue::read_bytes(const IoVec *iov, size_t iovcnt) {
     size_t n = 0;
     while (!pieces_.empty() && !out.full()) {
         Piece &p = pieces_.front();
-        const size_t k = out.put(p.data.data() + p.offset, p.data.size() - p.offset);
+        const size_t k = out.put(p.data.data() + p.offset, p.size - p.offset);
         p.offset += k;
         n += k;
         buffered_ -= k;
-        if (p.offset == p.data.size()) pieces_.pop_front();
+        if (p.offset == p.size) pop_front();
     }
     return n;
 }
@@ -33,7 +53,7 @@ ReadQueue::MessageRead ReadQueue::read_message(const IoVec *iov, size_t iovcnt, 
     MessageRead r;
     while (!pieces_.empty()) {
         const Piece &p = pieces_.front();
-        if (!(p.data.empty() && p.end_of_message)) break;
+        if (!(p.size == 0 && p.end_of_message)) break;
         pieces_.pop_front();
         if (!skip_empty) {
             r.flags = mf::empty;
@@ -47,7 +67,7 @@ ReadQueue::MessageRead ReadQueue::read_message(const IoVec *iov, size_t iovcnt, 
         size_t have = 0;
         bool whole = false;
         for (const Piece &p : pieces_) {
-            have += p.data.size() - p.offset;
+            have += p.size - p.offset;
             if (p.end_of_message) {
                 whole = true;
                 break;
@@ -60,11 +80,11 @@ ReadQueue::MessageRead ReadQueue::read_message(const IoVec *iov, size_t iovcnt, 
     bool partial = false;
     for (;;) {
         Piece &p = pieces_.front();
-        const size_t k = out.put(p.data.data() + p.offset, p.data.size() - p.offset);
+        const size_t k = out.put(p.data.data() + p.offset, p.size - p.offset);
         p.offset += k;
         r.bytes += k;
         buffered_ -= k;
-        if (p.offset < p.data.size()) {  // the caller's buffers are full mid-message
+        if (p.offset < p.size) {  // the caller's buffers are full mid-message
             partial = true;
             break;
         }

@@ -26,6 +26,13 @@ public:
     };
 
     void push(std::vector<uint8_t> bytes, bool end_of_message);
+    // The first `size` bytes of `storage` from take_spare, which goes back to be taken again once
+    // it has been read out.
+    void push_spare(std::vector<uint8_t> storage, size_t size, bool end_of_message);
+    // Storage of at least `size` bytes for the next piece: the storage of the last piece read out
+    // when it is big enough, so npipe_wait's receive, which fills one per wake-up, does not
+    // allocate (nor zero) a buffer per round trip of a ping-pong.
+    std::vector<uint8_t> take_spare(size_t size);
     bool empty() const { return pieces_.empty(); }
     size_t pieces() const { return pieces_.size(); }
     // Payload bytes buffered (read_available's library part).
@@ -46,11 +53,16 @@ public:
 private:
     struct Piece {
         std::vector<uint8_t> data;
+        size_t size = 0;  // of data, the bytes that arrived
         size_t offset = 0;
         bool end_of_message = true;
+        bool spare = false;  // storage from take_spare
     };
+    void pop_front();
+
     std::deque<Piece> pieces_;
     size_t buffered_ = 0;
+    std::vector<uint8_t> spare_;
 };
 
 }  // namespace npipe

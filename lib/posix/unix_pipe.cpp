@@ -6,12 +6,14 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <utility>
 
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
@@ -207,6 +209,59 @@ void UnixPipe::took_nothing(int err) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// npipe_wait's receive: recv blocks until bytes come, the peer leaves or the time is up, and
+// returns with the bytes (PipeCore::wait_without_poll says when and why).
+
+bool UnixPipe::os_begin_receive(int32_t timeout_ms) {
+    if (fd_ < 0 || receiving_fd_ >= 0) return false;
+    if (!blocking_allowed_) {
+        const int flags = fcntl(fd_, F_GETFL);
+        if (flags < 0 || fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK) != 0) return false;
+        blocking_allowed_ = true;
+        receive_timeout_ms_ = -1;  // a new socket has no SO_RCVTIMEO
+    }
+    // A timeout a little shorter than the time left is kept (recv returns early and the wait
+    // looks again), so a caller waiting with a deadline does not pay a setsockopt per wait.
+    const bool keep = receive_timeout_ms_ < 0 ? timeout_ms < 0
+                                              : timeout_ms >= receive_timeout_ms_ &&
+                                                    (timeout_ms < 0 || timeout_ms / 2 <= receive_timeout_ms_);
+    if (!keep) {
+        timeval tv{};  // zero: no limit
+        if (timeout_ms > 0) {
+            tv.tv_sec = timeout_ms / 1000;
+            tv.tv_usec = static_cast<suseconds_t>(timeout_ms % 1000) * 1000;
+        }
+        if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) return false;
+        receive_timeout_ms_ = timeout_ms;
+    }
+    receiving_fd_ = fd_;
+    receive_orphaned_ = false;
+    return true;
+}
+
+int64_t UnixPipe::os_receive(uint8_t *buf, size_t len) {
+    const ssize_t n = ::recv(receiving_fd_, buf, len, 0);
+    return n >= 0 ? n : -errno;
+}
+
+bool UnixPipe::os_end_receive(int64_t result, size_t asked) {
+    const int fd = std::exchange(receiving_fd_, -1);
+    if (receive_orphaned_) {
+        ::close(fd);  // shut down by close_connection, which left the closing to us
+        return false;
+    }
+    if (result > 0) {
+        // An EPOLLIN a poll driver took meanwhile may be news of bytes after these: keep it.
+        if (input_ != KernelInput::arrived) took_input(static_cast<size_t>(result), asked);
+    } else if (result == 0) {
+        on_eof(false);
+    } else if (result != -EINTR && result != -EAGAIN && result != -EWOULDBLOCK) {
+        read_failed(static_cast<int>(-result));
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Connection lifecycle
 
 int UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
@@ -214,6 +269,7 @@ int UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
     peer_pid_ = peer_pid;
     ++generation_;
     input_ = KernelInput::unknown;
+    blocking_allowed_ = false;
     // One-way ends: shut the other direction so the peer sees it at once.
     if (!setup().can_write) shutdown(fd_, SHUT_WR);
     if (!setup().can_read) shutdown(fd_, SHUT_RD);
@@ -376,7 +432,15 @@ UnixPipe::Offer UnixPipe::offer_client(int fd) {
 void UnixPipe::close_connection() {
     if (fd_ >= 0) {
         if (poll()) epoll().ctl(EPOLL_CTL_DEL, fd_, source_id_, 0, 0);
-        ::close(fd_);
+        if (fd_ == receiving_fd_) {
+            // npipe_wait's receive is in recv on it, on another thread: shutting the socket down
+            // ends that recv at once, and the receive closes the descriptor as it returns, so its
+            // number cannot be given to another file while a recv may still be about to use it.
+            shutdown(fd_, SHUT_RDWR);
+            receive_orphaned_ = true;
+        } else {
+            ::close(fd_);
+        }
         fd_ = -1;
     }
     decoder_.reset();

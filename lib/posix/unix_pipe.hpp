@@ -6,7 +6,8 @@
 //   - writes go to the kernel at once, straight from the caller's buffers when nothing is queued;
 //     what the kernel does not take waits in the core's write queue and is sent on EPOLLOUT;
 //   - readiness comes from the poll's epoll set (edge-triggered), tagged with the connection's
-//     generation so that an event of an earlier connection never reaches a later one.
+//     generation so that an event of an earlier connection never reaches a later one;
+//   - npipe_wait(READABLE) may wait in a blocking recv instead (PipeCore::wait_without_poll).
 #pragma once
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -59,6 +60,9 @@ private:
     void os_open_ended() override;
     uint32_t os_condition() override;
     bool os_readable() override;
+    bool os_begin_receive(int32_t timeout_ms) override;
+    int64_t os_receive(uint8_t *buf, size_t len) override;
+    bool os_end_receive(int64_t result, size_t asked) override;
     void os_closing() override;
     void os_release() override;
     void os_query_info(PipeInfo &info) override;
@@ -104,6 +108,12 @@ private:
     // earlier read already took.
     enum class KernelInput : uint8_t { unknown, empty, arrived };
     KernelInput input_ = KernelInput::unknown;
+    // npipe_wait's receive (PipeCore::wait_without_poll): a blocking recv with SO_RCVTIMEO, which
+    // needs the socket's O_NONBLOCK cleared (every other call here passes MSG_DONTWAIT).
+    int receiving_fd_ = -1;           // the descriptor recv blocks on, open until the receive ends
+    bool receive_orphaned_ = false;   // the connection went meanwhile: the receive closes its descriptor
+    bool blocking_allowed_ = false;   // O_NONBLOCK is cleared on fd_
+    int32_t receive_timeout_ms_ = 0;  // SO_RCVTIMEO on fd_ (< 0: none)
 };
 
 }  // namespace npipe::posix

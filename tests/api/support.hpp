@@ -27,6 +27,7 @@
 // after windows.h
 #include <sddl.h>
 #else
+#include <dirent.h>
 #include <unistd.h>
 #endif
 
@@ -228,8 +229,8 @@ struct Poller {
     uint32_t wait_for(uint64_t token, uint32_t mask, int32_t bound_ms = kWaitMs) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(bound_ms);
         while (std::chrono::steady_clock::now() < deadline) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (wait(static_cast<int32_t>(left.count()) + 1) < 0) return 0;
             uint32_t bits = 0;
             for (const auto &e : last)
@@ -321,8 +322,7 @@ inline size_t write_all(Poller &poll, npipe_t pipe, const std::string &data, int
 struct Stopwatch {
     std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
     int64_t ms() const {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
-            .count();
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     }
 };
 
@@ -378,7 +378,8 @@ int32_t retry_while_eagain(Poller &poll, Call &&call, int32_t bound_ms = kWaitMs
 // Drives npipe_connect on a registered server until it returns NPIPE_OK (bounded). Returns the
 // last result (NPIPE_OK on success).
 inline int32_t connect_server(Poller &poll, npipe_t server, int32_t bound_ms = kWaitMs) {
-    return retry_while_eagain(poll, [&] { return npipe_connect(server); }, bound_ms);
+    return retry_while_eagain(
+        poll, [&] { return npipe_connect(server); }, bound_ms);
 }
 
 // A connected server/client pair of a fresh name, both registered with `poll`.
@@ -426,11 +427,25 @@ inline std::string read_to_end(Poller &poll, npipe_t pipe, int64_t *last = nullp
 
 // Retries npipe_flush until it is NPIPE_OK (bounded); returns the last result.
 inline int32_t flush_all(Poller &poll, npipe_t pipe, int32_t bound_ms = kWaitMs) {
-    return retry_while_eagain(poll, [&] { return npipe_flush(pipe); }, bound_ms);
+    return retry_while_eagain(
+        poll, [&] { return npipe_flush(pipe); }, bound_ms);
 }
 
 inline bool contains(const char *haystack, const char *needle) {
     return haystack && std::strstr(haystack, needle) != nullptr;
 }
+
+#ifndef _WIN32
+// The descriptors this process has open (the count includes the DIR's own, on every count).
+inline size_t count_open_fds() {
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    REQUIRE(d != nullptr);
+    while (dirent *e = readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    closedir(d);
+    return n;
+}
+#endif
 
 }  // namespace test

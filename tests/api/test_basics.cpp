@@ -1,10 +1,10 @@
 // Version, status codes, thread-local error detail, handle validity, and misuse of every function
 // (the header's ABI, handle, status, pipe and misuse rules).
-#include "support.hpp"
-
 #include <climits>
 #include <cstdio>
 #include <thread>
+
+#include "support.hpp"
 
 using namespace test;
 
@@ -109,8 +109,7 @@ TEST_SUITE("basics") {
               ((uint32_t{NPIPE_VERSION_MAJOR} << 16) | (uint32_t{NPIPE_VERSION_MINOR} << 8) | NPIPE_VERSION_PATCH));
         REQUIRE(npipe_version_string() != nullptr);
         char expect[32];
-        std::snprintf(expect, sizeof expect, "%d.%d.%d", NPIPE_VERSION_MAJOR, NPIPE_VERSION_MINOR,
-                      NPIPE_VERSION_PATCH);
+        std::snprintf(expect, sizeof expect, "%d.%d.%d", NPIPE_VERSION_MAJOR, NPIPE_VERSION_MINOR, NPIPE_VERSION_PATCH);
         CHECK(std::string(npipe_version_string()) == expect);
     }
 
@@ -616,8 +615,8 @@ TEST_SUITE("basics") {
     TEST_CASE("NPIPE_CURRENT_USER_ONLY on both ends works for our own user") {
         Poller poll;
         Pair p;
-        make_pair(poll, p, NPIPE_CURRENT_USER_ONLY, NPIPE_CURRENT_USER_ONLY, 1, 2,
-                  NPIPE_READABLE | NPIPE_WRITABLE, "cuo");
+        make_pair(poll, p, NPIPE_CURRENT_USER_ONLY, NPIPE_CURRENT_USER_ONLY, 1, 2, NPIPE_READABLE | NPIPE_WRITABLE,
+                  "cuo");
         CHECK((info_of(p.server).flags & NPIPE_CURRENT_USER_ONLY) != 0);
         CHECK(write_all(poll, p.client, "mine") == 4);
         CHECK(read_exactly(poll, p.server, 4) == "mine");

@@ -11,12 +11,11 @@
 #if defined(_WIN32)
 #include <windows.h>
 #else
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-
-#include <poll.h>
 #include <unistd.h>
 extern char **environ;
 #endif
@@ -138,10 +137,12 @@ private:
 bool transfer_and_kill(Poller &poll, npipe_t pipe, bool we_are_server, uint64_t seed, Child &child,
                        uint64_t kill_after) {
     peer::Transfer t(pipe, we_are_server, seed, UINT64_MAX, UINT64_MAX, 64 * 1024, 64 * 1024);
-    const bool reached = peer::pump_until(poll, t, [&] { return t.received >= kill_after || t.peer_gone(); }, 30000);
+    const bool reached = peer::pump_until(
+        poll, t, [&] { return t.received >= kill_after || t.peer_gone(); }, 30000);
     child.kill();
     // Whatever the child had already handed over may still arrive; then the end.
-    const bool noticed = peer::pump_until(poll, t, [&] { return t.peer_gone(); }, kWaitMs);
+    const bool noticed = peer::pump_until(
+        poll, t, [&] { return t.peer_gone(); }, kWaitMs);
     const int status = child.wait(kWaitMs);
     INFO("received ", t.received, " bytes, child status ", status);
     CHECK(reached);
@@ -154,7 +155,8 @@ bool transfer_and_kill(Poller &poll, npipe_t pipe, bool we_are_server, uint64_t 
 // A complete transfer of `bytes` each way with a fresh child on the other end.
 void complete_transfer(Poller &poll, npipe_t pipe, bool we_are_server, uint64_t seed, uint64_t bytes) {
     peer::Transfer t(pipe, we_are_server, seed, bytes, bytes);
-    CHECK(peer::pump_until(poll, t, [&] { return t.done(); }, 60000));
+    CHECK(peer::pump_until(
+        poll, t, [&] { return t.done(); }, 60000));
     CHECK(t.sent == bytes);
     CHECK(t.received == bytes);
     CHECK_FALSE(t.failed());

@@ -1,9 +1,9 @@
 // Connection lifecycle (mio's reuse scenarios and the bug classes of docs/design.md): instance reuse without stale
 // state (mio#1983, bug E), EOF and closed events, EPIPE, close with linger (mio#1944, bug F),
 // peers closing under I/O (bug A), flush, vectored I/O, counters, big transfers, wake storms.
-#include "support.hpp"
-
 #include <thread>
+
+#include "support.hpp"
 
 using namespace test;
 
@@ -119,7 +119,8 @@ TEST_SUITE("lifecycle") {
             // No stale events for the idle instance.
             poll.forget();
             const uint32_t idle = poll.gather(1, 150);
-            CHECK((idle & (NPIPE_READABLE | NPIPE_WRITABLE | NPIPE_READ_CLOSED | NPIPE_WRITE_CLOSED | NPIPE_ERROR)) == 0);
+            CHECK((idle & (NPIPE_READABLE | NPIPE_WRITABLE | NPIPE_READ_CLOSED | NPIPE_WRITE_CLOSED | NPIPE_ERROR)) ==
+                  0);
         }
         // The fifth client: no stale data, EOF, error or event.
         PipeGuard client(open_client(name));
@@ -350,8 +351,7 @@ TEST_SUITE("lifecycle") {
         }
     }
 
-    TEST_CASE("peer closing in a tight loop while the other side reads and writes (bug A)" *
-              doctest::timeout(120)) {
+    TEST_CASE("peer closing in a tight loop while the other side reads and writes (bug A)" * doctest::timeout(120)) {
         Poller poll;
         const std::string blob = pattern(200000, 77);
         for (int round = 0; round < 40; ++round) {
@@ -441,8 +441,7 @@ TEST_SUITE("lifecycle") {
         CHECK(npipe_writev(p.client, empties, 2) == 0);
     }
 
-    TEST_CASE("info counters: bytes_read/written, write_pending, read_available, peer_unread" *
-              doctest::timeout(30)) {
+    TEST_CASE("info counters: bytes_read/written, write_pending, read_available, peer_unread" * doctest::timeout(30)) {
         Poller poll;
         Pair p;
         make_pair(poll, p);
@@ -481,8 +480,7 @@ TEST_SUITE("lifecycle") {
         CHECK(info_of(p.client).bytes_read == 0);
     }
 
-    TEST_CASE("a client that connected and left before npipe_connect counts as connected" *
-              doctest::timeout(30)) {
+    TEST_CASE("a client that connected and left before npipe_connect counts as connected" * doctest::timeout(30)) {
         Poller poll;
         const std::string name = unique_name("early");
         PipeGuard server(create_server(name));
@@ -501,8 +499,7 @@ TEST_SUITE("lifecycle") {
         CHECK(last == 0);
     }
 
-    TEST_CASE("a registered server with a client attached but no npipe_connect stays quiet" *
-              doctest::timeout(30)) {
+    TEST_CASE("a registered server with a client attached but no npipe_connect stays quiet" * doctest::timeout(30)) {
         // Study section 9: "register before connect with a client already attached and no
         // connect() call: define the behaviour". The header: the instance is IDLE until npipe_connect,
         // so it reports no READABLE/WRITABLE and its I/O answers NPIPE_ENOTCONN.
@@ -521,8 +518,7 @@ TEST_SUITE("lifecycle") {
         CHECK(read_exactly(poll, server, 7) == "waiting");
     }
 
-    TEST_CASE("a background write failure raises NPIPE_ERROR; take_error reports it once" *
-              doctest::timeout(30)) {
+    TEST_CASE("a background write failure raises NPIPE_ERROR; take_error reports it once" * doctest::timeout(30)) {
         Poller poll;
         Pair p;
         make_pair(poll, p);

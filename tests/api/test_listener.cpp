@@ -101,8 +101,10 @@ TEST_SUITE("listener") {
                     size_t sent = 0;
                     while (sent < frame.size()) {  // unregistered: bind to a private poll and wait
                         const int64_t n = npipe_write(c, frame.data() + sent, frame.size() - sent);
-                        if (n > 0) sent += static_cast<size_t>(n);
-                        else if (n != NPIPE_EAGAIN || npipe_wait(c, NPIPE_WRITABLE, kWaitMs) <= 0) break;
+                        if (n > 0)
+                            sent += static_cast<size_t>(n);
+                        else if (n != NPIPE_EAGAIN || npipe_wait(c, NPIPE_WRITABLE, kWaitMs) <= 0)
+                            break;
                     }
                 }
             });

@@ -1,8 +1,8 @@
-// Message mode (the header's message rules, bug class B of docs/design.md, mio PR #1778): boundaries, partial reads, empty
-// messages vs EOF, one message per writev, the 16 MiB limit, all-or-nothing writes.
-#include "support.hpp"
-
+// Message mode (the header's message rules, bug class B of docs/design.md, mio PR #1778): boundaries, partial reads,
+// empty messages vs EOF, one message per writev, the 16 MiB limit, all-or-nothing writes.
 #include <thread>
+
+#include "support.hpp"
 
 using namespace test;
 
@@ -58,8 +58,7 @@ const size_t kSizes[] = {0, 1, 4095, 4096, 4097, 8193, 100000};
 }  // namespace
 
 TEST_SUITE("message") {
-    TEST_CASE("messages of many sizes keep their boundaries: queued before the read (bug B)" *
-              doctest::timeout(60)) {
+    TEST_CASE("messages of many sizes keep their boundaries: queued before the read (bug B)" * doctest::timeout(60)) {
         Poller poll;
         Pair p;
         make_pair(poll, p, NPIPE_MESSAGE, NPIPE_MESSAGE);
@@ -82,8 +81,7 @@ TEST_SUITE("message") {
         CHECK(npipe_read_msg(p.server, buf.data(), buf.size(), &flags) == NPIPE_EAGAIN);
     }
 
-    TEST_CASE("messages of many sizes keep their boundaries: arriving after the read (bug B)" *
-              doctest::timeout(60)) {
+    TEST_CASE("messages of many sizes keep their boundaries: arriving after the read (bug B)" * doctest::timeout(60)) {
         Poller poll;
         Pair p;
         make_pair(poll, p, NPIPE_MESSAGE, NPIPE_MESSAGE);
@@ -99,8 +97,7 @@ TEST_SUITE("message") {
         }
     }
 
-    TEST_CASE("small buffers: NPIPE_MSG_PARTIAL, then the rest, never merged with the next" *
-              doctest::timeout(60)) {
+    TEST_CASE("small buffers: NPIPE_MSG_PARTIAL, then the rest, never merged with the next" * doctest::timeout(60)) {
         Poller poll;
         Pair p;
         make_pair(poll, p, NPIPE_MESSAGE, NPIPE_MESSAGE);
@@ -358,7 +355,9 @@ TEST_SUITE("message") {
                 n = recv_msg(poll, p.server, buf, buf.size(), flags);
                 CHECK(n == static_cast<int64_t>(s));
                 CHECK(flags == 0u);
-                if (n > 0) CHECK(std::string(buf.data(), static_cast<size_t>(n)) == pattern(s, static_cast<uint32_t>(s + rep)));
+                if (n > 0)
+                    CHECK(std::string(buf.data(), static_cast<size_t>(n)) ==
+                          pattern(s, static_cast<uint32_t>(s + rep)));
             }
         }
         writer.join();

@@ -2,11 +2,19 @@
 // asynchronous wait for a busy pipe) and waiting on one pipe (npipe_wait): the header's sections
 // on npipe_open and npipe_wait, on real pipes.
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "api/support.hpp"
+
+#ifndef _WIN32
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#endif
 
 using namespace test;
 
@@ -30,6 +38,48 @@ void serve(Poller &poll, PipeGuard &server, const std::string &name, uint64_t to
     const int32_t rc = npipe_connect(server);
     REQUIRE((rc == NPIPE_EAGAIN || rc == NPIPE_OK));
 }
+
+// A pipe pair on npipe_wait's private polls: the server connected, both ends waited on once.
+void wait_pair(PipeGuard &server, PipeGuard &client, const std::string &name, uint32_t server_in_buffer = 0) {
+    npipe_server_options_t opts;
+    npipe_server_options_init(&opts);
+    opts.in_buffer_size = server_in_buffer;
+    npipe_t h = 0;
+    REQUIRE(npipe_create(name.c_str(), &opts, &h) == NPIPE_OK);
+    server.reset(h);
+    CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+    client.reset(open_client(name));
+    REQUIRE((npipe_wait(server, NPIPE_WRITABLE, kWaitMs) & NPIPE_CONNECTED) != 0);
+    REQUIRE((npipe_wait(client, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
+}
+
+#ifndef _WIN32
+// Linux: npipe_wait(READABLE) may wait inside the kernel's recv. These see that a thread is in
+// there, from /proc, so a test can act while it is.
+long thread_id() { return static_cast<long>(syscall(SYS_gettid)); }
+
+bool blocked_in_recv(long tid) {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/syscall");
+    long nr = -1;
+    return (f >> nr) && nr == SYS_recvfrom;
+}
+
+// Until `holds()`, looking again and again for at most kWaitMs.
+template <class Condition>
+bool eventually(Condition &&holds) {
+    const Stopwatch sw;
+    while (sw.ms() < kWaitMs) {
+        if (holds()) return true;
+        std::this_thread::yield();
+    }
+    return holds();
+}
+
+bool wait_until_blocked_in_recv(const std::atomic<long> &tid) {
+    return eventually([&] { return tid != 0 && blocked_in_recv(tid); });
+}
+
+#endif
 
 }  // namespace
 
@@ -294,4 +344,184 @@ TEST_SUITE("open") {
         CHECK((bits & NPIPE_CONNECTED) != 0);
         CHECK(npipe_take_error(client) == NPIPE_OK);
     }
+
+    // Two threads read one pipe, each read and its bookkeeping under one lock: one waits with
+    // npipe_wait when a read finds nothing, the other reads again at once. Whatever the waiting
+    // thread does meanwhile (Linux: takes the bytes inside the kernel's recv), a read on the other
+    // thread never hands out bytes that came after them: the stream arrives whole and in order.
+    TEST_CASE("npipe_wait: a read on another thread never overtakes bytes a waiting thread takes" *
+              doctest::timeout(60)) {
+        PipeGuard server;
+        PipeGuard client;
+        // A small in_buffer_size: a wait takes a few KiB at a time, and more are in the OS meanwhile.
+        wait_pair(server, client, unique_name("order"), 4096);
+        const npipe_t reading = server;
+        const npipe_t writing = client;
+        const std::string data = pattern(4u << 20, 21);
+        std::thread writer([&] {
+            size_t at = 0;
+            uint32_t step = 1;
+            while (at < data.size()) {
+                step = step * 1103515245u + 12345u;
+                const size_t len = std::min<size_t>(data.size() - at, 1 + (step >> 8) % 600);
+                const int64_t n = npipe_write(writing, data.data() + at, len);
+                if (n == NPIPE_EAGAIN) {
+                    if ((npipe_wait(writing, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) == 0) return;
+                    continue;
+                }
+                if (n <= 0) return;
+                at += static_cast<size_t>(n);
+            }
+            // What the kernel has not taken yet moves only while the server's poll is waited on.
+            while (npipe_flush(writing) == NPIPE_EAGAIN)
+                if ((npipe_wait(writing, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) == 0) return;
+            npipe_close(client.release());  // EOF tells the readers the stream is over
+        });
+        std::mutex mu;
+        std::string got;
+        bool failed = false;
+        // `waits`: npipe_wait on NPIPE_EAGAIN; else try again at once, so reads keep coming while
+        // the other thread waits.
+        auto reader = [&](bool waits) {
+            std::vector<char> buf(1500);
+            const Stopwatch sw;
+            for (;;) {
+                int64_t n;
+                {
+                    std::lock_guard lock(mu);
+                    if (failed) return;
+                    n = npipe_read(reading, buf.data(), buf.size());
+                    if (n > 0) got.append(buf.data(), static_cast<size_t>(n));
+                    if (n < 0 && n != NPIPE_EAGAIN) failed = true;
+                    if (sw.ms() > 4 * kWaitMs) failed = true;
+                }
+                if (n == 0) return;  // EOF
+                if (n != NPIPE_EAGAIN) continue;
+                if (!waits) {
+                    std::this_thread::yield();
+                } else if (npipe_wait(reading, NPIPE_READABLE, kWaitMs) <= 0) {
+                    std::lock_guard lock(mu);
+                    failed = true;
+                }
+            }
+        };
+        std::thread other(reader, false);
+        reader(true);
+        other.join();
+        writer.join();
+        CHECK_FALSE(failed);
+        REQUIRE(got.size() == data.size());
+        CHECK(got == data);
+    }
+
+#ifndef _WIN32
+    // While a thread waits inside the kernel's recv, nobody drives the pipe's poll: a write from
+    // another thread must not leave accepted bytes waiting for it, or a peer that answers only
+    // once it has them would never answer. Every byte accepted reaches the peer.
+    TEST_CASE("npipe_wait: bytes written while another thread waits to read reach the peer" * doctest::timeout(60)) {
+        PipeGuard server;
+        PipeGuard client;
+        wait_pair(server, client, unique_name("write-while"));
+        std::atomic<long> tid{0};
+        std::atomic<int32_t> waited{1};
+        std::thread waiter([&] {
+            tid = thread_id();
+            waited = npipe_wait(client, NPIPE_READABLE, kWaitMs);
+        });
+        REQUIRE(wait_until_blocked_in_recv(tid));
+        // One write, far more than the kernel's socket buffer; whatever it accepts must arrive.
+        const std::string big = pattern(4u << 20, 5);
+        const int64_t accepted = npipe_write(client, big.data(), big.size());
+        REQUIRE(accepted > 0);
+        // Not WRITABLE until the kernel has room: a writer waits instead of spinning on EAGAIN.
+        if (accepted < static_cast<int64_t>(big.size())) {
+            CHECK(npipe_write(client, big.data(), big.size()) == NPIPE_EAGAIN);
+            CHECK(npipe_wait(client, NPIPE_WRITABLE, 0) == 0);
+        }
+        std::vector<char> buf(1 << 16);
+        std::string echo;
+        while (echo.size() < static_cast<size_t>(accepted)) {
+            const int64_t n =
+                npipe_read(server, buf.data(), std::min(buf.size(), static_cast<size_t>(accepted) - echo.size()));
+            if (n == NPIPE_EAGAIN) {
+                REQUIRE((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+                continue;
+            }
+            REQUIRE(n > 0);
+            echo.append(buf.data(), static_cast<size_t>(n));
+        }
+        CHECK(echo == big.substr(0, static_cast<size_t>(accepted)));
+        CHECK(npipe_write(server, "done", 4) == 4);
+        waiter.join();
+        CHECK(waited.load() == (NPIPE_READABLE | NPIPE_CONNECTED));
+        char reply[8];
+        CHECK(npipe_read(client, reply, sizeof reply) == 4);
+        CHECK(std::string(reply, 4) == "done");
+        // The receive is over: the writer's room is back once the server has read everything.
+        CHECK((npipe_wait(client, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
+        CHECK(npipe_write(client, "more", 4) == 4);
+    }
+
+    // A close or npipe_disconnect from another thread ends a wait that sits inside the kernel's
+    // recv at once, and no descriptor is left behind.
+    TEST_CASE("npipe_wait: a close or a disconnect ends a wait inside the kernel's recv" * doctest::timeout(60)) {
+        const size_t fds_before = count_open_fds();
+        {
+            PipeGuard server;
+            PipeGuard client;
+            wait_pair(server, client, unique_name("close-recv"));
+            std::atomic<long> tid{0};
+            std::atomic<int32_t> waited{1};
+            const npipe_t c = client.release();
+            std::atomic<bool> finished{false};
+            std::thread waiter([&] {
+                tid = thread_id();
+                waited = npipe_wait(c, NPIPE_READABLE, 3 * kWaitMs);
+                finished = true;
+            });
+            REQUIRE(wait_until_blocked_in_recv(tid));
+            CHECK(npipe_close(c) == NPIPE_OK);
+            CHECK(eventually([&] { return finished.load(); }));  // the close ended it, not the timeout
+            waiter.join();
+            CHECK(waited.load() == NPIPE_EBADF);
+            // The peer sees the end of the stream.
+            CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+            char b[4];
+            CHECK(npipe_read(server, b, sizeof b) == 0);
+        }
+        {
+            const std::string name = unique_name("disconnect-recv");
+            PipeGuard server;
+            PipeGuard first;
+            wait_pair(server, first, name);
+            CHECK(npipe_write(first, "old", 3) == 3);
+            char b[8];
+            CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+            CHECK(npipe_read(server, b, sizeof b) == 3);
+            std::atomic<long> tid{0};
+            std::atomic<int32_t> waited{1};
+            std::thread waiter([&] {
+                tid = thread_id();
+                waited = npipe_wait(server, NPIPE_READABLE, 3 * kWaitMs);
+            });
+            REQUIRE(wait_until_blocked_in_recv(tid));
+            CHECK(npipe_disconnect(server) == NPIPE_OK);
+            CHECK(eventually([&] { return !blocked_in_recv(tid); }));  // waits on the poll now
+            // The old client hears it; its late bytes never reach the next connection.
+            CHECK((npipe_wait(first, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+            CHECK(npipe_read(first, b, sizeof b) == 0);
+            CHECK(npipe_write(first, "late", 4) < 0);
+            // The waiting thread carries on into the next connection.
+            CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+            PipeGuard second(open_client(name));
+            REQUIRE((npipe_wait(second, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
+            CHECK(npipe_write(second, "new", 3) == 3);
+            waiter.join();
+            CHECK((waited.load() & NPIPE_READABLE) != 0);
+            CHECK(npipe_read(server, b, sizeof b) == 3);
+            CHECK(std::string(b, 3) == "new");
+        }
+        CHECK(count_open_fds() == fds_before);
+    }
+#endif
 }

@@ -304,7 +304,8 @@ TEST_SUITE("peer") {
                     sent += static_cast<size_t>(w);
                 if (sent == response.size() && drained != NPIPE_OK) drained = npipe_drain(server);
                 int64_t n;
-                while ((n = npipe_read(client, buf.data(), buf.size())) > 0) got.append(buf.data(), static_cast<size_t>(n));
+                while ((n = npipe_read(client, buf.data(), buf.size())) > 0)
+                    got.append(buf.data(), static_cast<size_t>(n));
                 return drained != NPIPE_EAGAIN;
             });
             REQUIRE(done);

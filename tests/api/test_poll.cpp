@@ -1,9 +1,9 @@
 // The poll (the header's poll section): timeouts, wake, batching, the single waiter, interests, edge and
 // level triggering, re-evaluation at registration, and stale tokens after deregister / close.
-#include "support.hpp"
-
 #include <set>
 #include <thread>
+
+#include "support.hpp"
 
 using namespace test;
 
@@ -96,8 +96,8 @@ TEST_SUITE("poll") {
 
     TEST_CASE("completions of deregistered and lingering closed pipes do not end a finite wait" *
               doctest::timeout(30)) {
-        Poller poll;         // the server's poll: the one whose waits are timed
-        Poller peer_poll;    // the clients'
+        Poller poll;       // the server's poll: the one whose waits are timed
+        Poller peer_poll;  // the clients'
         // A deregistered server that keeps receiving data.
         const std::string n1 = unique_name("dereg-wait");
         PipeGuard s1(create_server(n1));
@@ -536,7 +536,8 @@ TEST_SUITE("poll") {
         CHECK(npipe_write(b.client, "bb", 2) == 2);
         CHECK(flush_all(poll, a.client) == NPIPE_OK);
         CHECK(flush_all(poll, b.client) == NPIPE_OK);
-        CHECK(poll.pump_until([&] { return info_of(a.server).read_available == 2 && info_of(b.server).read_available == 2; }));
+        CHECK(poll.pump_until(
+            [&] { return info_of(a.server).read_available == 2 && info_of(b.server).read_available == 2; }));
         CHECK(npipe_poll_wake(poll, 70) == NPIPE_OK);
         CHECK(npipe_poll_wake(poll, 71) == NPIPE_OK);
         // Level sources must not starve each other (or the wakes) with capacity 1.
@@ -588,8 +589,7 @@ TEST_SUITE("poll") {
         CHECK(read_exactly(poll, client, 5) == "later");
     }
 
-    TEST_CASE("deregister then register with a new token: the old token never comes back" *
-              doctest::timeout(60)) {
+    TEST_CASE("deregister then register with a new token: the old token never comes back" * doctest::timeout(60)) {
         Poller poll;
         Pair p;
         make_pair(poll, p, 0, 0, 1000, 2);

@@ -136,16 +136,6 @@ bool raw_wait_eof(int fd) {
     }
 }
 
-size_t count_open_fds() {
-    size_t n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    REQUIRE(d != nullptr);
-    while (dirent *e = readdir(d))
-        if (e->d_name[0] != '.') ++n;
-    closedir(d);
-    return n;  // includes the DIR's own fd, on both counts
-}
-
 bool path_exists(const std::string &path) {
     struct stat sb;
     return lstat(path.c_str(), &sb) == 0;

@@ -3,10 +3,10 @@
 // and open/exchange/close churn with the process's descriptor (Linux) or handle (Windows) count
 // compared before and after. Each end runs on its own poll and thread. Random choices come from
 // the printed seed (NPIPE_TEST_SEED repeats a run).
+#include <memory>
+
 #include "peer/transfer.hpp"
 #include "support.hpp"
-
-#include <memory>
 
 #if defined(_WIN32)
 #include <windows.h>
@@ -43,7 +43,7 @@ struct MessageSoak {
     uint64_t count;
     peer::Rng out_sizes, in_sizes, read_sizes;
     peer::Stream out, expect;
-    uint64_t sent = 0, received = 0;      // whole messages
+    uint64_t sent = 0, received = 0;  // whole messages
     uint64_t empties_received = 0;
     uint64_t in_msg_size = 0, in_msg_got = 0;  // the message being read
     bool in_msg_open = false;
@@ -276,15 +276,15 @@ TEST_SUITE("soak") {
             exchanged += up.size() + down.size();
             if (rng.between(0, 3) == 0) write_all(*poll, client, up);  // left to linger at close
             switch (rng.between(0, 2)) {
-            case 0:  // client first; the instance serves the next cycle
-                client.reset();
-                if (flags == 0) {
-                    reuse_name = name;
-                    reuse.reset(server.release());
-                }
-                break;
-            case 1: server.reset(); break;
-            default: break;  // both at scope exit, server last
+                case 0:  // client first; the instance serves the next cycle
+                    client.reset();
+                    if (flags == 0) {
+                        reuse_name = name;
+                        reuse.reset(server.release());
+                    }
+                    break;
+                case 1: server.reset(); break;
+                default: break;  // both at scope exit, server last
             }
             if (i % 64 == 63) {
                 client.reset();

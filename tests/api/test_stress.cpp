@@ -1,10 +1,10 @@
 // Load: many clients on one poll against an echo server, and a full-duplex bulk transfer, with
 // checksums. Strictly event-driven (edge-triggered: act on events, go to EAGAIN), so a missed
 // event stalls and fails the test within its bound.
-#include "support.hpp"
-
 #include <memory>
 #include <thread>
+
+#include "support.hpp"
 
 using namespace test;
 
@@ -41,10 +41,13 @@ struct EchoServer {
                 return;
             }
             in->pipe.reset(h);
-            if (npipe_register(poll, h, static_cast<uint64_t>(i), NPIPE_READABLE | NPIPE_WRITABLE) != NPIPE_OK) errors++;
+            if (npipe_register(poll, h, static_cast<uint64_t>(i), NPIPE_READABLE | NPIPE_WRITABLE) != NPIPE_OK)
+                errors++;
             const int32_t rc = npipe_connect(h);
-            if (rc == NPIPE_OK) in->connected = true;
-            else if (rc != NPIPE_EAGAIN) errors++;
+            if (rc == NPIPE_OK)
+                in->connected = true;
+            else if (rc != NPIPE_EAGAIN)
+                errors++;
             insts.push_back(std::move(in));
         }
         ready = true;
@@ -182,8 +185,7 @@ TEST_SUITE("stress") {
         CHECK(server.errors == 0);
     }
 
-    TEST_CASE("ping-pong across two threads, strictly on edges: no event is ever missed" *
-              doctest::timeout(120)) {
+    TEST_CASE("ping-pong across two threads, strictly on edges: no event is ever missed" * doctest::timeout(120)) {
         constexpr int kRounds = 2000;
         const std::string name = unique_name("pingpong");
         std::atomic<bool> ready{false};

@@ -1,9 +1,9 @@
 // tokio's tests/net_named_pipe.rs, ported to the C API. tokio's tasks become
 // threads, each with its own poll; tokio's ERROR_NO_DATA is our NPIPE_EPIPE.
-#include "support.hpp"
-
 #include <memory>
 #include <thread>
+
+#include "support.hpp"
 
 using namespace test;
 

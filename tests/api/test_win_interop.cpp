@@ -108,7 +108,6 @@ bool raw_read_message(HANDLE h, std::string &msg) {
     }
 }
 
-
 // Owner and DACL of a kernel object, read back the way an auditor would.
 struct Descriptor {
     PSECURITY_DESCRIPTOR sd = nullptr;
@@ -134,8 +133,7 @@ struct Descriptor {
 // lets only privileged callers, Wine lets anyone.
 HANDLE system_owned_instance(const std::string &name) {
     PSECURITY_DESCRIPTOR sd = nullptr;
-    REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd,
-                                                                 nullptr));
+    REQUIRE(ConvertStringSecurityDescriptorToSecurityDescriptorA("O:SYD:(A;;GA;;;WD)", SDDL_REVISION_1, &sd, nullptr));
     SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
     const std::wstring path = wide_pipe_path(name);
     HANDLE h = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, PIPE_TYPE_BYTE, 2, 4096, 4096,
@@ -192,7 +190,7 @@ TEST_SUITE("win_interop") {
 
         int64_t last = NPIPE_EAGAIN;
         CHECK(read_to_end(poll, server, &last) == "");
-        CHECK(last == 0);  // EOF once the raw client closed
+        CHECK(last == 0);                          // EOF once the raw client closed
         CHECK(npipe_read(server, &last, 1) == 0);  // sticky
         CHECK(npipe_write(server, "x", 1) == NPIPE_EPIPE);
         CHECK(peer.join());
@@ -387,7 +385,7 @@ TEST_SUITE("win_interop") {
         DWORD ignored = 0;
         CancelIoEx(raw, nullptr);
         CancelIoEx(spare, nullptr);
-        GetOverlappedResult(raw, &ov, &ignored, TRUE);  // the OVERLAPPEDs live on this stack:
+        GetOverlappedResult(raw, &ov, &ignored, TRUE);     // the OVERLAPPEDs live on this stack:
         GetOverlappedResult(spare, &ov2, &ignored, TRUE);  // wait until the kernel is done with them
         CloseHandle(raw);
         CloseHandle(spare);
@@ -661,10 +659,9 @@ TEST_SUITE("win_interop") {
             }
             ++finished;
         };
-        std::thread threads[] = {std::thread(writer, p.client.h, std::cref(up)),
-                                 std::thread(writer, p.server.h, std::cref(down)),
-                                 std::thread(reader, p.server.h, std::ref(got_up)),
-                                 std::thread(reader, p.client.h, std::ref(got_down))};
+        std::thread threads[] = {
+            std::thread(writer, p.client.h, std::cref(up)), std::thread(writer, p.server.h, std::cref(down)),
+            std::thread(reader, p.server.h, std::ref(got_up)), std::thread(reader, p.client.h, std::ref(got_down))};
         const Stopwatch sw;
         npipe_event_t ev[16];
         while (finished < 4 && sw.ms() < 30000) npipe_poll_wait(poll, ev, 16, 10);
@@ -726,7 +723,8 @@ HANDLE raw_client_that_wrote(Poller &poll, npipe_t server, const std::string &na
 // The calling thread's impersonation level, or -1 when it is not impersonating anyone.
 int thread_impersonation_level() {
     HANDLE token = nullptr;
-    if (!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &token)) return GetLastError() == ERROR_NO_TOKEN ? -1 : -2;
+    if (!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &token))
+        return GetLastError() == ERROR_NO_TOKEN ? -1 : -2;
     SECURITY_IMPERSONATION_LEVEL level = SecurityAnonymous;
     DWORD len = 0;
     const BOOL ok = GetTokenInformation(token, TokenImpersonationLevel, &level, sizeof level, &len);
