@@ -48,6 +48,7 @@ public sealed class NpipeStream : Stream
     private readonly object _bindGate = new();
     private readonly Func<bool> _tryFlush, _tryDrain; // made once: FlushAsync runs after every line of an AutoFlush writer
     private Registration? _registration;
+    private bool _readWaited; // the last synchronous read on npipe_wait had to wait
     private int _mode;
     private int _disposed;
 
@@ -539,12 +540,24 @@ public sealed class NpipeStream : Stream
 
     private int ReadBlocking(Span<byte> buffer, CancellationToken cancellationToken)
     {
+        // When the last read had to wait, this one most likely will too (a peer that answers
+        // requests): wait first. On Linux the wait receives inside the kernel, so the bytes come
+        // with the wake-up and a read that must wait costs one system call, as SIP's blocking
+        // recv does, instead of a read that finds nothing, the wait, and the read. Where bytes are
+        // already there the wait returns at once.
+        bool waited = _readWaited && !buffer.IsEmpty;
+        if (waited)
+            WaitOn(NativeFlags.Readable, cancellationToken);
         while (true)
         {
             ThrowIfDisposed();
             if (_pipe.TryRead(buffer, out int n))
+            {
+                _readWaited = waited;
                 return n;
+            }
             WaitOn(NativeFlags.Readable, cancellationToken);
+            waited = true;
         }
     }
 
