@@ -23,10 +23,21 @@ internal static class Program
             return await AllocTypes(args.Length > 1 && args[1] == "sip" ? Impl.Sip : Impl.Npipe);
         int rounds = 3;
         int scale = 1;
+        int onlyRow = -1, onlyRuns = 0;
+        Impl onlyImpl = Impl.Npipe;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--rounds") rounds = int.Parse(args[++i]);
             else if (args[i] == "--quick") scale = 10;
+            else if (args[i] == "--only")
+            {
+                // --only ROW IMPL RUNS: one row of one implementation, RUNS times, nothing else, so
+                // an outside counter (WINEDEBUG=+server, strace) can subtract a run of 1 from a
+                // run of N and see what one run costs.
+                onlyRow = int.Parse(args[++i]);
+                onlyImpl = args[++i] == "sip" ? Impl.Sip : Impl.Npipe;
+                onlyRuns = int.Parse(args[++i]);
+            }
         }
         Console.WriteLine($"npipe {NpipeLibrary.VersionString}, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, {rounds} rounds");
         Console.WriteLine($"{"row",-44} {"npipe ms",10} {"SIP ms",10} {"ratios (npipe/SIP)",-22} {"median",7}");
@@ -38,6 +49,12 @@ internal static class Program
             ($"64 clients x {1024 / scale} KiB echoed in 16 KiB", impl => ManyClients(impl, 64, MiB / scale, 16 * KiB)),
             ($"{20000 / scale} sync Read/Write ping-pongs of 64 B", impl => PingPongSync(impl, 20000 / scale, 64)),
         };
+        if (onlyRow >= 0)
+        {
+            for (int r = 0; r < onlyRuns; r++)
+                Console.WriteLine($"{rows[onlyRow].Name} {onlyImpl}: {await rows[onlyRow].Run(onlyImpl):F1} ms");
+            return 0;
+        }
         foreach (var (name, run) in rows)
         {
             await run(Impl.Npipe); // warm-up: JIT, tiering, the reactor thread
