@@ -16,8 +16,12 @@ namespace {
 // a silly allocation per read.
 constexpr size_t kMinReadBuffer = 4096;
 constexpr size_t kMaxReadBuffer = 16u * 1024u * 1024u;
-constexpr size_t kMaxReadPieces = 1024;     // bounds memory when a peer floods empty messages
-constexpr size_t kConversationRead = 4096;  // what a pipe that has received waits with (byte mode)
+constexpr size_t kMaxReadPieces = 1024;  // bounds memory when a peer floods empty messages
+// What a pipe that has received waits with (byte mode): 4 KiB at first, doubled while such reads
+// come back full (the peer's messages are bigger: one read each instead of two), at most 64 KiB,
+// halved when one comes back three quarters empty. It is pinned while the pipe is idle.
+constexpr size_t kMinConversationRead = 4096;
+constexpr size_t kMaxConversationRead = 64u * 1024u;
 
 }  // namespace
 
@@ -252,6 +256,7 @@ void WinPipe::os_disconnect() {
     next_read_size_ = 0;
     received_ = false;
     streaming_ = false;
+    conversation_read_ = kMinConversationRead;
     expect_nothing_ = false;
 }
 
@@ -291,7 +296,7 @@ void WinPipe::arm_idle_read() {
     if (streaming_)
         issue_read(read_cap_);
     else if (received_)
-        issue_read(std::min(kConversationRead, read_cap_));
+        issue_read(std::min(conversation_read_, read_cap_));
     else
         arm_probe();
 }
@@ -376,6 +381,12 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
     // In message mode a 0-byte success is an empty message, not EOF.
     if (bytes > 0) received_ = true;
     streaming_ = bytes > 0 && bytes >= op.buffer.size();
+    if (op.buffer.size() == std::min(conversation_read_, read_cap_) && bytes > 0 && !setup().message_read) {
+        if (streaming_)
+            conversation_read_ = std::min(conversation_read_ * 2, kMaxConversationRead);
+        else if (bytes <= op.buffer.size() / 4)
+            conversation_read_ = std::max(conversation_read_ / 2, kMinConversationRead);
+    }
     if (bytes > 0 || setup().message_read) {
         op.buffer.resize(std::min<size_t>(bytes, op.buffer.size()));
         // A few bytes must not pin a whole read buffer while they wait in the queue.

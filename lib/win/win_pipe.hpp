@@ -99,16 +99,17 @@ private:
     void on_write_failure(DWORD error);
 
     HANDLE handle_;
-    uint64_t generation_ = 1;        // bumped by disconnect: ops of older generations are stale
-    const size_t read_cap_;          // in_buffer_size within sane bounds: the usual ReadFile size
-    size_t next_read_size_ = 0;      // after ERROR_MORE_DATA: the rest of the message
-    bool read_in_flight_ = false;    // a ReadFile (buffered or probe) is pending
-    bool skip_ = false;              // completions at once queue no packet: settled inline
-    bool probing_ = false;           // skip_ on a handle that reads bytes: idle reads are probes
-    bool streaming_ = false;         // the last read filled a whole read_cap_: more is likely on its way
-    bool expect_nothing_ = false;    // the last read on an empty queue found nothing in the OS either
-    OverlappedOp *probe_ = nullptr;  // the probe in flight (owned by the kernel until its packet)
-    bool received_ = false;          // a read of this connection brought bytes (identity needs them)
+    uint64_t generation_ = 1;          // bumped by disconnect: ops of older generations are stale
+    const size_t read_cap_;            // in_buffer_size within sane bounds: the usual ReadFile size
+    size_t next_read_size_ = 0;        // after ERROR_MORE_DATA: the rest of the message
+    bool read_in_flight_ = false;      // a ReadFile (buffered or probe) is pending
+    bool skip_ = false;                // completions at once queue no packet: settled inline
+    bool probing_ = false;             // skip_ on a handle that reads bytes: idle reads are probes
+    bool streaming_ = false;           // the last read filled its buffer: more is likely on its way
+    size_t conversation_read_ = 4096;  // the size of an idle read once bytes came (win_pipe.cpp)
+    bool expect_nothing_ = false;      // the last read on an empty queue found nothing in the OS either
+    OverlappedOp *probe_ = nullptr;    // the probe in flight (owned by the kernel until its packet)
+    bool received_ = false;            // a read of this connection brought bytes (identity needs them)
     bool write_in_flight_ = false;
     OpenTarget target_;                        // client: what to open
     HANDLE pipe_root_ = INVALID_HANDLE_VALUE;  // client: for the asynchronous busy wait, once needed
