@@ -472,17 +472,23 @@ void PipeCore::on_peer_gone() {
 }
 
 int32_t PipeCore::flush() {
-    std::lock_guard lock(mu_);
-    const int32_t rc = check_io(Direction::flush);
-    if (rc < 0) return rc;
-    if (write_failure_) return report(write_failure_);
-    if (write_queue_.idle()) return st::ok;
-    // The peer is gone: what is still in this end's buffer can never be flushed (the OS write in
-    // flight fails or is cancelled later, and nothing is owed meanwhile).
-    if (peer_gone_) return fail(st::pipe, "the peer closed or disconnected the pipe before everything was written");
-    os_write_more();
-    if (write_failure_) return report(write_failure_);
-    if (write_queue_.idle()) return st::ok;
+    std::unique_lock lock(mu_);
+    for (bool looked = false;; looked = true) {
+        const int32_t rc = check_io(Direction::flush);
+        if (rc < 0) return rc;
+        if (write_failure_) return report(write_failure_);
+        if (write_queue_.idle()) return st::ok;
+        // The peer is gone: what is still in this end's buffer can never be flushed (the OS write
+        // in flight fails or is cancelled later, and nothing is owed meanwhile).
+        if (peer_gone_) return fail(st::pipe, "the peer closed or disconnected the pipe before everything was written");
+        os_write_more();
+        if (write_failure_) return report(write_failure_);
+        if (write_queue_.idle()) return st::ok;
+        // Driven by npipe_wait, the pipe hears that the OS finished a write only while its poll is
+        // waited on, and npipe_wait(WRITABLE) answers at once while there is room: a loop of flush
+        // and wait would never hear it (Windows, where a write completes later). Look once.
+        if (looked || !look_at_private_poll(lock)) break;
+    }
     write_queue_.owe_on_drain();
     return failf(st::again, 0, "%zu accepted bytes are still being written; NPIPE_WRITABLE follows when they are",
                  write_queue_.used());
@@ -493,7 +499,13 @@ int32_t PipeCore::flush() {
 // flush: the poll's clock re-checks with backoff, and NPIPE_WRITABLE tells the caller.
 
 int32_t PipeCore::drain() {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (!write_queue_.idle() && check_io(Direction::flush) == st::ok) {
+        // As in flush(): a pipe driven by npipe_wait hears of finished writes only while its poll
+        // is waited on. Look once before the answer.
+        os_write_more();
+        if (!write_queue_.idle()) look_at_private_poll(lock);
+    }
     const int32_t rc = check_io(Direction::flush);
     if (rc < 0) return rc;
     if (!undrained_) return st::ok;  // nothing accepted since the peer last had read everything

@@ -76,6 +76,19 @@ bool PollableCore::collect(Event &event, bool &keep_queued) {
     return true;
 }
 
+bool PollableCore::look_at_private_poll(std::unique_lock<FastMutex> &lock) {
+    if (!private_poll_ || driving_ || !poll_ || closed_ || canceled_) return false;
+    const std::shared_ptr<Poll> poll = poll_;
+    driving_ = true;  // a thread that starts waiting meanwhile sleeps until this look is over
+    lock.unlock();
+    Event events[8];
+    poll->wait(events, 8, 0);  // what it reports is in the object's state, which callers look at
+    lock.lock();
+    driving_ = false;
+    waiters_.notify_all();
+    return true;
+}
+
 int32_t PollableCore::wait(uint32_t interests, int32_t timeout_ms) {
     const Deadline deadline = Deadline::after_ms(timeout_ms);
     std::shared_ptr<Poll> poll;

@@ -62,6 +62,10 @@ protected:
     int32_t fail_canceled() const;
     // Ends every npipe_wait on the object (after closed_ was set).
     void wake_waiters() { waiters_.notify_all(); }
+    // An object driven by npipe_wait, with no thread waiting on its private poll right now: takes
+    // what the OS has finished, without waiting (`lock` is released meanwhile). False when that is
+    // not this call's to do (a caller's poll, or a thread is driving the private one).
+    bool look_at_private_poll(std::unique_lock<FastMutex> &lock);
     // npipe_close, the part every object shares: once only; the events stop; `release` (under the
     // lock) lets go of what the object holds; every npipe_wait ends (EBADF); and a private poll is
     // closed after the lock, since nobody waits on it any more. `release` learns whether the poll

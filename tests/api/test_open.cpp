@@ -372,9 +372,13 @@ TEST_SUITE("open") {
                 if (n <= 0) return;
                 at += static_cast<size_t>(n);
             }
-            // What the kernel has not taken yet moves only while the server's poll is waited on.
+            // The documented way to close without losing bytes on a pipe driven by npipe_wait:
+            // npipe_flush until NPIPE_OK (each flush looks at the pipe's poll; under Wine a loop that
+            // did not would never hear that the write in flight finished).
+            const Stopwatch flushing;
             while (npipe_flush(writing) == NPIPE_EAGAIN)
-                if ((npipe_wait(writing, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) == 0) return;
+                if (flushing.ms() > kWaitMs || (npipe_wait(writing, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) == 0)
+                    return;
             npipe_close(client.release());  // EOF tells the readers the stream is over
         });
         std::mutex mu;
