@@ -500,18 +500,17 @@ int32_t PipeCore::flush() {
 
 int32_t PipeCore::drain() {
     std::unique_lock lock(mu_);
-    if (!write_queue_.idle() && check_io(Direction::flush) == st::ok) {
+    for (bool looked = false;; looked = true) {
+        const int32_t rc = check_io(Direction::flush);
+        if (rc < 0) return rc;
+        if (!undrained_) return st::ok;  // nothing accepted since the peer last had read everything
+        if (write_failure_) return report(write_failure_);
+        if (!write_queue_.idle()) os_write_more();
+        if (write_failure_) return report(write_failure_);
         // As in flush(): a pipe driven by npipe_wait hears of finished writes only while its poll
         // is waited on. Look once before the answer.
-        os_write_more();
-        if (!write_queue_.idle()) look_at_private_poll(lock);
+        if (write_queue_.idle() || looked || !look_at_private_poll(lock)) break;
     }
-    const int32_t rc = check_io(Direction::flush);
-    if (rc < 0) return rc;
-    if (!undrained_) return st::ok;  // nothing accepted since the peer last had read everything
-    if (write_failure_) return report(write_failure_);
-    if (!write_queue_.idle()) os_write_more();
-    if (write_failure_) return report(write_failure_);
     if (!drain_wanted_) drain_backoff_ms_ = kFirstDrainCheckMs;  // a new drain: the first check is soon
     if (!write_queue_.idle()) {
         if (peer_gone_)

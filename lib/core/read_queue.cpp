@@ -1,5 +1,7 @@
 #include "read_queue.hpp"
 
+#include <utility>
+
 #include "iovec.hpp"
 
 namespace npipe {
@@ -22,8 +24,7 @@ void ReadQueue::clear() {
 }
 
 std::vector<uint8_t> ReadQueue::take_spare(size_t size) {
-    std::vector<uint8_t> storage = std::move(spare_);
-    spare_ = {};
+    std::vector<uint8_t> storage = std::exchange(spare_, {});
     if (storage.size() < size) storage.resize(size);
     return storage;
 }

@@ -235,7 +235,6 @@ bool UnixPipe::os_begin_receive(int32_t timeout_ms) {
         receive_timeout_ms_ = timeout_ms;
     }
     receiving_fd_ = fd_;
-    receive_orphaned_ = false;
     return true;
 }
 
@@ -246,7 +245,7 @@ int64_t UnixPipe::os_receive(uint8_t *buf, size_t len) {
 
 bool UnixPipe::os_end_receive(int64_t result, size_t asked) {
     const int fd = std::exchange(receiving_fd_, -1);
-    if (receive_orphaned_) {
+    if (fd != fd_) {
         ::close(fd);  // shut down by close_connection, which left the closing to us
         return false;
     }
@@ -437,7 +436,6 @@ void UnixPipe::close_connection() {
             // ends that recv at once, and the receive closes the descriptor as it returns, so its
             // number cannot be given to another file while a recv may still be about to use it.
             shutdown(fd_, SHUT_RDWR);
-            receive_orphaned_ = true;
         } else {
             ::close(fd_);
         }

@@ -110,8 +110,10 @@ private:
     KernelInput input_ = KernelInput::unknown;
     // npipe_wait's receive (PipeCore::wait_without_poll): a blocking recv with SO_RCVTIMEO, which
     // needs the socket's O_NONBLOCK cleared (every other call here passes MSG_DONTWAIT).
-    int receiving_fd_ = -1;           // the descriptor recv blocks on, open until the receive ends
-    bool receive_orphaned_ = false;   // the connection went meanwhile: the receive closes its descriptor
+    // The descriptor recv blocks on, open until the receive ends. While it is open its number
+    // cannot be fd_'s again, so fd_ != receiving_fd_ at the end means the connection went meanwhile
+    // (close_connection left the descriptor to the receive to close).
+    int receiving_fd_ = -1;
     bool blocking_allowed_ = false;   // O_NONBLOCK is cleared on fd_
     int32_t receive_timeout_ms_ = 0;  // SO_RCVTIMEO on fd_ (< 0: none)
 };
