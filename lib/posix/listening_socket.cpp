@@ -278,10 +278,32 @@ void ListeningSocket::release() {
     if (lstat(path_.c_str(), &sb) == 0 && sb.st_dev == dev_ && sb.st_ino == ino_) unlink(path_.c_str());
     close(fd_);
     fd_ = -1;
+    std::lock_guard<std::mutex> unclaimed_lock(unclaimed_mu_);
+    for (int fd : unclaimed_) close(fd);
+    unclaimed_.clear();
 }
 
 ListeningSocket::~ListeningSocket() {
     if (fd_ >= 0) close(fd_);
+    for (int fd : unclaimed_) close(fd);
+}
+
+void ListeningSocket::keep_unclaimed(int fd) {
+    std::lock_guard<std::mutex> lock(unclaimed_mu_);
+    unclaimed_.push_back(fd);
+}
+
+int ListeningSocket::take_unclaimed() {
+    std::lock_guard<std::mutex> lock(unclaimed_mu_);
+    if (unclaimed_.empty()) return -1;
+    const int fd = unclaimed_.front();
+    unclaimed_.pop_front();
+    return fd;
+}
+
+bool ListeningSocket::has_unclaimed() {
+    std::lock_guard<std::mutex> lock(unclaimed_mu_);
+    return !unclaimed_.empty();
 }
 
 }  // namespace npipe::posix

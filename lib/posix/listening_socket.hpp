@@ -19,7 +19,9 @@
 #include <sys/un.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "lib/core/types.hpp"
@@ -48,6 +50,14 @@ public:
     int fd() const { return fd_; }
     const std::string &path() const { return path_; }
 
+    // A client accepted for no instance: the poll's watch that accepted it found only instances
+    // that had stopped waiting. It belongs to the name, not to that poll: the next instance to
+    // wait, on any poll, takes it (socket_watch.hpp).
+    void keep_unclaimed(int fd);
+    // The oldest unclaimed client, or -1.
+    int take_unclaimed();
+    bool has_unclaimed();
+
     ListeningSocket(int fd, std::string path, dev_t dev, ino_t ino, uint32_t max_instances)
         : fd_(fd), path_(std::move(path)), dev_(dev), ino_(ino), max_instances_(max_instances) {}
     ~ListeningSocket();
@@ -59,6 +69,8 @@ private:
     ino_t ino_;
     uint32_t max_instances_;
     uint32_t instances_ = 0;  // guarded by the registry's mutex
+    std::mutex unclaimed_mu_;
+    std::deque<int> unclaimed_;  // closed with the socket: no instance is left to take them
 };
 
 }  // namespace npipe::posix

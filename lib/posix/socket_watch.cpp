@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <map>
+#include <vector>
 
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
@@ -64,7 +65,6 @@ SocketWatch::~SocketWatch() {
         ::close(fd_);
     }
     if (source_id_ != 0) poll_->remove_source(source_id_);
-    for (int fd : unclaimed_) ::close(fd);
 }
 
 void SocketWatch::enqueue(const std::shared_ptr<UnixPipe> &instance) {
@@ -82,6 +82,10 @@ void SocketWatch::enqueue(const std::shared_ptr<UnixPipe> &instance) {
 }
 
 void SocketWatch::on_os_event(uint32_t, uint32_t) {
+    if (serve(true)) offer_elsewhere();
+}
+
+bool SocketWatch::serve(bool from_backlog) {
     int fd = -1;
     for (;;) {
         std::shared_ptr<UnixPipe> instance;
@@ -93,15 +97,21 @@ void SocketWatch::on_os_event(uint32_t, uint32_t) {
             }
         }
         if (!instance) break;  // nobody waits: the connections stay in the backlog
-        if (fd < 0) fd = accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) fd = socket_->take_unclaimed();
+        if (fd < 0 && from_backlog) fd = accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) {
+            if (from_backlog && (errno == EINTR || errno == ECONNABORTED)) {
                 enqueue(instance);
                 continue;
             }
             // The backlog is empty (or failing): the instance keeps its place at the front.
-            std::lock_guard<std::mutex> lock(mu_);
-            waiting_.push_front(instance);
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                waiting_.push_front(instance);
+            }
+            // Another poll's watch may have left a client unclaimed while the instance was out of
+            // the queue, and found nobody here to offer it to.
+            if (socket_->has_unclaimed()) continue;
             break;
         }
         switch (instance->offer_client(fd)) {
@@ -113,18 +123,21 @@ void SocketWatch::on_os_event(uint32_t, uint32_t) {
                 break;
         }
     }
-    if (fd >= 0) {  // accepted, then nobody waited any more: kept for the next instance that waits
-        std::lock_guard<std::mutex> lock(mu_);
-        unclaimed_.push_back(fd);
-    }
+    if (fd < 0) return false;
+    socket_->keep_unclaimed(fd);  // accepted, then nobody waited any more
+    return true;
 }
 
-int SocketWatch::take_unclaimed() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (unclaimed_.empty()) return -1;
-    const int fd = unclaimed_.front();
-    unclaimed_.pop_front();
-    return fd;
+void SocketWatch::offer_elsewhere() {
+    std::vector<std::shared_ptr<SocketWatch>> others;
+    {
+        std::lock_guard<std::mutex> lock(watches_mutex());
+        for (const auto &[key, watch] : watches()) {
+            if (key.first != socket_.get() || key.second == poll_.get()) continue;
+            if (auto other = watch.lock()) others.push_back(std::move(other));
+        }
+    }
+    for (const auto &other : others) other->serve(false);
 }
 
 }  // namespace npipe::posix

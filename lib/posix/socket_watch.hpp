@@ -6,6 +6,12 @@
 // a client already in the backlog); when the socket becomes readable the watch accepts and offers
 // each connection to the queued instances in order. The watch never holds its lock while it calls
 // an instance (an instance calls the watch with its own lock held).
+//
+// The instances of one name may wait on several polls, each with its watch, and every watch sees
+// every client arrive. A watch that accepted a client and found only instances that had stopped
+// waiting (one that took its client itself, right after it queued, stays queued) leaves it with
+// the name's socket, unclaimed, and offers it to the watches of the other polls: their instances
+// wait for a client the backlog no longer holds.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -30,21 +36,23 @@ public:
 
     // `instance` waits for a client (once in the queue, however often it asks).
     void enqueue(const std::shared_ptr<UnixPipe> &instance);
-    // A client accepted for an instance that had stopped waiting meanwhile, or -1: the next
-    // instance to wait takes it before it looks at the backlog.
-    int take_unclaimed();
 
     // EpollSource: the listening socket is readable.
     void on_os_event(uint32_t tag, uint32_t events) override;
 
 private:
+    // Offers clients to the queued instances: unclaimed ones first, then (from_backlog) the
+    // backlog's. True if it left a client unclaimed.
+    bool serve(bool from_backlog);
+    // Offers the unclaimed clients to the instances waiting on the name's other polls.
+    void offer_elsewhere();
+
     std::shared_ptr<ListeningSocket> socket_;
     std::shared_ptr<EpollPoll> poll_;
     int fd_ = -1;  // our dup of the listening socket in the epoll set
     uint32_t source_id_ = 0;
     std::mutex mu_;
     std::deque<std::weak_ptr<UnixPipe>> waiting_;
-    std::deque<int> unclaimed_;
 };
 
 }  // namespace npipe::posix

@@ -387,7 +387,7 @@ int32_t UnixPipe::os_start_connect(Failure &failure) {
 // A client already accepted for an instance that stopped waiting, else one from the backlog.
 int32_t UnixPipe::try_accept(Failure &failure) {
     for (;;) {
-        int c = watch_->take_unclaimed();
+        int c = listener_->take_unclaimed();
         if (c < 0) c = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) {
             const int err = errno;

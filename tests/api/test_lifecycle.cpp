@@ -499,6 +499,34 @@ TEST_SUITE("lifecycle") {
         CHECK(last == 0);
     }
 
+    TEST_CASE("instances of one name on two polls: a client one poll saw first reaches the other's" *
+              doctest::timeout(30)) {
+        // On Linux the instances share one listening socket, which each poll watches. The first
+        // poll's watch may accept a client for an instance that stopped waiting (it took its client
+        // itself, right after it queued); that client must then go to the instance waiting on the
+        // other poll, not wait for one on the first.
+        Poller first, second;
+        const std::string name = unique_name("twopolls");
+        PipeGuard server1(create_server(name));
+        REQUIRE(npipe_register(first, server1, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        PipeGuard client1(open_client(name));
+        REQUIRE(npipe_register(first, client1, 3, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(connect_server(first, server1) == NPIPE_OK);
+
+        PipeGuard server2(create_server(name));
+        REQUIRE(npipe_register(second, server2, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(npipe_connect(server2) == NPIPE_EAGAIN);
+        PipeGuard client2(open_client(name));
+        REQUIRE(npipe_register(second, client2, 4, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        first.wait(0);  // the first poll looks at the name before the second does
+        CHECK((second.expect(2, NPIPE_CONNECTED) & NPIPE_CONNECTED) != 0);
+        CHECK(npipe_connect(server2) == NPIPE_OK);
+        CHECK(write_all(second, client2, "second") == 6);
+        CHECK(read_exactly(second, server2, 6) == "second");
+        CHECK(write_all(first, client1, "first") == 5);
+        CHECK(read_exactly(first, server1, 5) == "first");
+    }
+
     TEST_CASE("a registered server with a client attached but no npipe_connect stays quiet" * doctest::timeout(30)) {
         // Study section 9: "register before connect with a client already attached and no
         // connect() call: define the behaviour". The header: the instance is IDLE until npipe_connect,

@@ -1,6 +1,7 @@
 // Load: many clients on one poll against an echo server, and a full-duplex bulk transfer, with
 // checksums. Strictly event-driven (edge-triggered: act on events, go to EAGAIN), so a missed
 // event stalls and fails the test within its bound.
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -15,6 +16,7 @@ namespace {
 struct EchoServer {
     std::string name;
     int instances;
+    bool first = true;  // its first instance creates the name (NPIPE_FIRST_INSTANCE)
     std::atomic<int> served{0};
     std::atomic<int> errors{0};
     std::atomic<bool> ready{false};
@@ -33,7 +35,7 @@ struct EchoServer {
             auto in = std::make_unique<Inst>();
             npipe_server_options_t opts;
             npipe_server_options_init(&opts);
-            opts.flags = i == 0 ? NPIPE_FIRST_INSTANCE : 0;
+            opts.flags = i == 0 && first ? NPIPE_FIRST_INSTANCE : 0;
             npipe_t h = 0;
             if (npipe_create(name.c_str(), &opts, &h) != NPIPE_OK) {
                 errors++;
@@ -117,6 +119,60 @@ struct Client {
     bool done = false;
 };
 
+// `n` clients of `name` on one poll, each sending a different 16..95 KiB and checking the echo;
+// returns how many got all of it back, once `served()` (the servers' count of EOFs seen) is `n` or
+// 10 s passed: the poll drives the clients' lingering closes until then.
+int echo_clients(const std::string &name, int n, const std::function<int()> &served) {
+    Poller poll;
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < n; ++i) {
+        auto c = std::make_unique<Client>();
+        c->pipe.reset(open_client(name, 0, 10000));
+        // 16 KiB .. ~95 KiB, a different size and content per client.
+        c->data = pattern(16384 + static_cast<size_t>(i) * 1259, static_cast<uint32_t>(i + 1));
+        REQUIRE(npipe_register(poll, c->pipe, static_cast<uint64_t>(i), NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        clients.push_back(std::move(c));
+    }
+    int done = 0;
+    std::vector<char> buf(32768);
+    const Stopwatch sw;
+    while (done < n && sw.ms() < 60000) {
+        REQUIRE(poll.wait(1000) >= 0);
+        for (const auto &e : poll.last) {
+            REQUIRE(e.token < clients.size());
+            Client &c = *clients[e.token];
+            if (c.done) continue;
+            while (c.sent < c.data.size()) {
+                const int64_t w = npipe_write(c.pipe, c.data.data() + c.sent, c.data.size() - c.sent);
+                if (w <= 0) {
+                    REQUIRE(w == NPIPE_EAGAIN);
+                    break;
+                }
+                c.sent += static_cast<size_t>(w);
+            }
+            for (;;) {
+                const int64_t r = npipe_read(c.pipe, buf.data(), buf.size());
+                if (r <= 0) {
+                    REQUIRE(r == NPIPE_EAGAIN);
+                    break;
+                }
+                REQUIRE(c.received + static_cast<size_t>(r) <= c.data.size());
+                c.sum = fnv1a(buf.data(), static_cast<size_t>(r), c.sum);
+                c.received += static_cast<size_t>(r);
+            }
+            if (c.received == c.data.size()) {
+                CHECK(c.sum == fnv1a(c.data.data(), c.data.size()));
+                c.done = true;
+                c.pipe.reset();  // EOF for the server instance
+                ++done;
+            }
+        }
+    }
+    const Stopwatch tail;
+    while (served() < n && tail.ms() < 10000) poll.wait(20);
+    return done;
+}
+
 }  // namespace
 
 TEST_SUITE("stress") {
@@ -129,60 +185,42 @@ TEST_SUITE("stress") {
         while (!server.ready) sleep_ms(1);
         REQUIRE(server.errors == 0);
 
-        Poller poll;
-        std::vector<std::unique_ptr<Client>> clients;
-        for (int i = 0; i < N; ++i) {
-            auto c = std::make_unique<Client>();
-            c->pipe.reset(open_client(server.name, 0, 10000));
-            // 16 KiB .. ~95 KiB, a different size and content per client.
-            c->data = pattern(16384 + static_cast<size_t>(i) * 1259, static_cast<uint32_t>(i + 1));
-            REQUIRE(npipe_register(poll, c->pipe, static_cast<uint64_t>(i), NPIPE_READABLE | NPIPE_WRITABLE) ==
-                    NPIPE_OK);
-            clients.push_back(std::move(c));
-        }
-        int done = 0;
-        std::vector<char> buf(32768);
-        const Stopwatch sw;
-        while (done < N && sw.ms() < 60000) {
-            REQUIRE(poll.wait(1000) >= 0);
-            for (const auto &e : poll.last) {
-                REQUIRE(e.token < clients.size());
-                Client &c = *clients[e.token];
-                if (c.done) continue;
-                while (c.sent < c.data.size()) {
-                    const int64_t n = npipe_write(c.pipe, c.data.data() + c.sent, c.data.size() - c.sent);
-                    if (n <= 0) {
-                        REQUIRE(n == NPIPE_EAGAIN);
-                        break;
-                    }
-                    c.sent += static_cast<size_t>(n);
-                }
-                for (;;) {
-                    const int64_t n = npipe_read(c.pipe, buf.data(), buf.size());
-                    if (n <= 0) {
-                        REQUIRE(n == NPIPE_EAGAIN);
-                        break;
-                    }
-                    REQUIRE(c.received + static_cast<size_t>(n) <= c.data.size());
-                    c.sum = fnv1a(buf.data(), static_cast<size_t>(n), c.sum);
-                    c.received += static_cast<size_t>(n);
-                }
-                if (c.received == c.data.size()) {
-                    CHECK(c.sum == fnv1a(c.data.data(), c.data.size()));
-                    c.done = true;
-                    c.pipe.reset();  // EOF for the server instance
-                    ++done;
-                }
-            }
-        }
-        CHECK(done == N);
-        // Drive lingering closes until the server saw every EOF.
-        const Stopwatch tail;
-        while (server.served < N && tail.ms() < 10000) poll.wait(20);
+        CHECK(echo_clients(server.name, N, [&] { return server.served.load(); }) == N);
         server.stop = server.served < N;
         st.join();
         CHECK(server.served == N);
         CHECK(server.errors == 0);
+    }
+
+    TEST_CASE("64 clients against instances of one name spread over 4 polls and threads" * doctest::timeout(90)) {
+        // On Linux every poll watches the name's one listening socket: a client one poll accepted
+        // for an instance that had stopped waiting must reach an instance waiting on another. The
+        // clients come while the later polls' instances start waiting, so some of those find a
+        // client in the backlog themselves (which leaves them in their poll's queue).
+        constexpr int kPolls = 4, kPerPoll = 16, N = kPolls * kPerPoll;
+        const std::string name = unique_name("spread");
+        EchoServer servers[kPolls];
+        std::vector<std::thread> threads;
+        for (int p = 0; p < kPolls; ++p) {
+            servers[p].name = name;
+            servers[p].instances = kPerPoll;
+            servers[p].first = p == 0;
+            threads.emplace_back([&servers, p] { servers[p].run(); });
+            if (p == 0) {
+                while (!servers[0].ready) sleep_ms(1);  // the first creates the name before the others
+                REQUIRE(servers[0].errors == 0);
+            }
+        }
+        const auto served = [&] {
+            int all = 0;
+            for (auto &server : servers) all += server.served;
+            return all;
+        };
+        CHECK(echo_clients(name, N, served) == N);
+        for (auto &server : servers) server.stop = true;
+        for (auto &t : threads) t.join();
+        CHECK(served() == N);
+        for (auto &server : servers) CHECK(server.errors == 0);
     }
 
     TEST_CASE("ping-pong across two threads, strictly on edges: no event is ever missed" * doctest::timeout(120)) {
