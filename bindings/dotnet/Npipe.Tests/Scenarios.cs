@@ -757,6 +757,61 @@ public static class Scenarios
         Expect.Throws<InvalidOperationException>(() => NpipeReactor.Shared.Dispose(), "the shared reactor cannot be disposed");
     }
 
+    /// Streams given no reactor take the shared reactors in turn, one per processor (at most 4), so
+    /// many busy pipes are not all served by one thread: every one of them serves pipes, pairs whose
+    /// ends sit on different reactors talk, and none of them can be disposed.
+    public static async Task Stream_SharedReactors_TakenInTurn()
+    {
+        int expected = Math.Clamp(Environment.ProcessorCount, 1, 4);
+        string name = Util.UniqueName("turn");
+        var pairs = new List<(NpipeStream Server, NpipeStream Client)>();
+        try
+        {
+            for (int i = 0; i < 2 * expected; i++)
+            {
+                var server = NpipeStream.CreateServer(name);
+                var accept = server.WaitForConnectionAsync();
+                NpipeStream client;
+                try
+                {
+                    client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+                }
+                catch
+                {
+                    server.Dispose();
+                    throw;
+                }
+                pairs.Add((server, client));
+                await accept.Within();
+            }
+            var reactors = pairs.SelectMany(p => new[] { p.Server.Reactor, p.Client.Reactor }).Distinct().ToList();
+            Expect.Equal(expected, reactors.Count, "shared reactors serving 4 x processors streams");
+            Expect.True(reactors.Contains(NpipeReactor.Shared), "NpipeReactor.Shared is one of them");
+            if (expected > 1)
+                Expect.True(pairs.Any(p => p.Server.Reactor != p.Client.Reactor), "a pair split across two reactors");
+            foreach (var reactor in reactors)
+                Expect.Throws<InvalidOperationException>(() => reactor.Dispose(), "a shared reactor cannot be disposed");
+            var buf = new byte[64];
+            for (int i = 0; i < pairs.Count; i++)
+            {
+                byte[] hello = Encoding.ASCII.GetBytes($"pair {i}");
+                await pairs[i].Client.WriteAsync(hello).Within();
+                int n = await pairs[i].Server.ReadAsync(buf).Within();
+                await pairs[i].Server.WriteAsync(buf.AsMemory(0, n)).Within();
+                n = await pairs[i].Client.ReadAsync(buf).Within();
+                Expect.Equal($"pair {i}", Encoding.ASCII.GetString(buf, 0, n), "echo through the pair's reactors");
+            }
+        }
+        finally
+        {
+            foreach (var (server, client) in pairs)
+            {
+                client.Dispose();
+                server.Dispose();
+            }
+        }
+    }
+
     /// Churn: 4 server instances serving 200 short connections in turn (connect, 1 KiB echo, close,
     /// disconnect, accept again), from 4 client loops at once.
     public static async Task Stream_ConnectionChurn()

@@ -78,6 +78,9 @@ public class StreamTests
     public Task PrivateReactorDispose_FailsPending() => Scenarios.Stream_PrivateReactorDispose_FailsPending();
 
     [Fact(Timeout = 120_000)]
+    public Task SharedReactors_TakenInTurn() => Scenarios.Stream_SharedReactors_TakenInTurn();
+
+    [Fact(Timeout = 120_000)]
     public Task ConnectionChurn() => Scenarios.Stream_ConnectionChurn();
 }
 

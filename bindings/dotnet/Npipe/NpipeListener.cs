@@ -16,7 +16,7 @@ namespace Npipe;
 /// connected one as soon as the OS reports it (growing the pool during a burst); on Linux the name's
 /// listening socket is the pool and the library accepts connections as they come, up to
 /// <see cref="NpipeListenerOptions.MaxPending"/> not yet taken.
-/// <para>The listener is registered with a reactor (default <see cref="NpipeReactor.Shared"/>) and so are
+/// <para>The listener is registered with a reactor (default: one of the shared ones) and so are
 /// the streams it returns (the library allows an accepted pipe only on its listener's poll). No thread
 /// is blocked while waiting for a client.</para>
 /// <para>Dispose: returns at once and never hangs. Pending <see cref="AcceptAsync"/> calls end with
@@ -40,7 +40,7 @@ public sealed class NpipeListener : IDisposable
         ArgumentNullException.ThrowIfNull(name);
         Name = name;
         Options = options ?? new NpipeListenerOptions();
-        _reactor = reactor ?? NpipeReactor.Shared;
+        _reactor = reactor ?? NpipeReactor.NextShared();
         _handle = Listen(name, Options);
         try
         {

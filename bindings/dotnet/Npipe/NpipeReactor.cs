@@ -13,11 +13,17 @@ namespace Npipe;
 /// non-blocking call, and on "would block" await the next readiness change of their direction.
 /// <see cref="Shared"/> lives for the whole process; a private reactor can be disposed, which fails
 /// every pending operation of its streams with <see cref="ObjectDisposedException"/>.
+/// <para>A stream or listener given no reactor takes one of the process's shared reactors, one per
+/// processor (at most 4), in turn: each reactor's thread dequeues and
+/// dispatches the events of its pipes, so many busy pipes are not all served by one thread
+/// (<see cref="Shared"/> is the first of them).</para>
 /// </summary>
 public sealed class NpipeReactor : IDisposable
 {
     private const ulong StopToken = 0; // registration tokens start at 1
-    private static readonly Lazy<NpipeReactor> s_shared = new(() => new NpipeReactor("npipe reactor (shared)"));
+    private const int MaxSharedReactors = 4;
+    private static readonly Lazy<NpipeReactor[]> s_shared = new(CreateShared);
+    private static int s_nextShared;
 
     private readonly NpipePoll _poll = new();
     private readonly ConcurrentDictionary<ulong, Registration> _registrations = new();
@@ -35,8 +41,23 @@ public sealed class NpipeReactor : IDisposable
         _thread.Start();
     }
 
-    /// <summary>The process-wide reactor used when none is given.</summary>
-    public static NpipeReactor Shared => s_shared.Value;
+    /// <summary>The first of the process-wide reactors that serve streams given none.</summary>
+    public static NpipeReactor Shared => s_shared.Value[0];
+
+    /// <summary>The shared reactor for the next stream or listener given none: each in turn.</summary>
+    internal static NpipeReactor NextShared()
+    {
+        NpipeReactor[] set = s_shared.Value;
+        return set.Length == 1 ? set[0] : set[(uint)Interlocked.Increment(ref s_nextShared) % (uint)set.Length];
+    }
+
+    private static NpipeReactor[] CreateShared()
+    {
+        var set = new NpipeReactor[Math.Clamp(Environment.ProcessorCount, 1, MaxSharedReactors)];
+        for (int i = 0; i < set.Length; i++)
+            set[i] = new NpipeReactor($"npipe reactor (shared {i})");
+        return set;
+    }
 
     /// <summary>The poll the reactor waits on (pipes registered with it belong to this reactor).</summary>
     internal NpipePoll Poll => _poll;
@@ -63,12 +84,12 @@ public sealed class NpipeReactor : IDisposable
 
     internal void Remove(Registration reg) => _registrations.TryRemove(reg.Token, out _);
 
-    /// <summary>Stops the thread, fails pending operations and closes the poll (the shared reactor
+    /// <summary>Stops the thread, fails pending operations and closes the poll (the shared reactors
     /// cannot be disposed).</summary>
     public void Dispose()
     {
-        if (ReferenceEquals(this, s_shared.IsValueCreated ? s_shared.Value : null))
-            throw new InvalidOperationException("the shared reactor lives as long as the process");
+        if (s_shared.IsValueCreated && Array.IndexOf(s_shared.Value, this) >= 0)
+            throw new InvalidOperationException("the shared reactors live as long as the process");
         if (_stopping)
             return;
         _stopping = true;

@@ -14,8 +14,8 @@ namespace Npipe;
 /// <list type="bullet">
 /// <item><b>Reactor-bound</b> (the first such call was asynchronous — <see cref="ConnectAsync(string, NpipeClientOptions?, NpipeReactor?, CancellationToken)"/>,
 /// <see cref="WaitForConnectionAsync"/>, <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>, … — and always for streams from
-/// <see cref="NpipeListener"/>): registered with an <see cref="NpipeReactor"/> (default
-/// <see cref="NpipeReactor.Shared"/>). Async calls try the non-blocking call and, when it would block,
+/// <see cref="NpipeListener"/>): registered with an <see cref="NpipeReactor"/> (default: one of the
+/// shared reactors, each stream the next in turn). Async calls try the non-blocking call and, when it would block,
 /// await the reactor's next readiness event through a reused <c>IValueTaskSource</c>: no thread is
 /// blocked and nothing is allocated per wait. Synchronous calls on such a stream block the caller
 /// until the reactor's event.</item>
@@ -53,7 +53,7 @@ public sealed class NpipeStream : Stream
     private int _disposed;
 
     /// <summary>Wraps <paramref name="pipe"/> (which must not be registered with any poll yet) and takes
-    /// ownership of it. It is bound to <paramref name="reactor"/> (default: the shared one) by the first
+    /// ownership of it. It is bound to <paramref name="reactor"/> (default: the next shared one) by the first
     /// asynchronous call, or to <c>npipe_wait</c> by the first synchronous one (see the class remarks).</summary>
     public NpipeStream(NpipePipe pipe, NpipeReactor? reactor = null) : this(pipe, reactor, bindToReactor: false) { }
 
@@ -61,7 +61,7 @@ public sealed class NpipeStream : Stream
     {
         ArgumentNullException.ThrowIfNull(pipe);
         _pipe = pipe;
-        _reactor = reactor ?? NpipeReactor.Shared;
+        _reactor = reactor ?? NpipeReactor.NextShared();
         NpipeInfo info = pipe.GetInfo();
         _canRead = !info.OutboundOnly;
         _canWrite = !info.InboundOnly;
@@ -185,6 +185,9 @@ public sealed class NpipeStream : Stream
 
     /// <summary>True when the pipe was created or opened in message mode: each read returns at most one message.</summary>
     public bool IsMessageMode { get; }
+
+    /// <summary>The reactor the stream's asynchronous calls wait on (whether or not it is bound yet).</summary>
+    internal NpipeReactor Reactor => _reactor;
 
     /// <summary>True while a peer is connected and has not left (<c>NPIPE_INFO_CONNECTED</c>), on both
     /// platforms: false before a server's client came, after the peer closed its end (even with unread
