@@ -7,7 +7,10 @@
 //                               poll, edge-triggered, read until NPIPE_EAGAIN then wait. raw:
 //                               blocking ReadFile/WriteFile (Windows) or read/write on a socketpair
 //                               (Linux).
-//   costs pp npipe ROUNDS      the same over two threads with a poll each (npipe bench pingpong)
+//   costs pp npipe|raw|iocp ROUNDS
+//                               the same over two threads (npipe bench pingpong): npipe with a
+//                               poll each; raw: blocking calls (Windows); iocp: overlapped calls
+//                               and a completion port each (Windows)
 //   costs wait npipe ROUNDS    the same over two threads blocking in npipe_wait (the bindings'
 //                               synchronous calls)
 //   costs tp npipe CHUNKS      a writer thread sends CHUNKS x 64 KiB, a reader thread reads them
@@ -286,6 +289,68 @@ void raw_round_trips(long rounds) {
     CloseHandle(p.server);
 }
 
+// Two threads exchanging 64 bytes without npipe, the baselines of `costs pp npipe`:
+//   raw:  blocking ReadFile/WriteFile on synchronous handles (npipe bench's raw ping-pong);
+//   iocp: overlapped handles, each on a completion port of its own with skip-on-success: a write
+//         that completes at once queues nothing, a read that has to wait is dequeued from the
+//         port. The completion model at its floor: what any port-driven library pays at least.
+void raw_two_threads(long rounds, bool iocp) {
+    const RawPair p = raw_pair(unique_name(iocp ? "rawiocp" : "rawpp", 0), iocp);
+    HANDLE ports[2] = {nullptr, nullptr};
+    if (iocp) {
+        const HANDLE ends[2] = {p.server, p.client};
+        for (int i = 0; i < 2; ++i) {
+            ports[i] = CreateIoCompletionPort(ends[i], nullptr, 1, 0);
+            if (!ports[i]) die_win("CreateIoCompletionPort");
+            if (!SetFileCompletionNotificationModes(
+                    ends[i], FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE))
+                die_win("SetFileCompletionNotificationModes");
+        }
+        OVERLAPPED cov{};
+        if (!ConnectNamedPipe(p.server, &cov) && GetLastError() != ERROR_PIPE_CONNECTED) die_win("ConnectNamedPipe");
+    }
+    // One transfer of exactly kMsg bytes, waiting as the mode waits.
+    const auto transfer = [&](HANDLE h, HANDLE port, uint8_t *buf, bool write) {
+        DWORD n = 0;
+        if (!iocp) {
+            const BOOL ok = write ? WriteFile(h, buf, kMsg, &n, nullptr) : ReadFile(h, buf, kMsg, &n, nullptr);
+            if (!ok || n != kMsg) die_win(write ? "WriteFile" : "ReadFile");
+            return;
+        }
+        OVERLAPPED ov{};
+        const BOOL ok = write ? WriteFile(h, buf, kMsg, nullptr, &ov) : ReadFile(h, buf, kMsg, nullptr, &ov);
+        if (ok) {
+            n = static_cast<DWORD>(ov.InternalHigh);
+        } else {
+            if (GetLastError() != ERROR_IO_PENDING) die_win(write ? "WriteFile" : "ReadFile");
+            ULONG_PTR key = 0;
+            OVERLAPPED *got = nullptr;
+            if (!GetQueuedCompletionStatus(port, &n, &key, &got, INFINITE) || got != &ov)
+                die_win("GetQueuedCompletionStatus");
+        }
+        if (n != kMsg) die_win("a short transfer");
+    };
+    std::thread echo([&] {
+        uint8_t buf[kMsg];
+        for (long r = 0; r < rounds; ++r) {
+            transfer(p.server, ports[0], buf, false);
+            transfer(p.server, ports[0], buf, true);
+        }
+    });
+    uint8_t out[kMsg], in[kMsg];
+    for (size_t i = 0; i < kMsg; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
+    for (long r = 0; r < rounds; ++r) {
+        transfer(p.client, ports[1], out, true);
+        transfer(p.client, ports[1], in, false);
+        if (std::memcmp(in, out, kMsg) != 0) die("the echo differs", 0);
+    }
+    echo.join();
+    CloseHandle(p.client);
+    CloseHandle(p.server);
+    for (HANDLE port : ports)
+        if (port) CloseHandle(port);
+}
+
 size_t private_usage() {
     PROCESS_MEMORY_COUNTERS_EX pmc{};
     pmc.cb = sizeof pmc;
@@ -389,6 +454,7 @@ void raw_round_trips(long rounds) {
 }
 
 void memory(const std::string &, int) { die("mem: Windows only", 0); }
+void raw_two_threads(long, bool) { die("pp raw|iocp: Windows only", 0); }
 
 #endif
 
@@ -408,6 +474,8 @@ int main(int argc, char **argv) {
         raw_round_trips(n);
     else if (mode == "pp" && what == "npipe")
         npipe_two_threads(n, true);
+    else if (mode == "pp" && (what == "raw" || what == "iocp"))
+        raw_two_threads(n, what == "iocp");
     else if (mode == "wait" && what == "npipe")
         npipe_waiting_threads(n);
     else if (mode == "tp" && what == "npipe")

@@ -54,12 +54,14 @@ wine_costs() {
     # The prefix exists before anything is counted (its creation is many requests).
     WINEDEBUG=-all wine cmd /c exit 0 >/dev/null 2>&1
     local what mode
-    for what in npipe raw pp wait; do
-        # pp: the same exchange between two threads with a poll each; wait: between two threads
-        # blocking in npipe_wait, as the bindings' synchronous calls do (npipe only).
+    for what in npipe raw pp ppraw ppiocp wait; do
+        # pp: the same exchange between two threads with a poll each, beside two threads making
+        # blocking calls (ppraw, npipe bench's raw) and two threads on a completion port each
+        # (ppiocp, the completion model's floor); wait: between two threads blocking in
+        # npipe_wait, as the bindings' synchronous calls do (npipe only).
         mode=rt
         prog=$what
-        case $what in pp | wait) mode=$what prog=npipe ;; esac
+        case $what in pp | wait) mode=$what prog=npipe ;; ppraw) mode=pp prog=raw ;; ppiocp) mode=pp prog=iocp ;; esac
         serve_one "$tmp/$what.short" $mode $prog $short || return
         serve_one "$tmp/$what.long" $mode $prog $long || return
         # Request lines are "NNNN: name( ... )"; replies are "NNNN: name() = ...".
@@ -76,6 +78,8 @@ wine_costs() {
             | sed 's/, $//')
         local label=$what
         [ "$what" = pp ] && label="npipe, two threads"
+        [ "$what" = ppraw ] && label="raw, two threads"
+        [ "$what" = ppiocp ] && label="raw on ports, two threads"
         [ "$what" = wait ] && label="npipe_wait, two threads"
         printf 'wine   requests per round trip   %-6s %5s   (%s)\n' "$label" "$total" "$detail"
     done
