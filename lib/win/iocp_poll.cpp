@@ -31,6 +31,7 @@ namespace npipe::win {
 namespace {
 
 constexpr ULONG kBatch = 64;           // packets dequeued per GetQueuedCompletionStatusEx
+constexpr uint32_t kSingleWaits = 15;  // waits taking one packet between two that take a batch
 constexpr DWORD kReapBudgetMs = 2000;  // how long closing waits for cancelled ops' packets
 constexpr DWORD kReapSliceMs = 50;
 
@@ -88,16 +89,14 @@ int32_t IocpPoll::process_os_events(int32_t timeout_ms) {
     }
     const DWORD wait_ms = timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms);
 
-    // A private poll (npipe_wait) serves one pipe, or a listener and its pipes: one packet at a
-    // time. Asking for a batch costs Wine a request per packet plus one that finds the port empty,
-    // and Windows gains nothing from batching the one or two packets such a poll has at once.
-    const ULONG batch = is_private() ? 1 : kBatch;
+    const ULONG batch = next_batch();
     OVERLAPPED_ENTRY entries[kBatch];
     ULONG count = 0;
     const BOOL ok = GetQueuedCompletionStatusEx(port, entries, batch, &count, wait_ms, FALSE);
     const DWORD err = ok ? 0 : GetLastError();
     // Wine 8 returns FALSE with count == 1 on a timeout: the count is only meaningful on TRUE.
     if (!ok) count = 0;
+    learn_from_batch(batch, count);
     {
         std::lock_guard<std::mutex> lock(mu_);
         in_wait_ = false;
@@ -106,6 +105,26 @@ int32_t IocpPoll::process_os_events(int32_t timeout_ms) {
     for (ULONG i = 0; i < count; ++i) dispatch(entries[i]);
     if (!ok && err != WAIT_TIMEOUT && !is_closed()) return fail_win32(err, "GetQueuedCompletionStatusEx");
     return st::ok;
+}
+
+// Asking for a batch costs Wine a request per packet plus one that finds the port empty, so a
+// wait that finds one packet costs a request more than a wait for one packet would; Windows makes
+// one kernel transition either way. A private poll (npipe_wait) serves one pipe, or a listener
+// and its pipes: one packet at a time, always. Any other poll takes full batches while they come
+// back with more than one packet; once one brings a single packet (or none), the poll is quiet and
+// the next waits take one packet each, with a full batch every kSingleWaits + 1 waits to see
+// whether the load came back. A busy poll on Windows pays at most kSingleWaits extra transitions
+// before it batches again.
+ULONG IocpPoll::next_batch() {
+    if (is_private()) return 1;
+    uint32_t left = single_waits_left_.load(std::memory_order_relaxed);
+    if (left == 0) return kBatch;
+    single_waits_left_.store(left - 1, std::memory_order_relaxed);
+    return 1;
+}
+
+void IocpPoll::learn_from_batch(ULONG batch, ULONG count) {
+    if (batch == kBatch) single_waits_left_.store(count <= 1 ? kSingleWaits : 0, std::memory_order_relaxed);
 }
 
 void IocpPoll::interrupt() {

@@ -37,6 +37,9 @@ private:
     // Handles one dequeued packet. Runs without poll locks (pipes lock themselves).
     void dispatch(const OVERLAPPED_ENTRY &entry);
     void release_port_locked();
+    // How many packets the next wait may take (see iocp_poll.cpp: one while the poll is quiet).
+    ULONG next_batch();
+    void learn_from_batch(ULONG batch, ULONG count);
 
     std::mutex mu_;  // everything below except the atomics; taken after a pipe's mutex, never before
     HANDLE port_;
@@ -45,6 +48,9 @@ private:
     bool closing_ = false;
     std::atomic<bool> interrupt_posted_{false};  // at most one interrupt packet in flight
     std::atomic<int64_t> outstanding_{0};
+    // Waits left that take one packet before a full batch looks at the load again. Only the
+    // poll's one waiter uses it, but the next wait may come from another thread.
+    std::atomic<uint32_t> single_waits_left_{0};
 };
 
 }  // namespace npipe::win
