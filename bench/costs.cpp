@@ -13,7 +13,9 @@
 //                               and a completion port each (Windows)
 //   costs wait npipe ROUNDS    the same over two threads blocking in npipe_wait (the bindings'
 //                               synchronous calls)
-//   costs tp npipe CHUNKS      a writer thread sends CHUNKS x 64 KiB, a reader thread reads them
+//   costs tp npipe|raw|iocp CHUNKS
+//                               a writer thread sends CHUNKS x 64 KiB, a reader thread reads them
+//                               (raw and iocp as for pp)
 //   costs mem npipe|raw0|raw64k PAIRS
 //                               (Windows) PAIRS connected idle pairs on one poll; prints the
 //                               private memory per pair in KiB. raw0: overlapped pairs on one
@@ -289,12 +291,14 @@ void raw_round_trips(long rounds) {
     CloseHandle(p.server);
 }
 
-// Two threads exchanging 64 bytes without npipe, the baselines of `costs pp npipe`:
-//   raw:  blocking ReadFile/WriteFile on synchronous handles (npipe bench's raw ping-pong);
-//   iocp: overlapped handles, each on a completion port of its own with skip-on-success: a write
-//         that completes at once queues nothing, a read that has to wait is dequeued from the
-//         port. The completion model at its floor: what any port-driven library pays at least.
-void raw_two_threads(long rounds, bool iocp) {
+// Two threads without npipe, the baselines of `costs pp npipe` (64 bytes echoed) and `costs tp
+// npipe` (64 KiB one way):
+//   raw:  blocking ReadFile/WriteFile on synchronous handles (npipe bench's raw side);
+//   iocp: overlapped handles, each on a completion port of its own with skip-on-success: a call
+//         that completes at once queues nothing, one that has to wait is dequeued from the port.
+//         The completion model at its floor: what any port-driven library pays at least.
+void raw_two_threads(long rounds, bool iocp, bool echo_back) {
+    const size_t size = echo_back ? kMsg : kChunk;
     const RawPair p = raw_pair(unique_name(iocp ? "rawiocp" : "rawpp", 0), iocp);
     HANDLE ports[2] = {nullptr, nullptr};
     if (iocp) {
@@ -309,40 +313,45 @@ void raw_two_threads(long rounds, bool iocp) {
         OVERLAPPED cov{};
         if (!ConnectNamedPipe(p.server, &cov) && GetLastError() != ERROR_PIPE_CONNECTED) die_win("ConnectNamedPipe");
     }
-    // One transfer of exactly kMsg bytes, waiting as the mode waits.
-    const auto transfer = [&](HANDLE h, HANDLE port, uint8_t *buf, bool write) {
+    // One call, waiting as the mode waits; returns the bytes it moved.
+    const auto call = [&](HANDLE h, HANDLE port, uint8_t *buf, DWORD len, bool write) -> DWORD {
         DWORD n = 0;
         if (!iocp) {
-            const BOOL ok = write ? WriteFile(h, buf, kMsg, &n, nullptr) : ReadFile(h, buf, kMsg, &n, nullptr);
-            if (!ok || n != kMsg) die_win(write ? "WriteFile" : "ReadFile");
-            return;
+            const BOOL ok = write ? WriteFile(h, buf, len, &n, nullptr) : ReadFile(h, buf, len, &n, nullptr);
+            if (!ok) die_win(write ? "WriteFile" : "ReadFile");
+            return n;
         }
         OVERLAPPED ov{};
-        const BOOL ok = write ? WriteFile(h, buf, kMsg, nullptr, &ov) : ReadFile(h, buf, kMsg, nullptr, &ov);
-        if (ok) {
-            n = static_cast<DWORD>(ov.InternalHigh);
-        } else {
-            if (GetLastError() != ERROR_IO_PENDING) die_win(write ? "WriteFile" : "ReadFile");
-            ULONG_PTR key = 0;
-            OVERLAPPED *got = nullptr;
-            if (!GetQueuedCompletionStatus(port, &n, &key, &got, INFINITE) || got != &ov)
-                die_win("GetQueuedCompletionStatus");
+        const BOOL ok = write ? WriteFile(h, buf, len, nullptr, &ov) : ReadFile(h, buf, len, nullptr, &ov);
+        if (ok) return static_cast<DWORD>(ov.InternalHigh);
+        if (GetLastError() != ERROR_IO_PENDING) die_win(write ? "WriteFile" : "ReadFile");
+        ULONG_PTR key = 0;
+        OVERLAPPED *got = nullptr;
+        if (!GetQueuedCompletionStatus(port, &n, &key, &got, INFINITE) || got != &ov)
+            die_win("GetQueuedCompletionStatus");
+        return n;
+    };
+    const auto transfer = [&](HANDLE h, HANDLE port, uint8_t *buf, bool write) {
+        for (size_t done = 0; done < size;) {
+            const DWORD n = call(h, port, buf + done, static_cast<DWORD>(size - done), write);
+            if (n == 0) die_win("a transfer that moved nothing");
+            done += n;
         }
-        if (n != kMsg) die_win("a short transfer");
     };
     std::thread echo([&] {
-        uint8_t buf[kMsg];
+        std::vector<uint8_t> buf(size);
         for (long r = 0; r < rounds; ++r) {
-            transfer(p.server, ports[0], buf, false);
-            transfer(p.server, ports[0], buf, true);
+            transfer(p.server, ports[0], buf.data(), false);
+            if (echo_back) transfer(p.server, ports[0], buf.data(), true);
         }
     });
-    uint8_t out[kMsg], in[kMsg];
-    for (size_t i = 0; i < kMsg; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
+    std::vector<uint8_t> out(size), in(size);
+    for (size_t i = 0; i < size; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
     for (long r = 0; r < rounds; ++r) {
-        transfer(p.client, ports[1], out, true);
-        transfer(p.client, ports[1], in, false);
-        if (std::memcmp(in, out, kMsg) != 0) die("the echo differs", 0);
+        transfer(p.client, ports[1], out.data(), true);
+        if (!echo_back) continue;
+        transfer(p.client, ports[1], in.data(), false);
+        if (in != out) die("the echo differs", 0);
     }
     echo.join();
     CloseHandle(p.client);
@@ -454,7 +463,7 @@ void raw_round_trips(long rounds) {
 }
 
 void memory(const std::string &, int) { die("mem: Windows only", 0); }
-void raw_two_threads(long, bool) { die("pp raw|iocp: Windows only", 0); }
+void raw_two_threads(long, bool, bool) { die("pp|tp raw|iocp: Windows only", 0); }
 
 #endif
 
@@ -462,7 +471,7 @@ void raw_two_threads(long, bool) { die("pp raw|iocp: Windows only", 0); }
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        std::fprintf(stderr, "usage: costs rt npipe|raw ROUNDS | costs mem npipe|raw0|raw64k PAIRS\n");
+        std::fprintf(stderr, "usage: costs rt|pp|wait|tp|mem WHAT N (the modes: bench/costs.cpp's first lines)\n");
         return 2;
     }
     const std::string mode = argv[1], what = argv[2];
@@ -474,8 +483,8 @@ int main(int argc, char **argv) {
         raw_round_trips(n);
     else if (mode == "pp" && what == "npipe")
         npipe_two_threads(n, true);
-    else if (mode == "pp" && (what == "raw" || what == "iocp"))
-        raw_two_threads(n, what == "iocp");
+    else if ((mode == "pp" || mode == "tp") && (what == "raw" || what == "iocp"))
+        raw_two_threads(n, what == "iocp", mode == "pp");
     else if (mode == "wait" && what == "npipe")
         npipe_waiting_threads(n);
     else if (mode == "tp" && what == "npipe")

@@ -53,15 +53,22 @@ wine_costs() {
     }
     # The prefix exists before anything is counted (its creation is many requests).
     WINEDEBUG=-all wine cmd /c exit 0 >/dev/null 2>&1
-    local what mode
-    for what in npipe raw pp ppraw ppiocp wait; do
+    local what
+    for what in npipe raw pp ppraw ppiocp wait tp tpraw tpiocp; do
         # pp: the same exchange between two threads with a poll each, beside two threads making
         # blocking calls (ppraw, npipe bench's raw) and two threads on a completion port each
         # (ppiocp, the completion model's floor); wait: between two threads blocking in
-        # npipe_wait, as the bindings' synchronous calls do (npipe only).
-        mode=rt
-        prog=$what
-        case $what in pp | wait) mode=$what prog=npipe ;; ppraw) mode=pp prog=raw ;; ppiocp) mode=pp prog=iocp ;; esac
+        # npipe_wait, as the bindings' synchronous calls do (npipe only); tp: 64 KiB chunks one
+        # way between two threads, npipe and the same two baselines.
+        local mode prog label unit="per round trip  "
+        case $what in
+            npipe | raw) mode=rt prog=$what label=$what ;;
+            pp | tp) mode=$what prog=npipe label="npipe, two threads" ;;
+            ppraw | tpraw) mode=${what:0:2} prog=raw label="raw, two threads" ;;
+            ppiocp | tpiocp) mode=${what:0:2} prog=iocp label="raw on ports, two threads" ;;
+            wait) mode=wait prog=npipe label="npipe_wait, two threads" ;;
+        esac
+        [ "$mode" = tp ] && unit="per 64 KiB chunk"
         serve_one "$tmp/$what.short" $mode $prog $short || return
         serve_one "$tmp/$what.long" $mode $prog $long || return
         # Request lines are "NNNN: name( ... )"; replies are "NNNN: name() = ...".
@@ -76,12 +83,7 @@ wine_costs() {
         detail=$(join -a1 -a2 -e0 -o 0,1.2,2.2 "$tmp/$what.long.names" "$tmp/$what.short.names" \
             | awk -v d=$((long - short)) '{ v = ($2 - $3) / d; if (v >= 0.05) printf "%s %.1f, ", $1, v }' \
             | sed 's/, $//')
-        local label=$what
-        [ "$what" = pp ] && label="npipe, two threads"
-        [ "$what" = ppraw ] && label="raw, two threads"
-        [ "$what" = ppiocp ] && label="raw on ports, two threads"
-        [ "$what" = wait ] && label="npipe_wait, two threads"
-        printf 'wine   requests per round trip   %-6s %5s   (%s)\n' "$label" "$total" "$detail"
+        printf 'wine   requests %s %-6s %5s   (%s)\n' "$unit" "$label" "$total" "$detail"
     done
     WINEDEBUG=-all wineserver -k >/dev/null 2>&1
     timeout 30 wineserver -w >/dev/null 2>&1
