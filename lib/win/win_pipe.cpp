@@ -257,7 +257,7 @@ void WinPipe::os_disconnect() {
     received_ = false;
     streaming_ = false;
     conversation_read_ = kMinConversationRead;
-    expect_nothing_ = false;
+    last_look_ = LastLook::not_yet;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,10 +303,8 @@ void WinPipe::arm_idle_read() {
 
 int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*/) {
     // Nothing is queued (the core asks only then). A read in flight brings what arrives with its
-    // packet; otherwise ask now: bytes that are there are read at once (sized to what is there, so
-    // the read completes at once), else the probe waits for them. The question is
-    // FilePipeLocalInformation: under Wine one request, where PeekNamedPipe or a zero-byte read
-    // that completes at once are two.
+    // packet; otherwise ask the OS now, the cheapest way the last look suggests (each request is a
+    // kernel transition, and under Wine a round trip to the server).
     if (!probing_) return 0;
     if (probe_ && HasOverlappedIoCompleted(&probe_->ov)) {
         // The probe has finished and its packet is on its way: it only frees the op now (bug A:
@@ -316,15 +314,31 @@ int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*
         read_in_flight_ = false;
     }
     if (!may_read()) return 0;
-    // When the last time found nothing, ask with the probe itself: one request if still nothing
-    // is there (a reader that is usually faster than its writer), two if something is.
-    PipeLocalInfo local;
-    if (!expect_nothing_ && query_pipe_local_info(handle_, local) && local.read_data_available > 0) {
-        issue_read(std::min<size_t>(local.read_data_available, read_cap_));
-    } else {
-        arm_idle_read();  // nothing there, or the query failed: wait for bytes, or hear the failure
-        expect_nothing_ = read_queue_.empty();
+    switch (last_look_) {
+        case LastLook::found_bytes:
+            // A reader slower than its writer: read at once. A byte-mode read takes what is there
+            // without waiting for more; when nothing is, it waits as the full-size read that
+            // streaming bytes get anyway. One request fewer than asking first.
+            issue_read(read_cap_);
+            break;
+        case LastLook::found_nothing:
+            // A reader faster than its writer: ask with what waits for bytes itself, one request
+            // if still nothing is there, two if something is.
+            arm_idle_read();
+            break;
+        case LastLook::not_yet: {
+            // The connection's first look: ask (FilePipeLocalInformation, one request, where
+            // PeekNamedPipe or a zero-byte read that completes at once are two), then read what is
+            // there, sized so the read completes at once; else the probe waits for bytes.
+            PipeLocalInfo local;
+            if (query_pipe_local_info(handle_, local) && local.read_data_available > 0)
+                issue_read(std::min<size_t>(local.read_data_available, read_cap_));
+            else
+                arm_idle_read();  // nothing there, or the query failed: wait for bytes, or hear the failure
+            break;
+        }
     }
+    last_look_ = read_queue_.empty() ? LastLook::found_nothing : LastLook::found_bytes;
     return read_queue_.empty() ? 0 : static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
 }
 

@@ -14,8 +14,9 @@
 //     completes; one that has received waits with a 4 KiB read (a full-size one while bytes
 //     stream in). What waits is armed only when a thread waits on the poll (or at once when a
 //     waiter is already blocked elsewhere); npipe_read on an empty queue asks the OS directly
-//     (FilePipeLocalInformation, then a read that completes at once) before it answers
-//     NPIPE_EAGAIN.
+//     before it answers NPIPE_EAGAIN: the first time FilePipeLocalInformation and a read of what
+//     is there, then a full-size read if the last look found bytes, or what waits for bytes if it
+//     found none.
 //     Handles that read messages keep a buffered ReadFile pending and every packet: a zero-byte
 //     read there may consume an empty message or end in ERROR_MORE_DATA, and whether a
 //     synchronous ERROR_MORE_DATA queues a packet under skip-on-success is not documented.
@@ -107,9 +108,11 @@ private:
     bool probing_ = false;             // skip_ on a handle that reads bytes: idle reads are probes
     bool streaming_ = false;           // the last read filled its buffer: more is likely on its way
     size_t conversation_read_ = 4096;  // the size of an idle read once bytes came (win_pipe.cpp)
-    bool expect_nothing_ = false;      // the last read on an empty queue found nothing in the OS either
-    OverlappedOp *probe_ = nullptr;    // the probe in flight (owned by the kernel until its packet)
-    bool received_ = false;            // a read of this connection brought bytes (identity needs them)
+    // What the last read on an empty queue found in the OS: it decides how the next one asks.
+    enum class LastLook : uint8_t { not_yet, found_nothing, found_bytes };
+    LastLook last_look_ = LastLook::not_yet;
+    OverlappedOp *probe_ = nullptr;  // the probe in flight (owned by the kernel until its packet)
+    bool received_ = false;          // a read of this connection brought bytes (identity needs them)
     bool write_in_flight_ = false;
     OpenTarget target_;                        // client: what to open
     HANDLE pipe_root_ = INVALID_HANDLE_VALUE;  // client: for the asynchronous busy wait, once needed
