@@ -1,6 +1,7 @@
 #include "lib/win/win_pipe.hpp"
 
 #include <algorithm>
+#include <bit>
 
 #include "lib/core/error_detail.hpp"
 #include "lib/core/status.hpp"
@@ -258,6 +259,7 @@ void WinPipe::os_disconnect() {
     streaming_ = false;
     conversation_read_ = kMinConversationRead;
     last_look_ = LastLook::not_yet;
+    direct_read_ = kMinConversationRead;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,12 +316,14 @@ int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*
         read_in_flight_ = false;
     }
     if (!may_read()) return 0;
+    size_t asked = 0;  // the size of a read issued to take bytes the last look found
     switch (last_look_) {
         case LastLook::found_bytes:
-            // A reader slower than its writer: read at once. A byte-mode read takes what is there
-            // without waiting for more; when nothing is, it waits as the full-size read that
-            // streaming bytes get anyway. One request fewer than asking first.
-            issue_read(read_cap_);
+            // A reader slower than its writer: read at once, one request fewer than asking first.
+            // A byte-mode read takes what is there without waiting for more; when nothing is, it
+            // waits for bytes like an idle read.
+            asked = direct_read_;
+            issue_read(asked);
             break;
         case LastLook::found_nothing:
             // A reader faster than its writer: ask with what waits for bytes itself, one request
@@ -338,7 +342,15 @@ int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*
             break;
         }
     }
-    last_look_ = read_queue_.empty() ? LastLook::found_nothing : LastLook::found_bytes;
+    const size_t got = read_queue_.buffered();  // the queue was empty: what this call's read took
+    last_look_ = got == 0 ? LastLook::found_nothing : LastLook::found_bytes;
+    if (got > 0) {
+        // The next direct read is sized to what this one found (a whole buffer, twice that: more
+        // was waiting), so small messages do not allocate and zero read_cap_ bytes per read, and
+        // a stream still reaches full-size reads.
+        const size_t want = std::bit_ceil(got) * (asked > 0 && got >= asked ? 2 : 1);
+        direct_read_ = std::clamp(want, kMinConversationRead, read_cap_);
+    }
     return read_queue_.empty() ? 0 : static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
 }
 

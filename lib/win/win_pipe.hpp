@@ -15,8 +15,8 @@
 //     stream in). What waits is armed only when a thread waits on the poll (or at once when a
 //     waiter is already blocked elsewhere); npipe_read on an empty queue asks the OS directly
 //     before it answers NPIPE_EAGAIN: the first time FilePipeLocalInformation and a read of what
-//     is there, then a full-size read if the last look found bytes, or what waits for bytes if it
-//     found none.
+//     is there, then a read sized to what the last look found if it found bytes, or what waits
+//     for bytes if it found none.
 //     Handles that read messages keep a buffered ReadFile pending and every packet: a zero-byte
 //     read there may consume an empty message or end in ERROR_MORE_DATA, and whether a
 //     synchronous ERROR_MORE_DATA queues a packet under skip-on-success is not documented.
@@ -111,6 +111,7 @@ private:
     // What the last read on an empty queue found in the OS: it decides how the next one asks.
     enum class LastLook : uint8_t { not_yet, found_nothing, found_bytes };
     LastLook last_look_ = LastLook::not_yet;
+    size_t direct_read_ = 4096;      // the size of a read after a look that found bytes (win_pipe.cpp)
     OverlappedOp *probe_ = nullptr;  // the probe in flight (owned by the kernel until its packet)
     bool received_ = false;          // a read of this connection brought bytes (identity needs them)
     bool write_in_flight_ = false;
