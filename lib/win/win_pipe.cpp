@@ -351,7 +351,7 @@ int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*
         const size_t want = std::bit_ceil(got) * (asked > 0 && got >= asked ? 2 : 1);
         direct_read_ = std::clamp(want, kMinConversationRead, read_cap_);
     }
-    return read_queue_.empty() ? 0 : static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
+    return got == 0 ? 0 : static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
 }
 
 void WinPipe::arm_probe() {

@@ -321,15 +321,14 @@ TEST_SUITE("poll") {
         // request more); a burst must still come in batches again after a bounded number of waits.
         Poller servers, clients;
         constexpr int N = 32;
-        std::vector<std::string> names;
         std::vector<PipeGuard> server(N), client(N);
         for (int i = 0; i < N; ++i) {
-            names.push_back(unique_name("burst"));
-            server[i].reset(create_server(names.back()));
+            const std::string name = unique_name("burst");
+            server[i].reset(create_server(name));
             REQUIRE(npipe_register(servers, server[i], 100 + i, NPIPE_READABLE) == NPIPE_OK);
             const int32_t first = npipe_connect(server[i]);
             REQUIRE((first == NPIPE_OK || first == NPIPE_EAGAIN));
-            client[i].reset(open_client(names.back()));
+            client[i].reset(open_client(name));
             REQUIRE(npipe_register(clients, client[i], 200 + i, NPIPE_WRITABLE) == NPIPE_OK);
             REQUIRE(connect_server(servers, server[i]) == NPIPE_OK);
         }
