@@ -27,7 +27,8 @@ const char *const kHelp =
     "  throughput  one client streams --bytes in --chunk writes to a server that reads them\n"
     "  pingpong    --round-trips request/response exchanges of --msg-size bytes with an echo server\n"
     "  fanout      --clients clients at once, each echoing --client-bytes in --chunk pieces\n"
-    "              (write a piece, read it back) through one echo server\n"
+    "              (write a piece, read it back) through echo servers on --threads polls, the\n"
+    "              clients spread over as many polls of their own\n"
     "ratio = npipe speed / raw speed (1.00 = as fast as the raw OS calls, below 1 = slower).\n"
     "\n"
     "options:\n"
@@ -37,6 +38,8 @@ const char *const kHelp =
     "  --msg-size SIZE      ping-pong message size (default 64)\n"
     "  --clients N          fanout clients (1..200, default 64)\n"
     "  --client-bytes SIZE  fanout volume per client (default 1MiB)\n"
+    "  --threads N          fanout polls (each with its thread) per side (1..64, default: one\n"
+    "                       per processor, at most 16)\n"
     "  --repeat N           run each measurement N times and keep the best (default 1)\n"
     "  --only LIST          comma-separated subset of throughput,pingpong,fanout\n"
     "  --json               print one JSON document on stdout instead of the table\n"
@@ -45,6 +48,12 @@ const char *const kHelp =
 
 constexpr int kStallMs = 10000;  // any wait without progress for this long fails the run
 
+// One poll per processor on each side of the fan-out, as a server on npipe would use them.
+int64_t default_threads() {
+    unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : std::min<int64_t>(n, 16);
+}
+
 struct Params {
     uint64_t bytes = 256ull << 20;
     uint64_t chunk = 64 * 1024;
@@ -52,6 +61,7 @@ struct Params {
     uint64_t msg_size = 64;
     int64_t clients = 64;
     uint64_t client_bytes = 1 << 20;
+    int64_t threads = default_threads();
     int64_t repeat = 1;
     bool progress = false;
 };
@@ -65,7 +75,8 @@ public:
         double t = now_seconds();
         if (t - last_ < 0.2 && done < total) return;
         last_ = t;
-        std::fprintf(stderr, "\rbench: %-20s %3d%%", label_.c_str(), total ? static_cast<int>(done * 100 / total) : 100);
+        std::fprintf(stderr, "\rbench: %-20s %3d%%", label_.c_str(),
+                     total ? static_cast<int>(done * 100 / total) : 100);
         std::fflush(stderr);
     }
     ~Progress() {
@@ -132,7 +143,8 @@ Failure npipe_throughput(const Params &p, double &seconds) {
                 continue;
             }
             if (n <= 0) {
-                f = n == 0 ? plain_failure("throughput", "early EOF") : capture(static_cast<int>(n), "throughput: read failed");
+                f = n == 0 ? plain_failure("throughput", "early EOF")
+                           : capture(static_cast<int>(n), "throughput: read failed");
                 return;
             }
             got += static_cast<uint64_t>(n);
@@ -168,8 +180,10 @@ Failure npipe_throughput(const Params &p, double &seconds) {
         while (!f.failed()) {
             int32_t fl = npipe_flush(client);
             if (fl == NPIPE_OK) break;
-            if (fl != NPIPE_EAGAIN) f = capture(fl, "throughput: flush failed");
-            else wait_or_fail(poll.h, f, "throughput: flushing");
+            if (fl != NPIPE_EAGAIN)
+                f = capture(fl, "throughput: flush failed");
+            else
+                wait_or_fail(poll.h, f, "throughput: flushing");
         }
         if (f.failed()) npipe_close(server);  // unblocks nothing by itself; the sink times out
         sink.join();
@@ -237,15 +251,22 @@ Failure npipe_pingpong(const Params &p, double &seconds) {
     for (int64_t i = 0; i < p.round_trips && !f.failed(); ++i) {
         for (size_t off = 0; off < out.size() && !f.failed();) {
             int64_t w = npipe_write(client, out.data() + off, out.size() - off);
-            if (w == NPIPE_EAGAIN) wait_or_fail(poll.h, f, "pingpong: writing");
-            else if (w < 0) f = capture(static_cast<int>(w), "pingpong: write failed");
-            else off += static_cast<size_t>(w);
+            if (w == NPIPE_EAGAIN)
+                wait_or_fail(poll.h, f, "pingpong: writing");
+            else if (w < 0)
+                f = capture(static_cast<int>(w), "pingpong: write failed");
+            else
+                off += static_cast<size_t>(w);
         }
         for (size_t got = 0; got < in.size() && !f.failed();) {
             int64_t r = npipe_read(client, in.data() + got, in.size() - got);
-            if (r == NPIPE_EAGAIN) wait_or_fail(poll.h, f, "pingpong: reading");
-            else if (r <= 0) f = r == 0 ? plain_failure("pingpong", "early EOF") : capture(static_cast<int>(r), "pingpong: read failed");
-            else got += static_cast<size_t>(r);
+            if (r == NPIPE_EAGAIN)
+                wait_or_fail(poll.h, f, "pingpong: reading");
+            else if (r <= 0)
+                f = r == 0 ? plain_failure("pingpong", "early EOF")
+                           : capture(static_cast<int>(r), "pingpong: read failed");
+            else
+                got += static_cast<size_t>(r);
         }
         prog.update(static_cast<uint64_t>(i + 1), static_cast<uint64_t>(p.round_trips));
     }
@@ -298,24 +319,20 @@ struct FanClient {
     bool sending = true;
 };
 
-Failure npipe_fanout(const Params &p, double &seconds) {
-    EchoServerThread server;
-    EchoServerConfig cfg;
-    cfg.name = unique_name("npipe-bench-fan");
-    if (Failure f = server.start(cfg); f.failed()) return f;
+// One client thread of the fan-out: `count` clients on its own poll, each echoing
+// --client-bytes in lock-step (write a piece, read it back, next piece).
+Failure run_fan_clients(const Params &p, const std::string &name, size_t count, std::atomic<uint64_t> &done,
+                        Progress *prog) {
     Poll poll;
     std::vector<char> out(p.chunk), in(p.chunk);
     Rng(3).fill(out.data(), out.size());
-    std::vector<FanClient> clients(static_cast<size_t>(p.clients));
+    std::vector<FanClient> clients(count);
     Failure f;
-    Progress prog(p.progress, "fanout npipe");
-    uint64_t total = static_cast<uint64_t>(p.clients) * p.client_bytes, done = 0;
-    double t0 = now_seconds();
     for (size_t i = 0; i < clients.size() && !f.failed(); ++i) {
-        f = open_registered(cfg.name, poll.h, i, clients[i].h);
+        f = open_registered(name, poll.h, i, clients[i].h);
         clients[i].left = p.client_bytes;
     }
-    // Lock-step per client: write a piece, read it back, next piece.
+    size_t finished = 0;
     auto pump = [&](FanClient &c) {
         while (c.left > 0 && !f.failed()) {
             if (c.sending) {
@@ -332,7 +349,8 @@ Failure npipe_fanout(const Params &p, double &seconds) {
                 int64_t r = npipe_read(c.h, in.data(), c.len - c.got);
                 if (r == NPIPE_EAGAIN) return;
                 if (r <= 0) {
-                    f = r == 0 ? plain_failure("fanout", "early EOF") : capture(static_cast<int>(r), "fanout: read failed");
+                    f = r == 0 ? plain_failure("fanout", "early EOF")
+                               : capture(static_cast<int>(r), "fanout: read failed");
                     return;
                 }
                 c.got += static_cast<size_t>(r);
@@ -341,26 +359,62 @@ Failure npipe_fanout(const Params &p, double &seconds) {
                     done += c.len;
                     c.off = c.got = 0;
                     c.sending = true;
+                    if (c.left == 0) ++finished;
                 }
             }
         }
     };
     for (auto &c : clients) pump(c);
+    uint64_t total = static_cast<uint64_t>(p.clients) * p.client_bytes;
     npipe_event_t events[256];
-    while (!f.failed() && done < total) {
+    while (!f.failed() && finished < clients.size()) {
         int32_t n = npipe_poll_wait(poll.h, events, 256, kStallMs);
         if (n <= 0) {
             f = n < 0 ? capture(n, "fanout: wait failed") : plain_failure("fanout", "no progress for 10 s");
             break;
         }
         for (int32_t i = 0; i < n; ++i) pump(clients[static_cast<size_t>(events[i].token)]);
-        prog.update(done, total);
+        if (prog) prog->update(done, total);
     }
-    seconds = now_seconds() - t0;
     for (auto &c : clients)
         if (c.h) npipe_close(c.h);
-    server.stop();
     return f;
+}
+
+// --threads echo servers (each a listener on its own poll and thread, all of one name) and as many
+// client threads, each with its own poll and its share of the clients: how a server on npipe
+// uses the processors, where the raw side needs a thread per connection end.
+Failure npipe_fanout(const Params &p, double &seconds) {
+    size_t threads = static_cast<size_t>(std::min(p.threads, p.clients));
+    EchoServerConfig cfg;
+    cfg.name = unique_name("npipe-bench-fan");
+    std::vector<std::unique_ptr<EchoServerThread>> servers;
+    for (size_t t = 0; t < threads; ++t) {
+        servers.push_back(std::make_unique<EchoServerThread>());
+        if (Failure f = servers.back()->start(cfg); f.failed()) return f;
+    }
+    Progress prog(p.progress, "fanout npipe");
+    std::atomic<uint64_t> done{0};
+    std::vector<Failure> failures(threads);
+    std::vector<std::thread> pumps;
+    double t0 = now_seconds();
+    for (size_t t = 0; t < threads; ++t) {
+        // Clients spread evenly: the first (clients % threads) threads take one more.
+        size_t count =
+            static_cast<size_t>(p.clients) / threads + (t < static_cast<size_t>(p.clients) % threads ? 1 : 0);
+        pumps.emplace_back(
+            [&, t, count] { failures[t] = run_fan_clients(p, cfg.name, count, done, t == 0 ? &prog : nullptr); });
+    }
+    for (auto &th : pumps) th.join();
+    seconds = now_seconds() - t0;
+    for (auto &s : servers) s->stop();
+    for (auto &f : failures)
+        if (f.failed()) return f;
+    uint64_t total = static_cast<uint64_t>(p.clients) * p.client_bytes;
+    if (done != total)
+        return plain_failure("fanout",
+                             "echoed " + std::to_string(done.load()) + " of " + std::to_string(total) + " bytes");
+    return Failure{};
 }
 
 Failure raw_fanout(const Params &p, double &seconds) {
@@ -445,6 +499,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
                             {"msg-size", true},
                             {"clients", true},
                             {"client-bytes", true},
+                            {"threads", true},
                             {"only", true},
                             {"repeat", true},
                             {"json", false},
@@ -462,6 +517,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
         !size_option("bench", *args, "msg-size", 1, 1u << 20, p.msg_size) ||
         !int_option("bench", *args, "clients", 1, 200, p.clients) ||
         !size_option("bench", *args, "client-bytes", 1, 1ull << 36, p.client_bytes) ||
+        !int_option("bench", *args, "threads", 1, 64, p.threads) ||
         !int_option("bench", *args, "repeat", 1, 100, p.repeat))
         return exit_usage;
     bool json = args->has("json");
@@ -476,7 +532,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
             bool known = false;
             for (int i = 0; i < 3; ++i)
                 if (item == names[i]) run[i] = known = true;
-            if (!known) return usage_error("bench", "unknown test '" + item + "' in --only (throughput, pingpong, fanout)");
+            if (!known)
+                return usage_error("bench", "unknown test '" + item + "' in --only (throughput, pingpong, fanout)");
         }
     }
 
@@ -504,7 +561,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
         Row r{names[idx], "", "", true, 0, 0, ns, rs};
         char what[128];
         if (idx == 0) {
-            std::snprintf(what, sizeof what, "%s in %s writes", format_bytes(p.bytes).c_str(), format_bytes(p.chunk).c_str());
+            std::snprintf(what, sizeof what, "%s in %s writes", format_bytes(p.bytes).c_str(),
+                          format_bytes(p.chunk).c_str());
             r.unit = "MiB/s";
             r.npipe = static_cast<double>(p.bytes) / 1048576.0 / ns;
             r.raw = static_cast<double>(p.bytes) / 1048576.0 / rs;
@@ -516,8 +574,9 @@ int cmd_bench(const std::vector<std::string> &argv) {
             r.npipe = ns * 1e6 / static_cast<double>(p.round_trips);
             r.raw = rs * 1e6 / static_cast<double>(p.round_trips);
         } else {
-            std::snprintf(what, sizeof what, "%lld clients x %s echoed", static_cast<long long>(p.clients),
-                          format_bytes(p.client_bytes).c_str());
+            long long polls = static_cast<long long>(std::min(p.threads, p.clients));
+            std::snprintf(what, sizeof what, "%lld clients x %s echoed, %lld poll%s", static_cast<long long>(p.clients),
+                          format_bytes(p.client_bytes).c_str(), polls, polls == 1 ? "" : "s");
             r.unit = "MiB/s";
             double total = static_cast<double>(p.client_bytes) * static_cast<double>(p.clients) / 1048576.0;
             r.npipe = total / ns;
@@ -526,8 +585,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
         r.what = what;
         rows.push_back(r);
         if (!json) {
-            std::printf("%-11s %-34s npipe %10.2f %-13s raw %10.2f %-13s npipe/raw %.2f\n", r.test, r.what.c_str(), r.npipe,
-                        r.unit, r.raw, r.unit, r.ratio());
+            std::printf("%-11s %-40s npipe %10.2f %-13s raw %10.2f %-13s npipe/raw %.2f\n", r.test, r.what.c_str(),
+                        r.npipe, r.unit, r.raw, r.unit, r.ratio());
             std::fflush(stdout);
         }
         return Failure{};
@@ -546,13 +605,13 @@ int cmd_bench(const std::vector<std::string> &argv) {
         out += "\",\n  \"ratio\": \"npipe speed / raw speed\",\n  \"params\": {\"bytes\": " + std::to_string(p.bytes) +
                ", \"chunk\": " + std::to_string(p.chunk) + ", \"round_trips\": " + std::to_string(p.round_trips) +
                ", \"msg_size\": " + std::to_string(p.msg_size) + ", \"clients\": " + std::to_string(p.clients) +
-               ", \"client_bytes\": " + std::to_string(p.client_bytes) +
+               ", \"client_bytes\": " + std::to_string(p.client_bytes) + ", \"threads\": " + std::to_string(p.threads) +
                ", \"repeat\": " + std::to_string(p.repeat) + "},\n  \"results\": [";
         for (size_t i = 0; i < rows.size(); ++i) {
             const Row &r = rows[i];
             out += i ? ",\n    " : "\n    ";
-            out += "{\"test\": \"" + std::string(r.test) + "\", \"description\": \"" + r.what + "\", \"unit\": \"" + r.unit +
-                   "\", \"higher_is_better\": " + (r.higher_is_better ? "true" : "false") +
+            out += "{\"test\": \"" + std::string(r.test) + "\", \"description\": \"" + r.what + "\", \"unit\": \"" +
+                   r.unit + "\", \"higher_is_better\": " + (r.higher_is_better ? "true" : "false") +
                    ", \"npipe\": " + json_number(r.npipe) + ", \"raw\": " + json_number(r.raw) +
                    ", \"ratio\": " + json_number(r.ratio()) + ", \"npipe_seconds\": " + json_number(r.npipe_seconds) +
                    ", \"raw_seconds\": " + json_number(r.raw_seconds) + "}";

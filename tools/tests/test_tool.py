@@ -197,7 +197,7 @@ def test_help_and_version():
 
 def test_usage_errors():
     for args in (["listen", "x", "--no-such-option"], ["connect"], ["frobnicate"], ["connect", "x", "--timeout", "soon"],
-                 ["bench", "--bytes", "lots"], ["listen", "x", "--max-instances", "999"], []):
+                 ["bench", "--bytes", "lots"], ["bench", "--threads", "0"], ["listen", "x", "--max-instances", "999"], []):
         rc, _, err = run(*args)
         check(rc == 2, "npipe %s: exit code %d, expected 2 (usage); stderr %r" % (" ".join(args), rc, err))
         check(err.strip(), "npipe %s: no usage message" % " ".join(args))
@@ -585,6 +585,19 @@ def test_bench_json():
         for key in ("npipe", "raw", "ratio", "npipe_seconds", "raw_seconds"):
             check(isinstance(r[key], (int, float)) and r[key] > 0, "%s.%s = %r, expected > 0" % (r["test"], key, r[key]))
     check(doc["platform"] in ("linux", "windows"), "platform %r" % doc.get("platform"))
+
+
+def test_bench_fanout_threads():
+    """--threads spreads the fan-out over that many polls per side, even when it does not divide the clients."""
+    rc, out, err = run("bench", "--json", "--only", "fanout", "--threads", 3, "--clients", 5,
+                       "--client-bytes", "128KiB", timeout=TIMEOUT * 3)
+    check(rc == 0, "bench --only fanout --threads 3: rc %d, %s" % (rc, err))
+    doc = json.loads(out)
+    check(doc["params"]["threads"] == 3, "params: %r" % doc["params"])
+    (fan,) = doc["results"]
+    check(fan["test"] == "fanout" and "5 clients" in fan["description"] and "3 polls" in fan["description"],
+          "fanout row: %r" % fan)
+    check(fan["npipe_seconds"] > 0 and fan["raw_seconds"] > 0, "fanout row: %r" % fan)
 
 
 def test_bench_burst_json():
