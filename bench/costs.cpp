@@ -11,8 +11,11 @@
 //                               the same over two threads (npipe bench pingpong): npipe with a
 //                               poll each; raw: blocking calls (Windows); iocp: overlapped calls
 //                               and a completion port each (Windows)
-//   costs wait npipe ROUNDS    the same over two threads blocking in npipe_wait (the bindings'
-//                               synchronous calls)
+//   costs wait npipe|first ROUNDS
+//                               the same over two threads blocking in npipe_wait (the bindings'
+//                               synchronous calls): npipe reads first and waits on NPIPE_EAGAIN
+//                               (Python); first waits before each read (.NET, after a read that
+//                               had to wait)
 //   costs tp npipe|raw|iocp CHUNKS
 //                               a writer thread sends CHUNKS x 64 KiB, a reader thread reads them
 //                               (raw and iocp as for pp)
@@ -113,8 +116,9 @@ void write_all(npipe_poll_t poll, npipe_t pipe, const uint8_t *buf, size_t len) 
     }
 }
 
-void read_all(npipe_poll_t poll, npipe_t pipe, uint8_t *buf, size_t len) {
+void read_all(npipe_poll_t poll, npipe_t pipe, uint8_t *buf, size_t len, bool wait_first = false) {
     while (len > 0) {
+        if (wait_first) wait_once(poll, pipe, NPIPE_READABLE);
         const int64_t n = npipe_read(pipe, buf, len);
         if (n == NPIPE_EAGAIN) {
             wait_once(poll, pipe, NPIPE_READABLE);
@@ -214,7 +218,7 @@ void npipe_two_threads(long rounds, bool echo_back) {
 
 // `wait`: the 64-byte exchange between two threads with no poll of ours, each end blocking in
 // npipe_wait (its private poll) as the Python and .NET bindings' blocking calls do.
-void npipe_waiting_threads(long rounds) {
+void npipe_waiting_threads(long rounds, bool wait_first) {
     const std::string name = unique_name("wait", 0);
     npipe_server_options_t so;
     npipe_server_options_init(&so);
@@ -231,7 +235,7 @@ void npipe_waiting_threads(long rounds) {
     std::thread echo([&] {
         uint8_t buf[kMsg];
         for (long r = 0; r < rounds; ++r) {
-            read_all(0, server, buf, kMsg);
+            read_all(0, server, buf, kMsg, wait_first);
             write_all(0, server, buf, kMsg);
         }
     });
@@ -239,7 +243,7 @@ void npipe_waiting_threads(long rounds) {
     for (size_t i = 0; i < kMsg; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
     for (long r = 0; r < rounds; ++r) {
         write_all(0, client, out, kMsg);
-        read_all(0, client, in, kMsg);
+        read_all(0, client, in, kMsg, wait_first);
         if (std::memcmp(in, out, kMsg) != 0) die("the echo differs", 0);
     }
     echo.join();
@@ -485,8 +489,8 @@ int main(int argc, char **argv) {
         npipe_two_threads(n, true);
     else if ((mode == "pp" || mode == "tp") && (what == "raw" || what == "iocp"))
         raw_two_threads(n, what == "iocp", mode == "pp");
-    else if (mode == "wait" && what == "npipe")
-        npipe_waiting_threads(n);
+    else if (mode == "wait" && (what == "npipe" || what == "first"))
+        npipe_waiting_threads(n, what == "first");
     else if (mode == "tp" && what == "npipe")
         npipe_two_threads(n, false);
     else if (mode == "mem")

@@ -54,11 +54,12 @@ wine_costs() {
     # The prefix exists before anything is counted (its creation is many requests).
     WINEDEBUG=-all wine cmd /c exit 0 >/dev/null 2>&1
     local what
-    for what in npipe raw pp ppraw ppiocp wait tp tpraw tpiocp; do
+    for what in npipe raw pp ppraw ppiocp wait waitfirst tp tpraw tpiocp; do
         # pp: the same exchange between two threads with a poll each, beside two threads making
         # blocking calls (ppraw, npipe bench's raw) and two threads on a completion port each
         # (ppiocp, the completion model's floor); wait: between two threads blocking in
-        # npipe_wait, as the bindings' synchronous calls do (npipe only); tp: 64 KiB chunks one
+        # npipe_wait, as the bindings' synchronous calls do (npipe only; waitfirst: waiting before
+        # each read, as .NET does after a read that had to wait); tp: 64 KiB chunks one
         # way between two threads, npipe and the same two baselines.
         local mode prog label unit="per round trip  "
         case $what in
@@ -67,6 +68,7 @@ wine_costs() {
             ppraw | tpraw) mode=${what:0:2} prog=raw label="raw, two threads" ;;
             ppiocp | tpiocp) mode=${what:0:2} prog=iocp label="raw on ports, two threads" ;;
             wait) mode=wait prog=npipe label="npipe_wait, two threads" ;;
+            waitfirst) mode=wait prog=first label="npipe_wait first, two threads" ;;
         esac
         [ "$mode" = tp ] && unit="per 64 KiB chunk"
         serve_one "$tmp/$what.short" $mode $prog $short || return
@@ -120,9 +122,10 @@ linux_costs() {
         echo "linux: instructions skipped (no valgrind: apt-get install valgrind)"
     fi
     if command -v strace >/dev/null; then
-        for what in npipe raw wait; do
+        for what in npipe raw wait waitfirst; do
             local mode=rt prog=$what label=$what
             [ "$what" = wait ] && mode=wait prog=npipe label="npipe_wait, two threads"
+            [ "$what" = waitfirst ] && mode=wait prog=first label="npipe_wait first, two threads"
             strace -f -c -o "$tmp/sc.long" "$native" $mode $prog $long >/dev/null
             strace -f -c -o "$tmp/sc.short" "$native" $mode $prog $short >/dev/null
             for f in "$tmp/sc.long" "$tmp/sc.short"; do

@@ -412,12 +412,16 @@ NPIPE_API int32_t NPIPE_CALL npipe_accept(npipe_t listener, npipe_t *out) NPIPE_
  * threads may wait on one pipe at once; npipe_close from another thread ends every wait on it with
  * NPIPE_EBADF. A blocking read is npipe_read, then on NPIPE_EAGAIN npipe_wait(READABLE) and
  * npipe_read again.
- * Linux: a wait for NPIPE_READABLE alone on a byte pipe, with nothing buffered either way and no
- * other thread waiting, waits inside the socket's recv and buffers what it takes (a blocking read
- * in two system calls instead of three). Meanwhile a read on another thread takes only what is
- * buffered, and a write on another thread takes only what the kernel takes at once (fewer bytes
- * or NPIPE_EAGAIN, then NPIPE_WRITABLE when the kernel has room), since nothing would hand bytes
- * left in the write buffer to the kernel until the wait ends. */
+ * A wait for NPIPE_READABLE alone on a byte pipe, with nothing buffered either way and no other
+ * thread waiting, waits inside the OS's read and buffers what it takes (Linux: the socket's recv,
+ * a blocking read in two system calls instead of three; Windows: a ReadFile waited for on its
+ * event, not on the private completion port, which costs two dequeues more per wait; on Windows
+ * only when no read of the poll's is pending, as after a wait that came first). Meanwhile a read
+ * on another thread takes only what is buffered, and a write on another thread takes only what the
+ * OS takes at once (Linux: what the kernel takes; Windows: what one WriteFile carries, when
+ * nothing else waits to be written), with fewer bytes or NPIPE_EAGAIN, then NPIPE_WRITABLE when
+ * the OS has room, since nothing would hand bytes left in the write buffer to the OS until the
+ * wait ends. */
 NPIPE_API int32_t NPIPE_CALL npipe_wait(npipe_t pipe, uint32_t interests, int32_t timeout_ms) NPIPE_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */

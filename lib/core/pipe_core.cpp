@@ -406,9 +406,11 @@ int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
     const size_t rest = unit - done;
     // While npipe_wait receives, nobody drives the poll that would hand queued bytes to the OS, and
     // the peer may be waiting for them before it answers: take only what the OS took (a byte
-    // stream; messages never wait inside the OS), and WRITABLE when it has room again.
-    const size_t take = receiving_ ? 0 : write_queue_.acceptable(rest, whole);
-    if (receiving_ && done < unit) os_full_while_receiving_ = true;
+    // stream; messages never wait inside the OS), or what one OS write carries on by itself, and
+    // WRITABLE when it has room again.
+    const bool may_queue = !receiving_ || (was_idle && os_write_goes_on_undriven());
+    const size_t take = may_queue ? write_queue_.acceptable(rest, whole) : 0;
+    if (receiving_ && done + take < unit) os_full_while_receiving_ = true;
     if (whole ? take != rest : (done == 0 && take == 0)) {
         write_call_owns_failure_ = false;
         write_queue_.owe_on_room();
@@ -711,9 +713,13 @@ bool PipeCore::wait_without_poll(uint32_t interests, const Deadline &deadline, s
     if (!setup_.can_read || setup_.message_read || setup_.message_write || reading_ended()) return false;
     if (!read_queue_.empty() || !write_queue_.idle()) return false;
     const int32_t timeout_ms = deadline.remaining_ms();
-    if (timeout_ms == 0 || !os_begin_receive(timeout_ms)) return false;
+    if (timeout_ms == 0) return false;
     const size_t size = std::clamp<size_t>(setup_.in_buffer_size, kMinWaitReceive, kMaxWaitReceive);
     std::vector<uint8_t> storage = read_queue_.take_spare(size);
+    if (!os_begin_receive(timeout_ms, storage.data(), size)) {
+        read_queue_.give_back_spare(std::move(storage));
+        return false;
+    }
     receiving_ = true;
     lock.unlock();
     const int64_t n = os_receive(storage.data(), size);
@@ -722,6 +728,8 @@ bool PipeCore::wait_without_poll(uint32_t interests, const Deadline &deadline, s
     if (os_end_receive(n, size) && n > 0) {
         read_queue_.push_spare(std::move(storage), static_cast<size_t>(n), true);
         data_arrived();
+    } else {
+        read_queue_.give_back_spare(std::move(storage));
     }
     return true;
 }

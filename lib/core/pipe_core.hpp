@@ -158,14 +158,21 @@ protected:
     // without a system call, does.
     virtual bool os_readable() { return (os_condition() & ev::readable) != 0; }
     // npipe_wait's receive (wait_without_poll), where the OS can block in a read with a timeout.
-    // os_begin_receive (mu_ held) prepares it for at most `timeout_ms` (< 0: no limit); false:
-    // wait on the poll instead. os_receive blocks in that read *without* mu_, into `buf`: the
-    // count, 0 at EOF, or -errno (-EAGAIN when the time is up). os_end_receive (mu_ held) reports
-    // EOF and failures, and answers false when the connection went meanwhile (a close or
-    // npipe_disconnect from another thread), whose bytes go with it.
-    virtual bool os_begin_receive(int32_t) { return false; }
+    // os_begin_receive (mu_ held) prepares a read into `buf` of `len` bytes for at most
+    // `timeout_ms` (< 0: no limit), and starts it where it must start under mu_ (Windows, so a
+    // close or disconnect meanwhile finds it to cancel); false: wait on the poll instead.
+    // os_receive blocks in that read *without* mu_: the count (> 0), or 0 / negative for no bytes
+    // (the end, a failure, or the time is up; the backend's own encoding). os_end_receive (mu_
+    // held) reports EOF and failures, and answers false when the connection went meanwhile (a
+    // close or npipe_disconnect from another thread), whose bytes go with it.
+    virtual bool os_begin_receive(int32_t, uint8_t *, size_t) { return false; }
     virtual int64_t os_receive(uint8_t *, size_t) { return 0; }
     virtual bool os_end_receive(int64_t, size_t) { return false; }
+    // A write the backend hands to the OS keeps going without anyone driving the poll (Windows:
+    // a pending WriteFile's bytes are in the pipe already), so while npipe_wait receives a write
+    // may queue what one OS write carries when nothing else is queued. False: only what the OS
+    // takes at once (os_write_direct).
+    virtual bool os_write_goes_on_undriven() const { return false; }
     // The pipe is closed: stop taking new clients (the name may go at once, linger or not).
     virtual void os_closing() {}
     // Releases every OS handle now, cancelling what is pending. Called once.

@@ -29,6 +29,10 @@ std::vector<uint8_t> ReadQueue::take_spare(size_t size) {
     return storage;
 }
 
+void ReadQueue::give_back_spare(std::vector<uint8_t> storage) {
+    if (storage.size() > spare_.size()) spare_ = std::move(storage);
+}
+
 void ReadQueue::pop_front() {
     Piece &p = pieces_.front();
     if (p.spare && p.data.size() > spare_.size()) spare_ = std::move(p.data);

@@ -33,6 +33,9 @@ public:
     // when it is big enough, so npipe_wait's receive, which fills one per wake-up, does not
     // allocate (nor zero) a buffer per round trip of a ping-pong.
     std::vector<uint8_t> take_spare(size_t size);
+    // Storage from take_spare that took nothing (a receive that timed out or was refused): kept
+    // for the next take_spare.
+    void give_back_spare(std::vector<uint8_t> storage);
     bool empty() const { return pieces_.empty(); }
     size_t pieces() const { return pieces_.size(); }
     // Payload bytes buffered (read_available's library part).

@@ -212,7 +212,8 @@ void UnixPipe::took_nothing(int err) {
 // npipe_wait's receive: recv blocks until bytes come, the peer leaves or the time is up, and
 // returns with the bytes (PipeCore::wait_without_poll says when and why).
 
-bool UnixPipe::os_begin_receive(int32_t timeout_ms) {
+bool UnixPipe::os_begin_receive(int32_t timeout_ms, uint8_t * /*buf*/, size_t /*len*/) {
+    // recv itself starts in os_receive, unlocked: a close meanwhile shuts the socket down first.
     if (fd_ < 0 || receiving_fd_ >= 0) return false;
     if (!blocking_allowed_) {
         const int flags = fcntl(fd_, F_GETFL);

@@ -60,7 +60,7 @@ private:
     void os_open_ended() override;
     uint32_t os_condition() override;
     bool os_readable() override;
-    bool os_begin_receive(int32_t timeout_ms) override;
+    bool os_begin_receive(int32_t timeout_ms, uint8_t *buf, size_t len) override;
     int64_t os_receive(uint8_t *buf, size_t len) override;
     bool os_end_receive(int64_t result, size_t asked) override;
     void os_closing() override;

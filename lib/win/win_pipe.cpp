@@ -267,7 +267,7 @@ void WinPipe::os_disconnect() {
 
 bool WinPipe::may_read() const {
     if (!setup().can_read || canceled() || closed() || released() || !connected() || !poll() || read_in_flight_ ||
-        reading_ended())
+        receive_.active || reading_ended())
         return false;
     const bool room = read_queue_.buffered() < read_cap_ && read_queue_.pieces() < kMaxReadPieces;
     return room || read_queue_.message_incomplete();
@@ -435,6 +435,79 @@ void WinPipe::on_read_failure(DWORD error) {
         on_eof(true);
     else
         on_read_failed(win32_failure(error, "ReadFile"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// npipe_wait's receive (PipeCore::wait_without_poll says when and why). Waiting on the port costs
+// a dequeue that finds it empty, the wait, and the dequeue of the packet (under Wine three
+// requests to the server); a read whose event is waited for costs the wait alone, as a blocking
+// ReadFile does. The ReadFile starts under the pipe's lock, so a close or npipe_disconnect finds
+// it there and cancels it (CancelIoEx on the handle cancels every read of it), and a read issued
+// late can never take a next connection's bytes. Its low event bit keeps its completion off the
+// port: it is not an op, and no packet is expected for it.
+
+bool WinPipe::os_begin_receive(int32_t timeout_ms, uint8_t *buf, size_t len) {
+    // Handles that read bytes with skip-on-success only, and no read of the poll's in flight (its
+    // bytes would come first, with its packet).
+    if (!probing_ || read_in_flight_ || receive_.active || handle_ == INVALID_HANDLE_VALUE) return false;
+    if (!receive_.event.valid()) {
+        receive_.event.reset(CreateEventW(nullptr, TRUE, FALSE, nullptr));
+        if (!receive_.event.valid()) return false;
+    }
+    receive_.ov = OVERLAPPED{};
+    receive_.ov.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<uintptr_t>(receive_.event.get()) | 1);
+    receive_.handle = handle_;
+    receive_.timeout_ms = timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms);
+    receive_.generation = generation_;
+    receive_.bytes = 0;
+    receive_.error = ERROR_SUCCESS;
+    receive_.pending = false;
+    DWORD got = 0;
+    if (ReadFile(handle_, buf, static_cast<DWORD>(len), &got, &receive_.ov))
+        receive_.bytes = got;
+    else if (GetLastError() == ERROR_IO_PENDING)
+        receive_.pending = true;
+    else
+        receive_.error = GetLastError();
+    receive_.active = true;
+    return true;
+}
+
+int64_t WinPipe::os_receive(uint8_t * /*buf*/, size_t /*len*/) {
+    if (receive_.pending) {
+        if (WaitForSingleObject(receive_.event.get(), receive_.timeout_ms) != WAIT_OBJECT_0) {
+            // The time is up: cancel, and wait for the read to end, since the OVERLAPPED and the
+            // buffer must outlive it. (After a close meanwhile the handle value is stale; the
+            // close has cancelled the read already, and a stale cancel names this OVERLAPPED,
+            // which no other read uses.)
+            CancelIoEx(receive_.handle, &receive_.ov);
+            WaitForSingleObject(receive_.event.get(), INFINITE);
+        }
+        DWORD got = 0;
+        // The read has ended: this reads its outcome from the OVERLAPPED and waits for nothing.
+        if (GetOverlappedResult(receive_.handle, &receive_.ov, &got, FALSE))
+            receive_.bytes = got;
+        else
+            receive_.error = GetLastError();
+    }
+    return receive_.error == ERROR_SUCCESS ? static_cast<int64_t>(receive_.bytes) : -1;
+}
+
+bool WinPipe::os_end_receive(int64_t result, size_t asked) {
+    receive_.active = false;
+    // A close or npipe_disconnect meanwhile: what the read took belongs to the old connection.
+    if (receive_.generation != generation_ || released() || handle_ == INVALID_HANDLE_VALUE) return false;
+    if (result > 0) {
+        received_ = true;
+        streaming_ = static_cast<size_t>(result) >= asked;
+        last_look_ = LastLook::found_bytes;
+        const size_t got = static_cast<size_t>(result);
+        direct_read_ = std::clamp(std::bit_ceil(got) * (streaming_ ? 2 : 1), kMinConversationRead, read_cap_);
+        return true;
+    }
+    // Nothing: the time was up (cancelled), or a zero-byte write of a foreign peer; else the end.
+    if (receive_.error != ERROR_SUCCESS && receive_.error != ERROR_OPERATION_ABORTED) on_read_failure(receive_.error);
+    return true;
 }
 
 // ---------------------------------------------------------------------------------------------

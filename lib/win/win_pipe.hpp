@@ -17,6 +17,8 @@
 //     before it answers NPIPE_EAGAIN: the first time FilePipeLocalInformation and a read of what
 //     is there, then a read sized to what the last look found if it found bytes, or what waits
 //     for bytes if it found none.
+//     npipe_wait for READABLE alone may wait in a ReadFile of its own, on its event, where the
+//     port would cost two dequeues more (docs/design.md, "From completions to readiness").
 //     Handles that read messages keep a buffered ReadFile pending and every packet: a zero-byte
 //     read there may consume an empty message or end in ERROR_MORE_DATA, and whether a
 //     synchronous ERROR_MORE_DATA queues a packet under skip-on-success is not documented.
@@ -42,6 +44,7 @@
 #include "lib/core/pipe_core.hpp"
 #include "lib/win/iocp_poll.hpp"
 #include "lib/win/overlapped_op.hpp"
+#include "lib/win/unique_handle.hpp"
 
 namespace npipe::win {
 
@@ -81,6 +84,10 @@ private:
     int64_t os_peer_unread() override;
     int32_t os_peer_identity(PeerIdentity &out) override;
     intptr_t os_raw_handle() override;
+    bool os_begin_receive(int32_t timeout_ms, uint8_t *buf, size_t len) override;
+    int64_t os_receive(uint8_t *buf, size_t len) override;
+    bool os_end_receive(int64_t result, size_t asked) override;
+    bool os_write_goes_on_undriven() const override { return true; }
 
     IocpPoll &iocp() const { return static_cast<IocpPoll &>(*poll()); }
     // Joins `h` to the port and, for a handle that reads bytes, turns on skip-on-success.
@@ -115,6 +122,20 @@ private:
     OverlappedOp *probe_ = nullptr;  // the probe in flight (owned by the kernel until its packet)
     bool received_ = false;          // a read of this connection brought bytes (identity needs them)
     bool write_in_flight_ = false;
+    // npipe_wait's receive: one ReadFile whose OVERLAPPED event has its low bit set, so its
+    // completion queues no packet on the port and is waited for on the event alone.
+    struct Receive {
+        OVERLAPPED ov{};
+        UniqueHandle event;                    // manual-reset; made at the pipe's first receive
+        HANDLE handle = INVALID_HANDLE_VALUE;  // what the ReadFile went to (the cancel on a timeout)
+        DWORD timeout_ms = INFINITE;
+        bool active = false;   // between os_begin_receive and os_end_receive: no other read
+        bool pending = false;  // ReadFile answered ERROR_IO_PENDING
+        DWORD bytes = 0;
+        DWORD error = ERROR_SUCCESS;  // the outcome: ERROR_OPERATION_ABORTED when the time was up
+        uint64_t generation = 0;      // the connection it reads from
+    };
+    Receive receive_;
     OpenTarget target_;                        // client: what to open
     HANDLE pipe_root_ = INVALID_HANDLE_VALUE;  // client: for the asynchronous busy wait, once needed
     bool instance_wait_in_flight_ = false;

@@ -53,17 +53,6 @@ void wait_pair(PipeGuard &server, PipeGuard &client, const std::string &name, ui
     REQUIRE((npipe_wait(client, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
 }
 
-#ifndef _WIN32
-// Linux: npipe_wait(READABLE) may wait inside the kernel's recv. These see that a thread is in
-// there, from /proc, so a test can act while it is.
-long thread_id() { return static_cast<long>(syscall(SYS_gettid)); }
-
-bool blocked_in_recv(long tid) {
-    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/syscall");
-    long nr = -1;
-    return (f >> nr) && nr == SYS_recvfrom;
-}
-
 // Until `holds()`, looking again and again for at most kWaitMs.
 template <class Condition>
 bool eventually(Condition &&holds) {
@@ -73,6 +62,17 @@ bool eventually(Condition &&holds) {
         std::this_thread::yield();
     }
     return holds();
+}
+
+#ifndef _WIN32
+// Linux: npipe_wait(READABLE) may wait inside the kernel's recv. These see that a thread is in
+// there, from /proc, so a test can act while it is.
+long thread_id() { return static_cast<long>(syscall(SYS_gettid)); }
+
+bool blocked_in_recv(long tid) {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/syscall");
+    long nr = -1;
+    return (f >> nr) && nr == SYS_recvfrom;
 }
 
 bool wait_until_blocked_in_recv(const std::atomic<long> &tid) {
@@ -416,6 +416,123 @@ TEST_SUITE("open") {
         CHECK_FALSE(failed);
         REQUIRE(got.size() == data.size());
         CHECK(got == data);
+    }
+
+    // npipe_wait(READABLE) alone, with nothing queued, may wait inside the OS's read (Linux: recv;
+    // Windows: a ReadFile waited for on its event), where nobody drives the pipe's poll. A write
+    // from another thread meanwhile must still hand everything it accepts to the OS, or a peer
+    // that answers only the whole request would never answer. Portable, so without seeing where
+    // the waiter is: each round starts the write as the waiter starts its wait.
+    TEST_CASE("npipe_wait: a request written while another thread waits for the answer reaches the peer whole" *
+              doctest::timeout(120)) {
+        for (int round = 0; round < 10; ++round) {
+            CAPTURE(round);
+            PipeGuard server;
+            PipeGuard client;
+            wait_pair(server, client, unique_name("request-during-wait"));
+            std::atomic<bool> started{false};
+            std::atomic<int32_t> waited{1};
+            std::thread waiter([&] {
+                started = true;
+                waited = npipe_wait(client, NPIPE_READABLE, 3 * kWaitMs);
+            });
+            while (!started) std::this_thread::yield();
+            const std::string request = pattern(256 * 1024 + static_cast<size_t>(round) * 1000, round);
+            // The server reads the whole request, then answers.
+            std::string got;
+            std::atomic<bool> read_failed{false};
+            std::thread reader([&] {
+                std::vector<char> buf(1 << 16);
+                while (got.size() < request.size()) {
+                    const int64_t n = npipe_read(server, buf.data(), buf.size());
+                    if (n == NPIPE_EAGAIN) {
+                        if ((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0) continue;
+                    }
+                    if (n <= 0) {
+                        read_failed = true;
+                        return;
+                    }
+                    got.append(buf.data(), static_cast<size_t>(n));
+                }
+                if (got == request) npipe_write(server, "done", 4);
+            });
+            size_t sent = 0;
+            while (sent < request.size()) {
+                const int64_t n = npipe_write(client, request.data() + sent, request.size() - sent);
+                if (n == NPIPE_EAGAIN) {
+                    REQUIRE((npipe_wait(client, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
+                    continue;
+                }
+                REQUIRE(n > 0);
+                sent += static_cast<size_t>(n);
+            }
+            reader.join();
+            CHECK_FALSE(read_failed.load());
+            CHECK(got == request);
+            waiter.join();
+            CHECK(waited.load() == (NPIPE_READABLE | NPIPE_CONNECTED));
+            char reply[8];
+            CHECK(npipe_read(client, reply, sizeof reply) == 4);
+            CHECK(std::string(reply, 4) == "done");
+        }
+    }
+
+    // The same wait ends at once when another thread closes the pipe or disconnects the server,
+    // and a disconnect's old connection never feeds the next one.
+    TEST_CASE("npipe_wait: a close or a disconnect from another thread ends a waiting read at once" *
+              doctest::timeout(120)) {
+        for (int round = 0; round < 10; ++round) {
+            CAPTURE(round);
+            {
+                PipeGuard server;
+                PipeGuard client;
+                wait_pair(server, client, unique_name("close-during-wait"));
+                const npipe_t c = client.release();
+                std::atomic<bool> started{false};
+                std::atomic<bool> finished{false};
+                std::atomic<int32_t> waited{1};
+                std::thread waiter([&] {
+                    started = true;
+                    waited = npipe_wait(c, NPIPE_READABLE, 3 * kWaitMs);
+                    finished = true;
+                });
+                while (!started) std::this_thread::yield();
+                CHECK(npipe_close(c) == NPIPE_OK);
+                CHECK(eventually([&] { return finished.load(); }));  // the close ended it, not the timeout
+                waiter.join();
+                CHECK(waited.load() == NPIPE_EBADF);
+                CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+                char b[4];
+                CHECK(npipe_read(server, b, sizeof b) == 0);
+            }
+            {
+                const std::string name = unique_name("disconnect-during-wait");
+                PipeGuard server;
+                PipeGuard first;
+                wait_pair(server, first, name);
+                std::atomic<bool> started{false};
+                std::atomic<int32_t> waited{1};
+                std::thread waiter([&] {
+                    started = true;
+                    waited = npipe_wait(server, NPIPE_READABLE, 3 * kWaitMs);
+                });
+                while (!started) std::this_thread::yield();
+                CHECK(npipe_disconnect(server) == NPIPE_OK);
+                char b[8];
+                CHECK((npipe_wait(first, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+                CHECK(npipe_read(first, b, sizeof b) == 0);
+                CHECK(npipe_write(first, "late", 4) < 0);
+                // The waiting thread carries on into the next connection and gets its bytes only.
+                CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+                PipeGuard second(open_client(name));
+                REQUIRE((npipe_wait(second, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
+                CHECK(npipe_write(second, "new", 3) == 3);
+                waiter.join();
+                CHECK((waited.load() & NPIPE_READABLE) != 0);
+                CHECK(npipe_read(server, b, sizeof b) == 3);
+                CHECK(std::string(b, 3) == "new");
+            }
+        }
     }
 
 #ifndef _WIN32
