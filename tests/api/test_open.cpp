@@ -2,6 +2,7 @@
 // asynchronous wait for a busy pipe) and waiting on one pipe (npipe_wait): the header's sections
 // on npipe_open and npipe_wait, on real pipes.
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -62,6 +63,72 @@ bool eventually(Condition &&holds) {
         std::this_thread::yield();
     }
     return holds();
+}
+
+// What a test of a waiting read does around it: `on_waiter` runs on the waiting thread before it
+// waits; `before` on this thread before the close or disconnect (false: stop), `after` once it is done.
+struct AroundWait {
+    std::function<void()> on_waiter;
+    std::function<bool()> before;
+    std::function<bool()> after = [] { return true; };
+};
+
+// npipe_wait(READABLE) on another thread, ended by npipe_close from this one: at once (not by its
+// timeout), with NPIPE_EBADF, and the peer sees the end of the stream.
+void close_during_wait(const std::string &name, const AroundWait &around) {
+    PipeGuard server;
+    PipeGuard client;
+    wait_pair(server, client, name);
+    const npipe_t c = client.release();
+    std::atomic<bool> finished{false};
+    std::atomic<int32_t> waited{1};
+    std::thread waiter([&] {
+        around.on_waiter();
+        waited = npipe_wait(c, NPIPE_READABLE, 3 * kWaitMs);
+        finished = true;
+    });
+    const bool ready = around.before();
+    CHECK(ready);
+    CHECK(npipe_close(c) == NPIPE_OK);
+    CHECK(eventually([&] { return finished.load(); }));
+    waiter.join();
+    CHECK(waited.load() == NPIPE_EBADF);
+    CHECK(around.after());
+    CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+    char b[4];
+    CHECK(npipe_read(server, b, sizeof b) == 0);
+}
+
+// The same wait on a server, ended by npipe_disconnect: the old client hears the end and its late
+// bytes go nowhere; the waiting thread carries on into the next connection and gets its bytes only.
+void disconnect_during_wait(const std::string &name, const AroundWait &around) {
+    PipeGuard server;
+    PipeGuard first;
+    wait_pair(server, first, name);
+    CHECK(npipe_write(first, "old", 3) == 3);
+    char b[8];
+    CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+    CHECK(npipe_read(server, b, sizeof b) == 3);
+    std::atomic<int32_t> waited{1};
+    std::thread waiter([&] {
+        around.on_waiter();
+        waited = npipe_wait(server, NPIPE_READABLE, 3 * kWaitMs);
+    });
+    const bool ready = around.before();
+    CHECK(ready);
+    CHECK(npipe_disconnect(server) == NPIPE_OK);
+    CHECK(around.after());
+    CHECK((npipe_wait(first, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
+    CHECK(npipe_read(first, b, sizeof b) == 0);
+    CHECK(npipe_write(first, "late", 4) < 0);
+    CHECK(npipe_connect(server) == NPIPE_EAGAIN);
+    PipeGuard second(open_client(name));
+    REQUIRE((npipe_wait(second, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
+    CHECK(npipe_write(second, "new", 3) == 3);
+    waiter.join();
+    CHECK((waited.load() & NPIPE_READABLE) != 0);
+    CHECK(npipe_read(server, b, sizeof b) == 3);
+    CHECK(std::string(b, 3) == "new");
 }
 
 #ifndef _WIN32
@@ -481,57 +548,15 @@ TEST_SUITE("open") {
     // and a disconnect's old connection never feeds the next one.
     TEST_CASE("npipe_wait: a close or a disconnect from another thread ends a waiting read at once" *
               doctest::timeout(120)) {
+        // Without seeing where the waiter is: each round acts as the waiter starts its wait.
         for (int round = 0; round < 10; ++round) {
             CAPTURE(round);
-            {
-                PipeGuard server;
-                PipeGuard client;
-                wait_pair(server, client, unique_name("close-during-wait"));
-                const npipe_t c = client.release();
-                std::atomic<bool> started{false};
-                std::atomic<bool> finished{false};
-                std::atomic<int32_t> waited{1};
-                std::thread waiter([&] {
-                    started = true;
-                    waited = npipe_wait(c, NPIPE_READABLE, 3 * kWaitMs);
-                    finished = true;
-                });
-                while (!started) std::this_thread::yield();
-                CHECK(npipe_close(c) == NPIPE_OK);
-                CHECK(eventually([&] { return finished.load(); }));  // the close ended it, not the timeout
-                waiter.join();
-                CHECK(waited.load() == NPIPE_EBADF);
-                CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
-                char b[4];
-                CHECK(npipe_read(server, b, sizeof b) == 0);
-            }
-            {
-                const std::string name = unique_name("disconnect-during-wait");
-                PipeGuard server;
-                PipeGuard first;
-                wait_pair(server, first, name);
-                std::atomic<bool> started{false};
-                std::atomic<int32_t> waited{1};
-                std::thread waiter([&] {
-                    started = true;
-                    waited = npipe_wait(server, NPIPE_READABLE, 3 * kWaitMs);
-                });
-                while (!started) std::this_thread::yield();
-                CHECK(npipe_disconnect(server) == NPIPE_OK);
-                char b[8];
-                CHECK((npipe_wait(first, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
-                CHECK(npipe_read(first, b, sizeof b) == 0);
-                CHECK(npipe_write(first, "late", 4) < 0);
-                // The waiting thread carries on into the next connection and gets its bytes only.
-                CHECK(npipe_connect(server) == NPIPE_EAGAIN);
-                PipeGuard second(open_client(name));
-                REQUIRE((npipe_wait(second, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
-                CHECK(npipe_write(second, "new", 3) == 3);
-                waiter.join();
-                CHECK((waited.load() & NPIPE_READABLE) != 0);
-                CHECK(npipe_read(server, b, sizeof b) == 3);
-                CHECK(std::string(b, 3) == "new");
-            }
+            std::atomic<bool> started{false};
+            const AroundWait around{[&] { started = true; },
+                                    [&] { return eventually([&] { return started.load(); }); }};
+            close_during_wait(unique_name("close-during-wait"), around);
+            started = false;
+            disconnect_during_wait(unique_name("disconnect-during-wait"), around);
         }
     }
 
@@ -587,61 +612,12 @@ TEST_SUITE("open") {
     // recv at once, and no descriptor is left behind.
     TEST_CASE("npipe_wait: a close or a disconnect ends a wait inside the kernel's recv" * doctest::timeout(60)) {
         const size_t fds_before = count_open_fds();
-        {
-            PipeGuard server;
-            PipeGuard client;
-            wait_pair(server, client, unique_name("close-recv"));
-            std::atomic<long> tid{0};
-            std::atomic<int32_t> waited{1};
-            const npipe_t c = client.release();
-            std::atomic<bool> finished{false};
-            std::thread waiter([&] {
-                tid = thread_id();
-                waited = npipe_wait(c, NPIPE_READABLE, 3 * kWaitMs);
-                finished = true;
-            });
-            REQUIRE(wait_until_blocked_in_recv(tid));
-            CHECK(npipe_close(c) == NPIPE_OK);
-            CHECK(eventually([&] { return finished.load(); }));  // the close ended it, not the timeout
-            waiter.join();
-            CHECK(waited.load() == NPIPE_EBADF);
-            // The peer sees the end of the stream.
-            CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
-            char b[4];
-            CHECK(npipe_read(server, b, sizeof b) == 0);
-        }
-        {
-            const std::string name = unique_name("disconnect-recv");
-            PipeGuard server;
-            PipeGuard first;
-            wait_pair(server, first, name);
-            CHECK(npipe_write(first, "old", 3) == 3);
-            char b[8];
-            CHECK((npipe_wait(server, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
-            CHECK(npipe_read(server, b, sizeof b) == 3);
-            std::atomic<long> tid{0};
-            std::atomic<int32_t> waited{1};
-            std::thread waiter([&] {
-                tid = thread_id();
-                waited = npipe_wait(server, NPIPE_READABLE, 3 * kWaitMs);
-            });
-            REQUIRE(wait_until_blocked_in_recv(tid));
-            CHECK(npipe_disconnect(server) == NPIPE_OK);
-            CHECK(eventually([&] { return !blocked_in_recv(tid); }));  // waits on the poll now
-            // The old client hears it; its late bytes never reach the next connection.
-            CHECK((npipe_wait(first, NPIPE_READABLE, kWaitMs) & NPIPE_READABLE) != 0);
-            CHECK(npipe_read(first, b, sizeof b) == 0);
-            CHECK(npipe_write(first, "late", 4) < 0);
-            // The waiting thread carries on into the next connection.
-            CHECK(npipe_connect(server) == NPIPE_EAGAIN);
-            PipeGuard second(open_client(name));
-            REQUIRE((npipe_wait(second, NPIPE_WRITABLE, kWaitMs) & NPIPE_WRITABLE) != 0);
-            CHECK(npipe_write(second, "new", 3) == 3);
-            waiter.join();
-            CHECK((waited.load() & NPIPE_READABLE) != 0);
-            CHECK(npipe_read(server, b, sizeof b) == 3);
-            CHECK(std::string(b, 3) == "new");
-        }
+        std::atomic<long> tid{0};
+        const AroundWait in_recv{[&] { tid = thread_id(); }, [&] { return wait_until_blocked_in_recv(tid); },
+                                 [&] { return eventually([&] { return !blocked_in_recv(tid); }); }};
+        close_during_wait(unique_name("close-recv"), in_recv);
+        tid = 0;
+        disconnect_during_wait(unique_name("disconnect-recv"), in_recv);  // then waits on the poll
         CHECK(count_open_fds() == fds_before);
     }
 #endif
