@@ -250,6 +250,9 @@ class Pipe:
         self._drain_s = _DEFAULT_LINGER_S if linger is None else max(0.0, linger)
         self._poll: Optional["Poll"] = None  # the user Poll this pipe is bound to
         self._scratch: Optional[_Scratch] = None  # recv()/read()'s buffer, see _take_scratch
+        # The last blocking read had to wait: the next one most likely will too (a peer that
+        # answers requests), so without a timeout it waits first (see _recv_loop).
+        self._read_waited = False
 
     @classmethod
     def _adopt(cls: type, lib: ctypes.CDLL, handle: int, name: Optional[str], message: bool,
@@ -659,16 +662,9 @@ class Pipe:
         if n == 0:
             return b""
         scratch = self._take_scratch(n)
-        read = self._lib.npipe_read
-        deadline: Optional[float] = -1.0
         try:
-            while True:
-                rc = read(handle, scratch.address, n)
-                if rc >= 0:
-                    return scratch.view[:rc].tobytes()
-                if rc != _errors.EAGAIN:
-                    raise self._fail(rc)
-                deadline = self._blocked(handle, _native.READABLE, deadline, timeout, "recv")
+            rc = self._recv_loop(handle, scratch.address, n, timeout, "recv")
+            return scratch.view[:rc].tobytes()
         finally:
             if scratch.size <= _SCRATCH_KEEP:
                 self._scratch = scratch
@@ -692,18 +688,33 @@ class Pipe:
         n = nbytes or size
         if n == 0:
             return 0
-        read = self._lib.npipe_read
-        deadline: Optional[float] = -1.0
         try:
-            while True:
-                rc = read(handle, address, n)
-                if rc >= 0:
-                    return rc
-                if rc != _errors.EAGAIN:
-                    raise self._fail(rc)
-                deadline = self._blocked(handle, _native.READABLE, deadline, timeout, what)
+            return self._recv_loop(handle, address, n, timeout, what)
         finally:
             del keep  # release the buffer export so a bytearray can be resized again
+
+    def _recv_loop(self, handle: int, address: int, n: int, timeout: Optional[float], what: str) -> int:
+        """npipe_read of up to ``n`` bytes at ``address`` until it answers, waiting in between.
+
+        Without a timeout, after a read that had to wait, it waits first: a wait for READABLE
+        alone may take the bytes inside the OS's read (docs/design.md), so a read that must wait
+        is one blocking OS read instead of a read that finds nothing, the wait and the read; bytes
+        already there end the wait at once. (With a timeout it reads first, so a timeout of 0
+        still takes what is there.)"""
+        read = self._lib.npipe_read
+        deadline: Optional[float] = -1.0
+        waited = self._read_waited and timeout is None
+        if waited:
+            deadline = self._blocked(handle, _native.READABLE, deadline, timeout, what)
+        while True:
+            rc = read(handle, address, n)
+            if rc >= 0:
+                self._read_waited = waited
+                return rc
+            if rc != _errors.EAGAIN:
+                raise self._fail(rc)
+            waited = True
+            deadline = self._blocked(handle, _native.READABLE, deadline, timeout, what)
 
     def sendall(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Block until the library has accepted all of ``data`` (like

@@ -11,7 +11,7 @@ from typing import Any, Callable, List
 
 import npipe
 from npipe import _errors
-from support import DEADLINE, blocking_server, ended_by_close, pump_until, receive_all, run_in_thread, unique_name
+from support import DEADLINE, blocking_server, ended_by_close, pump_until, receive_all, run_in_thread, unique_name, wait_for
 
 
 class CountingLibrary:
@@ -65,6 +65,32 @@ class BoundaryCrossingsTest(unittest.TestCase):
             self.assertEqual(calls.calls[1::2], ["npipe_wait"] * (len(calls.calls) // 2))
             self.assertEqual(calls.calls[2::2], ["npipe_read"] * (len(calls.calls) // 2))
             self.assertGreaterEqual(len(calls.calls), 3)
+
+    def test_recv_without_timeout_after_one_that_waited_waits_first(self) -> None:
+        """A recv without a timeout after one that had to wait waits first (the wait may take the
+        bytes inside the OS's read): wait, read; bytes already there end that wait at once. With
+        a timeout it reads first, so a timeout of 0 still takes what is there."""
+        name = unique_name("wfirst")
+        with npipe.Server(name) as server, npipe.open(name, timeout=DEADLINE) as client:
+            server.connect(timeout=DEADLINE)
+            calls = count_calls(client)
+            for payload in (b"one", b"two"):  # nothing there yet: each recv has to wait
+                calls.calls.clear()
+                got: List[bytes] = []
+                thread, raised = run_in_thread(lambda: got.append(client.recv()))
+                self.assertTrue(wait_for(lambda: "npipe_wait" in calls.calls))
+                server.sendall(payload, timeout=DEADLINE)
+                thread.join(DEADLINE)
+                self.assertEqual((got, raised), ([payload], []))
+            self.assertEqual(calls.calls[:2], ["npipe_wait", "npipe_read"])  # the second waited first
+            server.sendall(b"three", timeout=DEADLINE)  # handed to the OS: there before the recv
+            calls.calls.clear()
+            self.assertEqual(client.recv(), b"three")
+            self.assertEqual(calls.calls, ["npipe_wait", "npipe_read"])
+            server.sendall(b"four", timeout=DEADLINE)
+            calls.calls.clear()
+            self.assertEqual(client.recv(timeout=0), b"four")
+            self.assertEqual(calls.calls, ["npipe_read"])
 
     def test_sendall_overlaps_and_flush_waits_without_spinning(self) -> None:
         # The peer stalls for 0.5 s before it reads. The client fills the OS buffer until the
