@@ -411,7 +411,10 @@ NPIPE_API int32_t NPIPE_CALL npipe_accept(npipe_t listener, npipe_t *out) NPIPE_
  * poll of the caller's, now or before, gives NPIPE_EEXIST ("wait on its poll instead"). Several
  * threads may wait on one pipe at once; npipe_close from another thread ends every wait on it with
  * NPIPE_EBADF. A blocking read is npipe_read, then on NPIPE_EAGAIN npipe_wait(READABLE) and
- * npipe_read again.
+ * npipe_read again. Where reads usually have to wait (a peer that answers requests), waiting
+ * first is cheaper, and the bindings do so after a read that had to wait: npipe_wait returns at
+ * once when bytes are there, and on Windows a read that found nothing leaves a read pending that
+ * the wait must then take from the port.
  * A wait for NPIPE_READABLE alone on a byte pipe, with nothing buffered either way and no other
  * thread waiting, waits inside the OS's read and buffers what it takes (Linux: the socket's recv,
  * a blocking read in two system calls instead of three; Windows: a ReadFile waited for on its
