@@ -506,7 +506,13 @@ bool WinPipe::os_end_receive(int64_t result, size_t asked) {
         return true;
     }
     // Nothing: the time was up (cancelled), or a zero-byte write of a foreign peer; else the end.
-    if (receive_.error != ERROR_SUCCESS && receive_.error != ERROR_OPERATION_ABORTED) on_read_failure(receive_.error);
+    if (receive_.error != ERROR_SUCCESS && receive_.error != ERROR_OPERATION_ABORTED) {
+        on_read_failure(receive_.error);
+        return true;
+    }
+    // Another thread may have gone into the poll's wait meanwhile, when it could arm no read (this
+    // one was the read): arm it now, or it would not hear of bytes that come later.
+    os_read_more();
     return true;
 }
 

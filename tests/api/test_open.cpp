@@ -544,6 +544,42 @@ TEST_SUITE("open") {
         }
     }
 
+    // Two threads waiting to read: while one waits inside the OS's read, the other waits on the
+    // poll. When the first wait ends with nothing (its timeout), the other must still hear of bytes
+    // that come later (Windows: the read that waits for them is armed then, since the one waiting
+    // on the poll went in while the first held the only read).
+    TEST_CASE("npipe_wait: a reader waiting on the poll hears of bytes after another's wait timed out" *
+              doctest::timeout(120)) {
+        for (int round = 0; round < 5; ++round) {
+            CAPTURE(round);
+            PipeGuard server;
+            PipeGuard client;
+            wait_pair(server, client, unique_name("second-reader"));
+            std::atomic<bool> first_started{false};
+            std::atomic<int32_t> first{1};
+            std::atomic<int32_t> second{1};
+            std::atomic<bool> second_finished{false};
+            std::thread a([&] {
+                first_started = true;
+                first = npipe_wait(client, NPIPE_READABLE, 300);
+            });
+            while (!first_started) std::this_thread::yield();
+            std::thread b([&] {
+                second = npipe_wait(client, NPIPE_READABLE, 3 * kWaitMs);
+                second_finished = true;
+            });
+            a.join();
+            CHECK(first.load() == 0);  // nothing came within its time
+            CHECK_FALSE(second_finished.load());
+            CHECK(npipe_write(server, "late", 4) == 4);
+            CHECK(eventually([&] { return second_finished.load(); }));  // the bytes ended it, not the timeout
+            b.join();
+            CHECK((second.load() & NPIPE_READABLE) != 0);
+            char buf[8];
+            CHECK(npipe_read(client, buf, sizeof buf) == 4);
+        }
+    }
+
     // The same wait ends at once when another thread closes the pipe or disconnects the server,
     // and a disconnect's old connection never feeds the next one.
     TEST_CASE("npipe_wait: a close or a disconnect from another thread ends a waiting read at once" *
