@@ -343,15 +343,20 @@ int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*
         }
     }
     const size_t got = read_queue_.buffered();  // the queue was empty: what this call's read took
-    last_look_ = got == 0 ? LastLook::found_nothing : LastLook::found_bytes;
-    if (got > 0) {
-        // The next direct read is sized to what this one found (a whole buffer, twice that: more
-        // was waiting), so small messages do not allocate and zero read_cap_ bytes per read, and
-        // a stream still reaches full-size reads.
-        const size_t want = std::bit_ceil(got) * (asked > 0 && got >= asked ? 2 : 1);
-        direct_read_ = std::clamp(want, kMinConversationRead, read_cap_);
+    if (got == 0) {
+        last_look_ = LastLook::found_nothing;
+        return 0;
     }
-    return got == 0 ? 0 : static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
+    looked_and_found(got, asked > 0 && got >= asked);
+    return static_cast<int64_t>(read_queue_.read_bytes(iov, iovcnt));
+}
+
+void WinPipe::looked_and_found(size_t got, bool filled) {
+    last_look_ = LastLook::found_bytes;
+    // The next direct read is sized to what this look found (a whole buffer, twice that: more was
+    // waiting), so small messages do not allocate and zero read_cap_ bytes per read, and a stream
+    // still reaches full-size reads.
+    direct_read_ = std::clamp(std::bit_ceil(got) * (filled ? 2 : 1), kMinConversationRead, read_cap_);
 }
 
 void WinPipe::arm_probe() {
@@ -463,12 +468,14 @@ bool WinPipe::os_begin_receive(int32_t timeout_ms, uint8_t *buf, size_t len) {
     receive_.error = ERROR_SUCCESS;
     receive_.pending = false;
     DWORD got = 0;
-    if (ReadFile(handle_, buf, static_cast<DWORD>(len), &got, &receive_.ov))
+    const BOOL ok = ReadFile(handle_, buf, static_cast<DWORD>(len), &got, &receive_.ov);
+    const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
+    if (ok)
         receive_.bytes = got;
-    else if (GetLastError() == ERROR_IO_PENDING)
+    else if (err == ERROR_IO_PENDING)
         receive_.pending = true;
     else
-        receive_.error = GetLastError();
+        receive_.error = err;
     receive_.active = true;
     return true;
 }
@@ -500,9 +507,7 @@ bool WinPipe::os_end_receive(int64_t result, size_t asked) {
     if (result > 0) {
         received_ = true;
         streaming_ = static_cast<size_t>(result) >= asked;
-        last_look_ = LastLook::found_bytes;
-        const size_t got = static_cast<size_t>(result);
-        direct_read_ = std::clamp(std::bit_ceil(got) * (streaming_ ? 2 : 1), kMinConversationRead, read_cap_);
+        looked_and_found(static_cast<size_t>(result), streaming_);
         return true;
     }
     // Nothing: the time was up (cancelled), or a zero-byte write of a foreign peer; else the end.

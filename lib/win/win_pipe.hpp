@@ -102,6 +102,9 @@ private:
     void arm_probe();      // the zero-byte read; if bytes are there already, reads them at once
     void on_read_done(OverlappedOp &op, DWORD bytes, DWORD error);
     void on_read_failure(DWORD error);
+    // A look at the OS (a direct read or npipe_wait's receive) took `got` bytes; `filled`: all it
+    // asked for, so more was likely waiting. Sizes the next direct read.
+    void looked_and_found(size_t got, bool filled);
     void issue_write(std::unique_ptr<OverlappedOp> op);
     void on_write_done(OverlappedOp &op, DWORD bytes, DWORD error);
     void on_write_failure(DWORD error);
