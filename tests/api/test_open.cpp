@@ -65,6 +65,18 @@ bool eventually(Condition &&holds) {
     return holds();
 }
 
+// A thread running `body`, returned once it has begun: the caller acts as it starts its work.
+template <class Body>
+std::thread started_thread(Body body) {
+    std::atomic<bool> started{false};
+    std::thread t([&started, body]() mutable {
+        started = true;  // the last use of `started`: the caller returns once it sees it
+        body();
+    });
+    while (!started) std::this_thread::yield();
+    return t;
+}
+
 // What a test of a waiting read does around it: `on_waiter` runs on the waiting thread before it
 // waits; `before` on this thread before the close or disconnect (false: stop), `after` once it is done.
 struct AroundWait {
@@ -369,17 +381,9 @@ TEST_SUITE("open") {
         // Two waits on one pipe that nothing will satisfy: a close from here ends both with EBADF.
         std::atomic<int32_t> a{1};
         std::atomic<int32_t> b{1};
-        std::atomic<int> started{0};
         const npipe_t c = client.release();
-        std::thread t1([&] {
-            ++started;
-            a = npipe_wait(c, NPIPE_READABLE, kWaitMs);
-        });
-        std::thread t2([&] {
-            ++started;
-            b = npipe_wait(c, NPIPE_READABLE, kWaitMs);
-        });
-        while (started < 2) std::this_thread::yield();
+        std::thread t1 = started_thread([&] { a = npipe_wait(c, NPIPE_READABLE, kWaitMs); });
+        std::thread t2 = started_thread([&] { b = npipe_wait(c, NPIPE_READABLE, kWaitMs); });
         CHECK(npipe_close(c) == NPIPE_OK);
         t1.join();
         t2.join();
@@ -497,13 +501,8 @@ TEST_SUITE("open") {
             PipeGuard server;
             PipeGuard client;
             wait_pair(server, client, unique_name("request-during-wait"));
-            std::atomic<bool> started{false};
             std::atomic<int32_t> waited{1};
-            std::thread waiter([&] {
-                started = true;
-                waited = npipe_wait(client, NPIPE_READABLE, 3 * kWaitMs);
-            });
-            while (!started) std::this_thread::yield();
+            std::thread waiter = started_thread([&] { waited = npipe_wait(client, NPIPE_READABLE, 3 * kWaitMs); });
             const std::string request = pattern(256 * 1024 + static_cast<size_t>(round) * 1000, round);
             // The server reads the whole request, then answers.
             std::string got;
@@ -555,15 +554,10 @@ TEST_SUITE("open") {
             PipeGuard server;
             PipeGuard client;
             wait_pair(server, client, unique_name("second-reader"));
-            std::atomic<bool> first_started{false};
             std::atomic<int32_t> first{1};
             std::atomic<int32_t> second{1};
             std::atomic<bool> second_finished{false};
-            std::thread a([&] {
-                first_started = true;
-                first = npipe_wait(client, NPIPE_READABLE, 300);
-            });
-            while (!first_started) std::this_thread::yield();
+            std::thread a = started_thread([&] { first = npipe_wait(client, NPIPE_READABLE, 300); });
             std::thread b([&] {
                 second = npipe_wait(client, NPIPE_READABLE, 3 * kWaitMs);
                 second_finished = true;
