@@ -21,7 +21,8 @@ import time
 import traceback
 
 ARGS = None
-KEEPER = [None]  # under Wine: the idle tool process that keeps the wineserver up (main)
+KEEPER = [None]  # under a wrapper: the idle tool process that keeps the wineserver up (main)
+UNDER_WINE = False  # the wrapper is Wine: tests share one wineserver (run_tests)
 WRAPPER = []
 TIMEOUT = 30
 TMP = None
@@ -677,9 +678,9 @@ def run_one(t):
 def wineserver_pid():
     """Under Wine: the pid of the wineserver of WINEPREFIX (its working directory is the server
     directory named after the prefix's device and inode), or None."""
-    prefix = os.environ.get("WINEPREFIX") if KEEPER[0] else None
+    prefix = os.environ["WINEPREFIX"] if UNDER_WINE else None
     if not prefix or not os.path.isdir(prefix):
-        return None
+        return None  # not under Wine, or the first Wine program is still creating the prefix
     st = os.stat(prefix)
     suffix = "/server-%x-%x" % (st.st_dev, st.st_ino)
     for pid in os.listdir("/proc"):
@@ -692,9 +693,9 @@ def wineserver_pid():
 
 
 def start_keeper():
-    """Under Wine: starts the keeper (see main) and waits for its wineserver."""
+    """Under a wrapper: starts the keeper (see main); under Wine, waits for its wineserver."""
     KEEPER[0] = start("listen", name("keepalive"), "--echo")
-    if os.environ.get("WINEPREFIX"):
+    if UNDER_WINE:
         wait_until(lambda: wineserver_pid() is not None, "the wineserver to start")
 
 
@@ -704,7 +705,7 @@ def restart_keeper():
 
 
 def main():
-    global ARGS, WRAPPER, TIMEOUT, TMP
+    global ARGS, WRAPPER, TIMEOUT, TMP, UNDER_WINE
     ap = argparse.ArgumentParser()
     ap.add_argument("--npipe", required=True)
     ap.add_argument("--wrapper", default="")
@@ -714,7 +715,8 @@ def main():
     if ARGS.wrapper:
         WRAPPER = shlex.split(ARGS.wrapper)
         TIMEOUT = 60
-        if os.path.basename(WRAPPER[0]).startswith("wine"):
+        UNDER_WINE = os.path.basename(WRAPPER[0]).startswith("wine")
+        if UNDER_WINE:
             os.environ.setdefault("WINEDEBUG", "-all")
             os.environ.setdefault("WINEPREFIX", os.path.join(os.path.expanduser("~"), ".wine-npipe"))
     t_all = time.monotonic()
