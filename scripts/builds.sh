@@ -7,6 +7,9 @@ BUILD_ROOT="${NPIPE_BUILD_ROOT:-$NPIPE_ROOT/build}"
 # file's wrapper), the tool and .NET tests and the persistent wineserver of scripts/test.sh must
 # all talk to the same server, so the prefix is exported rather than defaulted in each place.
 export WINEPREFIX="${WINEPREFIX:-$HOME/.wine-npipe}"
+# The cross file's wrapper runs each Windows test through scripts/wine-run.sh when this is set:
+# a test that failed because the wineserver died under it runs once more.
+export NPIPE_WINE_RUN="$NPIPE_ROOT/scripts/wine-run.sh"
 
 configure() {  # configure NAME [meson options...]
     local dir="$BUILD_ROOT/$1"
@@ -43,10 +46,13 @@ wineserver_start() {
         timeout 10 wineserver -w >/dev/null 2>&1 || wineserver_stop
         WINEDEBUG=-all wineserver -p >/dev/null 2>&1 || { echo "wineserver -p failed"; return 1; }
     fi
-    # The server is up once a trivial Wine program runs through it; no test starts before that.
+    wineserver_wait_up
+}
+
+wineserver_wait_up() {  # the server is up once a trivial Wine program runs through it
     local try
     for try in 1 2 3 4 5 6 7 8 9 10; do
-        if WINEDEBUG=-all timeout 60 wine cmd /c exit 0 </dev/null >/dev/null 2>&1; then
+        if WINEDEBUG=-all timeout 60 "${WINE:-wine}" cmd /c exit 0 </dev/null >/dev/null 2>&1; then
             return 0
         fi
         sleep 1

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# wine-run.sh PROGRAM [ARGS...]: runs one Windows test under Wine, as the cross file's wrapper does
+# (cross/mingw-w64-x86_64.ini calls this when NPIPE_WINE_RUN names it; scripts/builds.sh does).
+#
+# When the wineserver dies while a test runs, every Wine program of the prefix ends with it, and
+# how it ends says nothing about the test: a doctest executable cut off that way exits 0 having
+# printed nothing. So a test whose server is gone or replaced when it ends runs once more, after
+# a line on stderr saying why, on a server started afresh, and that second run's result is the
+# test's. A test whose server lived through it keeps its result. tools/tests/test_tool.py applies
+# the same rule to failing tool tests. WINE and WINESERVER name other programs to run
+# (scripts/tests/test_wine_run.py runs stand-ins).
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/builds.sh"
+export WINEDEBUG="${WINEDEBUG:--all}"
+
+# The pid of the wineserver of WINEPREFIX, or nothing: the server's working directory is named
+# after the prefix's device and inode (server-<dev hex>-<inode hex>).
+wineserver_pid() {
+    local dev ino suffix link p
+    read -r dev ino < <(stat -L -c '%d %i' "$WINEPREFIX" 2>/dev/null) || return 0
+    suffix=$(printf '/server-%x-%x' "$dev" "$ino")
+    for p in /proc/[0-9]*; do
+        link=$(readlink "$p/cwd" 2>/dev/null) || continue
+        if [[ $link == *"$suffix" ]]; then
+            echo "${p#/proc/}"
+            return 0
+        fi
+    done
+}
+
+before=$(wineserver_pid)
+"${WINE:-wine}" "$@"
+rc=$?
+if [ -z "$before" ] || [ "$(wineserver_pid)" = "$before" ]; then
+    exit "$rc"
+fi
+echo "wine-run: again: the wineserver (pid $before) died during the test, which ended with exit $rc; running it once more on a new server" >&2
+# A sibling test may have started the new server already: then -p refuses, and the wait finds it.
+"${WINESERVER:-wineserver}" -p >/dev/null 2>&1 || true
+wineserver_wait_up >&2 || exit "$rc"
+"${WINE:-wine}" "$@"
