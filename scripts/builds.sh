@@ -8,7 +8,7 @@ BUILD_ROOT="${NPIPE_BUILD_ROOT:-$NPIPE_ROOT/build}"
 # all talk to the same server, so the prefix is exported rather than defaulted in each place.
 export WINEPREFIX="${WINEPREFIX:-$HOME/.wine-npipe}"
 # The cross file's wrapper runs each Windows test through scripts/wine-run.sh when this is set:
-# a test that failed because the wineserver died under it runs once more.
+# a test whose wineserver died under it runs once more, whether it passed or failed.
 export NPIPE_WINE_RUN="$NPIPE_ROOT/scripts/wine-run.sh"
 
 configure() {  # configure NAME [meson options...]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """scripts/wine-run.sh, the Wine tests' wrapper, against a stand-in Wine: a `wine` that passes,
-fails, or kills the wineserver and fails, and a `wineserver -p` that starts a process in the server
+fails, or kills the wineserver and then fails or exits 0, and a `wineserver -p` that starts a process in the server
 directory of the prefix (where the wrapper looks for the real one). Checks when the wrapper runs a
 test once more and when it lets the failure stand.
 Usage: test_wine_run.py PATH/TO/wine-run.sh"""
@@ -70,13 +70,13 @@ def main():
                 return None
 
         def run(mode, with_server=True):
-            for f in ("runs",):
-                if os.path.exists(os.path.join(tmp, f)):
-                    os.remove(os.path.join(tmp, f))
+            if os.path.exists(os.path.join(tmp, "runs")):
+                os.remove(os.path.join(tmp, "runs"))
             if with_server and server_pid() is None:
                 subprocess.run([base_env["WINESERVER"], "-p"], env=base_env, check=True, timeout=10)
-            if not with_server and server_pid() is not None:
-                os.kill(server_pid(), signal.SIGTERM)
+            pid = server_pid()
+            if not with_server and pid is not None:
+                os.kill(pid, signal.SIGTERM)
                 deadline = time.monotonic() + 10
                 while server_pid() is not None and time.monotonic() < deadline:
                     time.sleep(0.05)
