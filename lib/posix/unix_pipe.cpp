@@ -312,7 +312,7 @@ PipeCore::OpenAttempt UnixPipe::os_try_open() {
         return a;
     }
     const PeerCred cred = peer_cred(fd);
-    if ((setup().flags & pf::current_user_only) && !(identity_of(cred).flags & peer::same_user)) {
+    if (refuses(cred)) {
         ::close(fd);
         a.failure =
             failuref(st::acces, 0, "the server of %s runs as uid %u, not as this user (NPIPE_CURRENT_USER_ONLY)",
@@ -378,6 +378,7 @@ void UnixPipe::os_open_ended() {
 }
 
 int32_t UnixPipe::os_start_connect(Failure &failure) {
+    listening_ = true;
     if (!watch_) return st::again;
     // Queue first, then look: a client that arrives in between wakes the watch, which then finds
     // this instance waiting.
@@ -406,7 +407,7 @@ int32_t UnixPipe::try_accept(Failure &failure) {
 // a foreign user's and was dropped (NPIPE_CURRENT_USER_ONLY), or a failure.
 int32_t UnixPipe::take_client(int fd, Failure &failure) {
     const PeerCred cred = peer_cred(fd);
-    if ((setup().flags & pf::current_user_only) && !(identity_of(cred).flags & peer::same_user)) {
+    if (refuses(cred)) {
         ::close(fd);
         return st::again;
     }
@@ -417,6 +418,12 @@ int32_t UnixPipe::take_client(int fd, Failure &failure) {
         return failure.code;
     }
     return st::ok;
+}
+
+// NPIPE_CURRENT_USER_ONLY: a peer of another user is refused, a client as a Windows instance's
+// security descriptor refuses it, a server as the Windows client's check_server_is_current_user does.
+bool UnixPipe::refuses(const PeerCred &cred) const {
+    return (setup().flags & pf::current_user_only) && !(identity_of(cred).flags & peer::same_user);
 }
 
 UnixPipe::Offer UnixPipe::offer_client(int fd) {
@@ -451,7 +458,34 @@ void UnixPipe::close_connection() {
     input_ = KernelInput::unknown;
 }
 
-void UnixPipe::os_disconnect() { close_connection(); }
+// DisconnectNamedPipe drops the client of a listening Windows instance even when the server has
+// not taken it yet (no ConnectNamedPipe, or not completed). Here that client waits with the name's
+// socket for whichever instance takes it first, so an instance that was listening without a client
+// drops the oldest one waiting, as its Windows twin would have. One that was not listening (it has
+// been disconnected since its creation or its last npipe_connect) leaves them to the other
+// instances: no Windows client could have come for it.
+void UnixPipe::os_disconnect() {
+    if (fd_ < 0 && listening_ && listener_) drop_waiting_client();
+    listening_ = false;
+    close_connection();
+}
+
+// The same order as try_accept: clients left unclaimed first, then the backlog. Another user's
+// client (NPIPE_CURRENT_USER_ONLY) is closed as try_accept closes it, and the look goes on: it
+// could not have connected to a Windows instance either.
+void UnixPipe::drop_waiting_client() {
+    for (;;) {
+        int c = listener_->take_unclaimed();
+        if (c < 0) c = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return;  // nobody waits (EAGAIN), or the socket cannot say: nothing to drop
+        }
+        const bool foreign = refuses(peer_cred(c));
+        ::close(c);
+        if (!foreign) return;
+    }
+}
 
 void UnixPipe::release_listener() {
     watch_.reset();

@@ -75,7 +75,9 @@ private:
     int attach_connection(int fd, uint64_t peer_pid);
     int32_t try_accept(Failure &failure);
     int32_t take_client(int fd, Failure &failure);
+    bool refuses(const PeerCred &cred) const;
     void close_connection();
+    void drop_waiting_client();
     void release_listener();
     void stop_watching_name();
     void read_failed(int err);
@@ -108,6 +110,9 @@ private:
     // earlier read already took.
     enum class KernelInput : uint8_t { unknown, empty, arrived };
     KernelInput input_ = KernelInput::unknown;
+    // Server: a client may have come for this instance and not been taken yet. A Windows instance
+    // listens from its creation and from each npipe_connect until npipe_disconnect (os_disconnect).
+    bool listening_ = true;
     // npipe_wait's receive (PipeCore::wait_without_poll): a blocking recv with SO_RCVTIMEO, which
     // needs the socket's O_NONBLOCK cleared (every other call here passes MSG_DONTWAIT).
     // The descriptor recv blocks on, open until the receive ends. While it is open its number

@@ -101,4 +101,57 @@ TEST_SUITE("parity") {
         CHECK(npipe_take_error(p.server) == NPIPE_OK);
         CHECK((info_of(p.server).flags & NPIPE_INFO_CONNECTED) == 0u);  // the peer left
     }
+
+    // Found by the fuzz target: a client opens while the instance has not taken it yet (no
+    // npipe_connect, or not yet completed); the server calls npipe_disconnect. npipe.h: "Drops the
+    // client of a server instance"; SPEC: "the next connection on the same instance sees nothing
+    // of the previous one". Windows drops that client; Linux once handed it to the next connect.
+    TEST_CASE("npipe_disconnect before the instance took its client drops that client" * doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("disc-queued");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        PipeGuard first(open_client(name));
+        REQUIRE(npipe_register(poll, first, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(npipe_disconnect(server) == NPIPE_OK);
+        const int32_t again = npipe_connect(server);
+        REQUIRE((again == NPIPE_EAGAIN || again == NPIPE_OK));
+        PipeGuard second(open_client(name));
+        REQUIRE(npipe_register(poll, second, 3, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(connect_server(poll, server) == NPIPE_OK);
+        const std::string hello = "for the second client";
+        REQUIRE(write_all(poll, server, hello) == hello.size());
+        // The instance's client now is the second one; the first one was dropped: EOF, no data.
+        CHECK(read_exactly(poll, second, hello.size(), 65536, 1000) == hello);
+        int64_t last = 1;
+        CHECK(read_to_end(poll, first, &last, 1000) == "");
+        CHECK(last == 0);
+    }
+
+    // The other side of the case above: an instance stops listening at npipe_disconnect until its
+    // next npipe_connect, so a client that comes meanwhile is another instance's, and a second
+    // npipe_disconnect of the first instance leaves it alone.
+    TEST_CASE("npipe_disconnect of an instance that is not listening leaves the waiting client to another one" *
+              doctest::timeout(30)) {
+        Poller poll;
+        const std::string name = unique_name("disc-other");
+        PipeGuard a(create_server(name));
+        REQUIRE(npipe_register(poll, a, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        PipeGuard first(open_client(name));
+        REQUIRE(npipe_register(poll, first, 2, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(connect_server(poll, a) == NPIPE_OK);
+        REQUIRE(npipe_disconnect(a) == NPIPE_OK);
+        PipeGuard b(create_server(name));
+        REQUIRE(npipe_register(poll, b, 3, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        PipeGuard second(open_client(name));
+        REQUIRE(npipe_register(poll, second, 4, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(npipe_disconnect(a) == NPIPE_OK);
+        REQUIRE(connect_server(poll, b) == NPIPE_OK);
+        const std::string hello = "from the second instance";
+        REQUIRE(write_all(poll, b, hello) == hello.size());
+        CHECK(read_exactly(poll, second, hello.size(), 65536, 1000) == hello);
+        int64_t last = 1;
+        CHECK(read_to_end(poll, first, &last, 1000) == "");
+        CHECK(last == 0);
+    }
 }

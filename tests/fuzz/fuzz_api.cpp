@@ -468,10 +468,11 @@ struct Session {
         old.client = -1;
         old.server = -1;
         end.pair = new_pair(std::string(old.name), e);
-        // A client that opened before the instance took it is dropped on Windows but stays queued
-        // for the next npipe_connect on Linux (one backlog for all instances): the header says
-        // neither, so the next connection's bytes are not checked - until the instance has taken
-        // that stray client and let it go.
+        // A client that opened while the instance listened without taking it is dropped here on
+        // both platforms (the parity suite checks that). One that opened after an earlier
+        // npipe_disconnect got in only on Linux (the name's backlog; Windows answers busy) and stays
+        // queued for the next npipe_connect. Not knowing which, the next connection's bytes are not
+        // checked - until the instance has taken that stray client and let it go.
         pairs[end.pair].untracked = !had_client && (old_client != -1 || old_untracked);
         end.connected = false;
     }
