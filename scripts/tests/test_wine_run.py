@@ -34,6 +34,8 @@ case "$FAKE_MODE" in
     die-once) [ "$n" -gt 1 ] && exit 0; kill_server; exit 3 ;;
     die-always) kill_server; exit 3 ;;
     die-silently) [ "$n" -gt 1 ] && exit 3; kill_server; exit 0 ;;
+    summary) echo '[doctest] Status: SUCCESS!'; exit 0 ;;
+    die-silently-then-summary) [ "$n" -gt 1 ] && { echo '[doctest] Status: SUCCESS!'; exit 0; }; kill_server; exit 0 ;;
 esac
 exit 99
 """
@@ -69,7 +71,12 @@ def main():
             except (OSError, ValueError):
                 return None
 
-        def run(mode, with_server=True):
+        # A doctest program, as the wrapper tells one: its file has doctest's "[doctest] " lines.
+        doctest_exe = os.path.join(tmp, "doctest_tests.exe")
+        with open(doctest_exe, "wb") as f:
+            f.write(b"MZ\0\0[doctest] Status: \0")
+
+        def run(mode, with_server=True, program="test.exe"):
             if os.path.exists(os.path.join(tmp, "runs")):
                 os.remove(os.path.join(tmp, "runs"))
             if with_server and server_pid() is None:
@@ -81,7 +88,7 @@ def main():
                 while server_pid() is not None and time.monotonic() < deadline:
                     time.sleep(0.05)
             before = server_pid()
-            p = subprocess.run([wrapper, "test.exe", "--test-suite=two words", ""], env=dict(base_env, FAKE_MODE=mode),
+            p = subprocess.run([wrapper, program, "--test-suite=two words", ""], env=dict(base_env, FAKE_MODE=mode),
                                capture_output=True, text=True, timeout=120)
             try:
                 runs = open(os.path.join(tmp, "runs")).read().splitlines()
@@ -118,6 +125,24 @@ def main():
             p, runs, _ = run("die-silently")
             check(p.returncode == 3 and len(runs) == 2,
                   "a test that exits 0 as its server died runs once more, whose result counts (rc %d, %d runs)"
+                  % (p.returncode, len(runs)))
+
+            # A doctest program that exits 0 without doctest's summary was cut off: a failure, even
+            # with its server alive (`wineserver -k` ends the clients before the server).
+            p, runs, _ = run("summary", program=doctest_exe)
+            check(p.returncode == 0 and len(runs) == 1 and "[doctest] Status: SUCCESS!" in p.stdout,
+                  "a doctest run that ends with its summary passes, the summary on stdout (rc %d, %d runs, %r)"
+                  % (p.returncode, len(runs), p.stdout))
+            p, runs, _ = run("pass", program=doctest_exe)
+            check(p.returncode == 1 and len(runs) == 1,
+                  "a doctest run that exits 0 without its summary fails, unrepeated (rc %d, %d runs)"
+                  % (p.returncode, len(runs)))
+            check("wine-run: the test exited 0 without doctest's summary" in p.stderr, "and says why: %r" % p.stderr)
+            p, runs, _ = run("pass")
+            check(p.returncode == 0, "a program that is not doctest's may exit 0 silently (rc %d)" % p.returncode)
+            p, runs, _ = run("die-silently-then-summary", program=doctest_exe)
+            check(p.returncode == 0 and len(runs) == 2,
+                  "a doctest run cut off with its server runs once more, and its summary passes it (rc %d, %d runs)"
                   % (p.returncode, len(runs)))
 
             p, runs, _ = run("fail", with_server=False)
