@@ -28,6 +28,17 @@ std::map<std::pair<const ListeningSocket *, const EpollPoll *>, std::weak_ptr<So
     return all;
 }
 
+// The live watches of one listening socket, one per poll.
+std::vector<std::shared_ptr<SocketWatch>> watches_of(const ListeningSocket *socket) {
+    std::vector<std::shared_ptr<SocketWatch>> found;
+    std::lock_guard<std::mutex> lock(watches_mutex());
+    for (const auto &[key, watch] : watches()) {
+        if (key.first != socket) continue;
+        if (auto w = watch.lock()) found.push_back(std::move(w));
+    }
+    return found;
+}
+
 }  // namespace
 
 int32_t SocketWatch::of(const std::shared_ptr<ListeningSocket> &socket, const std::shared_ptr<EpollPoll> &poll,
@@ -82,21 +93,26 @@ void SocketWatch::enqueue(const std::shared_ptr<UnixPipe> &instance) {
 }
 
 void SocketWatch::on_os_event(uint32_t, uint32_t) {
-    if (serve(true)) offer_elsewhere();
+    if (serve(true)) offer_everywhere();
 }
 
 bool SocketWatch::serve(bool from_backlog) {
+    // One serve of this watch at a time: an instance one takes out of the queue is back in it
+    // before another serve (another poll's offer) looks, so no offer finds the queue empty only
+    // because a concurrent serve is holding its last instance.
+    std::lock_guard<std::mutex> serving(serving_);
     int fd = -1;
+    bool left_unclaimed = false;
     for (;;) {
-        std::shared_ptr<UnixPipe> instance;
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            while (!waiting_.empty() && !instance) {
-                instance = waiting_.front().lock();
-                waiting_.pop_front();
-            }
+        std::shared_ptr<UnixPipe> instance = next_waiting();
+        if (!instance) {
+            if (fd < 0) break;  // nobody waits: the connections stay in the backlog
+            // Accepted (or taken unclaimed), then nobody waited any more: the client stays with the
+            // socket, and the caller has every watch look again (offer_everywhere).
+            socket_->keep_unclaimed(fd);
+            left_unclaimed = true;
+            break;
         }
-        if (!instance) break;  // nobody waits: the connections stay in the backlog
         if (fd < 0) fd = socket_->take_unclaimed();
         if (fd < 0 && from_backlog) fd = accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
@@ -123,21 +139,31 @@ bool SocketWatch::serve(bool from_backlog) {
                 break;
         }
     }
-    if (fd < 0) return false;
-    socket_->keep_unclaimed(fd);  // accepted, then nobody waited any more
-    return true;
+    return left_unclaimed;
 }
 
-void SocketWatch::offer_elsewhere() {
-    std::vector<std::shared_ptr<SocketWatch>> others;
-    {
-        std::lock_guard<std::mutex> lock(watches_mutex());
-        for (const auto &[key, watch] : watches()) {
-            if (key.first != socket_.get() || key.second == poll_.get()) continue;
-            if (auto other = watch.lock()) others.push_back(std::move(other));
-        }
+std::shared_ptr<UnixPipe> SocketWatch::next_waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!waiting_.empty()) {
+        std::shared_ptr<UnixPipe> instance = waiting_.front().lock();
+        waiting_.pop_front();
+        if (instance) return instance;  // else a closed instance
     }
-    for (const auto &other : others) other->serve(false);
+    return nullptr;
+}
+
+// A client kept unclaimed was out of every queue's reach while a serve held it: an instance that
+// started waiting meanwhile, on any poll (this one's too), found neither it nor the backlog, and
+// waits for a look that nothing else would bring. So every watch of the socket looks again, and
+// a look that keeps a client again (it took it for an instance that had stopped waiting, and used
+// up that instance's place in its queue) brings another round; the rounds end when none keeps one.
+void SocketWatch::offer_everywhere() {
+    for (bool again = true; again;) {
+        again = false;
+        // Each round asks the watches that exist now: one made since the last round (the first
+        // instance of a poll) may hold the instance that looked while a client was held.
+        for (const auto &watch : watches_of(socket_.get())) again = watch->serve(false) || again;
+    }
 }
 
 }  // namespace npipe::posix

@@ -4,13 +4,14 @@
 //
 // Instances queue themselves when they start waiting (and try an accept of their own at once, for
 // a client already in the backlog); when the socket becomes readable the watch accepts and offers
-// each connection to the queued instances in order. The watch never holds its lock while it calls
-// an instance (an instance calls the watch with its own lock held).
+// each connection to the queued instances in order. The watch never holds its queue's lock while it
+// calls an instance (an instance calls the watch with its own lock held); the lock that keeps its
+// serves one at a time is held then, and an instance never takes it.
 //
 // The instances of one name may wait on several polls, each with its watch, and every watch sees
 // every client arrive. A watch that accepted a client and found only instances that had stopped
 // waiting (one that took its client itself, right after it queued, stays queued) leaves it with
-// the name's socket, unclaimed, and offers it to the watches of the other polls: their instances
+// the name's socket, unclaimed, and has every watch of the name offer it again: their instances
 // wait for a client the backlog no longer holds.
 #pragma once
 #include <cstdint>
@@ -44,13 +45,15 @@ private:
     // Offers clients to the queued instances: unclaimed ones first, then (from_backlog) the
     // backlog's. True if it left a client unclaimed.
     bool serve(bool from_backlog);
-    // Offers the unclaimed clients to the instances waiting on the name's other polls.
-    void offer_elsewhere();
+    // Offers the unclaimed clients to the instances waiting on every poll of the name.
+    void offer_everywhere();
+    std::shared_ptr<UnixPipe> next_waiting();  // out of the queue: the first instance still open
 
     std::shared_ptr<ListeningSocket> socket_;
     std::shared_ptr<EpollPoll> poll_;
     int fd_ = -1;  // our dup of the listening socket in the epoll set
     uint32_t source_id_ = 0;
+    std::mutex serving_;  // held through serve(): one at a time; before mu_ and any instance's lock
     std::mutex mu_;
     std::deque<std::weak_ptr<UnixPipe>> waiting_;
 };
