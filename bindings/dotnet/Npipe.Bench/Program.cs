@@ -1,7 +1,8 @@
 // npipe's NpipeStream against System.IO.Pipes, in one process, alternating A B A B for `rounds`
 // rounds per row. Prints, per row, each round's time ratio npipe / System.IO.Pipes (> 1 = npipe
 // slower), their median, and bytes allocated per round trip (GC.GetTotalAllocatedBytes, every
-// thread: the reactor's and the thread pool's count too).
+// thread: the reactor's and the thread pool's count too). The last column is the median ratio of
+// the process's CPU time per run, npipe / System.IO.Pipes.
 // Usage: Npipe.Bench [--rounds N] [--quick]   (--quick: a tenth of the sizes, for a smoke run)
 using System;
 using System.Collections.Generic;
@@ -40,7 +41,7 @@ internal static class Program
             }
         }
         Console.WriteLine($"npipe {NpipeLibrary.VersionString}, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, {rounds} rounds");
-        Console.WriteLine($"{"row",-44} {"npipe ms",10} {"SIP ms",10} {"ratios (npipe/SIP)",-22} {"median",7}");
+        Console.WriteLine($"{"row",-44} {"npipe ms",10} {"SIP ms",10} {"ratios (npipe/SIP)",-22} {"median",7} {"CPU",7}");
 
         var rows = new (string Name, Func<Impl, Task<double>> Run)[]
         {
@@ -52,7 +53,10 @@ internal static class Program
         if (onlyRow >= 0)
         {
             for (int r = 0; r < onlyRuns; r++)
-                Console.WriteLine($"{rows[onlyRow].Name} {onlyImpl}: {await rows[onlyRow].Run(onlyImpl):F1} ms");
+            {
+                var (ms, cpuMs) = await Measure(rows[onlyRow].Run, onlyImpl);
+                Console.WriteLine($"{rows[onlyRow].Name} {onlyImpl}: {ms:F1} ms, CPU {cpuMs:F0} ms");
+            }
             return 0;
         }
         foreach (var (name, run) in rows)
@@ -60,17 +64,20 @@ internal static class Program
             await run(Impl.Npipe); // warm-up: JIT, tiering, the reactor thread
             await run(Impl.Sip);
             var ratios = new List<double>();
+            var cpuRatios = new List<double>();
             double tn = 0, ts = 0;
             for (int r = 0; r < rounds; r++)
             {
-                double a = await run(Impl.Npipe);
-                double b = await run(Impl.Sip);
+                var (a, cpuA) = await Measure(run, Impl.Npipe);
+                var (b, cpuB) = await Measure(run, Impl.Sip);
                 tn += a;
                 ts += b;
                 ratios.Add(a / b);
+                cpuRatios.Add(cpuA / Math.Max(cpuB, 1));
             }
             ratios.Sort();
-            Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {ratios[ratios.Count / 2],7:F2}");
+            cpuRatios.Sort();
+            Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {ratios[ratios.Count / 2],7:F2} {cpuRatios[cpuRatios.Count / 2],7:F2}");
         }
 
         // Allocations per round trip, after warm-up, over every thread.
@@ -93,6 +100,18 @@ internal static class Program
     }
 
     internal enum Impl { Npipe, Sip }
+
+    // One run of a row: its time, and the CPU time every thread of this process spent meanwhile
+    // (the reactors', the thread pool's, the I/O poller's; not the kernel's on behalf of nobody,
+    // nor under Wine the wineserver's). The CPU time moves less than the time when the machine is
+    // shared, though only in clock ticks (10 ms on Linux).
+    private static async Task<(double Ms, double CpuMs)> Measure(Func<Impl, Task<double>> run, Impl impl)
+    {
+        TimeSpan before = Process.GetCurrentProcess().TotalProcessorTime;
+        double ms = await run(impl);
+        TimeSpan after = Process.GetCurrentProcess().TotalProcessorTime;
+        return (ms, (after - before).TotalMilliseconds);
+    }
 
     // Which types the async round trips allocate: the runtime's AllocationTick samples (one per
     // ~100 KB allocated), counted by type name.
