@@ -102,7 +102,6 @@ bool SocketWatch::serve(bool from_backlog) {
     // because a concurrent serve is holding its last instance.
     std::lock_guard<std::mutex> serving(serving_);
     int fd = -1;
-    bool left_unclaimed = false;
     for (;;) {
         std::shared_ptr<UnixPipe> instance = next_waiting();
         if (!instance) {
@@ -110,8 +109,7 @@ bool SocketWatch::serve(bool from_backlog) {
             // Accepted (or taken unclaimed), then nobody waited any more: the client stays with the
             // socket, and the caller has every watch look again (offer_everywhere).
             socket_->keep_unclaimed(fd);
-            left_unclaimed = true;
-            break;
+            return true;
         }
         if (fd < 0) fd = socket_->take_unclaimed();
         if (fd < 0 && from_backlog) fd = accept4(socket_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -139,7 +137,7 @@ bool SocketWatch::serve(bool from_backlog) {
                 break;
         }
     }
-    return left_unclaimed;
+    return false;
 }
 
 std::shared_ptr<UnixPipe> SocketWatch::next_waiting() {

@@ -386,15 +386,24 @@ int32_t UnixPipe::os_start_connect(Failure &failure) {
     return try_accept(failure);
 }
 
-// A client already accepted for an instance that stopped waiting, else one from the backlog.
+// The next client waiting for an instance of the name: one already accepted for an instance that
+// stopped waiting, else the backlog's oldest. -1 with errno set when there is none (EAGAIN) or the
+// socket fails.
+int UnixPipe::next_waiting_client() {
+    for (;;) {
+        const int c = listener_->take_unclaimed();
+        if (c >= 0) return c;
+        const int accepted = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (accepted >= 0 || (errno != EINTR && errno != ECONNABORTED)) return accepted;
+    }
+}
+
 int32_t UnixPipe::try_accept(Failure &failure) {
     for (;;) {
-        int c = listener_->take_unclaimed();
-        if (c < 0) c = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        const int c = next_waiting_client();
         if (c < 0) {
             const int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) return st::again;
-            if (err == EINTR || err == ECONNABORTED) continue;
             failure = errno_failure(err, "accept of a client");
             return failure.code;
         }
@@ -470,17 +479,13 @@ void UnixPipe::os_disconnect() {
     close_connection();
 }
 
-// The same order as try_accept: clients left unclaimed first, then the backlog. Another user's
-// client (NPIPE_CURRENT_USER_ONLY) is closed as try_accept closes it, and the look goes on: it
-// could not have connected to a Windows instance either.
+// The client try_accept would take. Another user's client (NPIPE_CURRENT_USER_ONLY) is closed as
+// try_accept closes it, and the look goes on: it could not have connected to a Windows instance
+// either.
 void UnixPipe::drop_waiting_client() {
     for (;;) {
-        int c = listener_->take_unclaimed();
-        if (c < 0) c = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (c < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            return;  // nobody waits (EAGAIN), or the socket cannot say: nothing to drop
-        }
+        const int c = next_waiting_client();
+        if (c < 0) return;  // nobody waits (EAGAIN), or the socket cannot say: nothing to drop
         const bool foreign = refuses(peer_cred(c));
         ::close(c);
         if (!foreign) return;

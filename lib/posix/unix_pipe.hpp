@@ -73,6 +73,7 @@ private:
     EpollPoll &epoll() const { return static_cast<EpollPoll &>(*poll()); }
     uint32_t conn_tag() const;
     int attach_connection(int fd, uint64_t peer_pid);
+    int next_waiting_client();
     int32_t try_accept(Failure &failure);
     int32_t take_client(int fd, Failure &failure);
     bool refuses(const PeerCred &cred) const;
