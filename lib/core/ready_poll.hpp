@@ -89,6 +89,9 @@ public:
     // it harvests or blocks. False when a waiter is blocked on another thread right now: it would
     // not call it before its OS wait ends, so the caller does the work at once.
     bool defer(const std::shared_ptr<PollMember> &member);
+    // A thread is blocked in the OS wait right now (or about to be), so whatever the OS reports is
+    // taken without anybody else's call: the poll's event for it follows.
+    bool has_blocked_waiter() const { return blocked_.load(std::memory_order_acquire); }
 
     // npipe_wait's private polls: the objects that wait on one (a listener and the pipes it
     // accepted share its poll). The last to close closes the poll.
@@ -136,7 +139,7 @@ private:
     std::vector<Timer> timers_;
     std::vector<std::weak_ptr<PollMember>> deferred_members_;  // before_wait() is due at the next wait
     std::atomic<bool> any_deferred_{false};                    // deferred_members_ is not empty
-    bool blocked_ = false;  // the waiter is (about to be) blocked in process_os_events
+    std::atomic<bool> blocked_{false};  // the waiter is (about to be) blocked in process_os_events
     std::thread::id waiter_;
     std::atomic<bool> waiting_{false};
     std::atomic<bool> closed_{false};

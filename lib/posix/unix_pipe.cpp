@@ -26,6 +26,8 @@ namespace {
 // read would otherwise wake this end's poll, and a read that waits would pay a second wake-up.
 constexpr uint32_t kConnEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 constexpr size_t kReceiveChunk = 64 * 1024;
+// What a conversing reader asks for beyond the caller's buffers (UnixPipe::spill_).
+constexpr size_t kSpill = 4096;
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;  // never SIGPIPE, never block
 
 bool peer_left(int err) { return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ESHUTDOWN; }
@@ -70,14 +72,33 @@ ssize_t send_iovecs(int fd, iovec *v, size_t k) {
     }
 }
 
-// The gathering paths, kept out of line: their IOV_MAX arrays would make every caller's frame
-// 16 KiB, which costs a stack probe per page on every call.
-[[gnu::noinline]] ssize_t recv_iovecs(int fd, const IoVec *iov, size_t iovcnt) {
-    iovec v[IOV_MAX];
+ssize_t recvmsg_nonblocking(int fd, iovec *v, size_t k) {
     msghdr m{};
     m.msg_iov = v;
-    m.msg_iovlen = to_iovecs(nullptr, 0, iov, iovcnt, v);
+    m.msg_iovlen = k;
     return ::recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+}
+
+// The gathering paths, kept out of line: their IOV_MAX arrays would make every caller's frame
+// 16 KiB, which costs a stack probe per page on every call.
+[[gnu::noinline]] ssize_t recv_iovecs(int fd, const IoVec *iov, size_t iovcnt, const IoVec &spill, size_t &asked) {
+    iovec v[IOV_MAX];
+    size_t k = to_iovecs(nullptr, 0, iov, iovcnt, v);
+    if (spill.len && k < IOV_MAX) v[k++] = iovec{spill.base, spill.len};
+    asked = 0;
+    for (size_t i = 0; i < k; ++i) asked += v[i].iov_len;
+    return recvmsg_nonblocking(fd, v, k);
+}
+
+// recv into the caller's buffers, then into `spill` (none when its len is 0). `asked`: how many
+// bytes the recv could take (at most IOV_MAX ranges go to the kernel), so a read shorter than that
+// found the receive queue empty.
+ssize_t recv_spilling(int fd, const IoVec *iov, size_t iovcnt, const IoVec &spill, size_t &asked) {
+    if (iovcnt != 1) return recv_iovecs(fd, iov, iovcnt, spill, asked);
+    asked = iov[0].len + spill.len;
+    if (spill.len == 0) return ::recv(fd, iov[0].base, iov[0].len, MSG_DONTWAIT);
+    iovec v[2] = {{iov[0].base, iov[0].len}, {spill.base, spill.len}};
+    return recvmsg_nonblocking(fd, v, 2);
 }
 
 [[gnu::noinline]] ssize_t send_gathered(int fd, const uint8_t *prefix, size_t prefix_len, const IoVec *iov,
@@ -162,9 +183,10 @@ void UnixPipe::on_os_event(uint32_t tag, uint32_t events) {
     }
     if (setup().can_read) {
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) input_ = KernelInput::arrived;
-        if (events & (EPOLLRDHUP | EPOLLHUP))
+        if (events & (EPOLLRDHUP | EPOLLHUP)) {
+            peer_finished_ = true;
             peer_stopped_sending();
-        else if (events & (EPOLLIN | EPOLLERR))
+        } else if (events & (EPOLLIN | EPOLLERR))
             data_arrived();
     }
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
@@ -196,8 +218,11 @@ bool UnixPipe::os_readable() {
     return input_ == KernelInput::arrived;
 }
 
-// After a read took `n` of the `asked` bytes: a short read emptied the receive queue.
-void UnixPipe::took_input(size_t n, size_t asked) { input_ = n < asked ? KernelInput::empty : KernelInput::unknown; }
+// After a read took `n` of the `asked` bytes: a short read emptied the receive queue. Once the
+// peer has finished sending, its end of stream is still to be read, and no event will say so again.
+void UnixPipe::took_input(size_t n, size_t asked) {
+    input_ = n < asked && !peer_finished_ ? KernelInput::empty : KernelInput::unknown;
+}
 
 // After a recv that failed with `err`: EAGAIN found the receive queue empty; anything else ends
 // the reading.
@@ -269,6 +294,8 @@ int UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
     peer_pid_ = peer_pid;
     ++generation_;
     input_ = KernelInput::unknown;
+    spill_ = true;
+    peer_finished_ = false;
     blocking_allowed_ = false;
     // One-way ends: shut the other direction so the peer sees it at once.
     if (!setup().can_write) shutdown(fd_, SHUT_WR);
@@ -465,6 +492,8 @@ void UnixPipe::close_connection() {
     peer_reset_ = false;
     out_armed_ = false;
     input_ = KernelInput::unknown;
+    spill_ = true;
+    peer_finished_ = false;
 }
 
 // DisconnectNamedPipe drops the client of a listening Windows instance even when the server has
@@ -524,23 +553,36 @@ void UnixPipe::read_failed(int err) {
 
 int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) {
     if (fd_ < 0) return 0;
-    for (;;) {
-        // One buffer (npipe_read): recv straight into it; several: gathered (a separate frame,
-        // so the one-buffer path does not pay for an IOV_MAX array on its stack).
-        const ssize_t n =
-            iovcnt == 1 ? ::recv(fd_, iov[0].base, iov[0].len, MSG_DONTWAIT) : recv_iovecs(fd_, iov, iovcnt);
-        if (n > 0) {
-            took_input(static_cast<size_t>(n), total);
-            return n;
-        }
-        if (n == 0) {
-            on_eof(false);
-            return 0;
-        }
-        if (errno == EINTR) continue;
-        took_nothing(errno);
+    // A short read or EAGAIN found the receive queue empty, and the poll reports whatever comes
+    // after that (EPOLLIN sets `arrived`). While a thread is blocked waiting on the poll, bytes that
+    // came meanwhile are about to be reported: "would block" without a system call, and the event
+    // follows. With nobody waiting, the kernel is asked, so bytes sent before this call are taken.
+    if (input_ == KernelInput::empty && poll() && epoll().has_blocked_waiter()) return 0;
+    std::vector<uint8_t> spill = spill_ ? read_queue_.take_spare(kSpill) : std::vector<uint8_t>{};
+    const IoVec spill_range{spill.data(), spill.size()};
+    ssize_t n;
+    size_t asked = 0;
+    do {
+        n = recv_spilling(fd_, iov, iovcnt, spill_range, asked);
+    } while (n < 0 && errno == EINTR);
+    const int err = n < 0 ? errno : 0;
+    const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
+    if (got > total)
+        read_queue_.push_spare(std::move(spill), got - total, true);
+    else if (spill_range.len)
+        read_queue_.give_back_spare(std::move(spill));
+    if (n == 0) {
+        on_eof(false);
         return 0;
     }
+    if (n < 0) {
+        took_nothing(err);
+        spill_ = true;
+        return 0;
+    }
+    took_input(got, asked);
+    spill_ = got < asked;  // the queue is empty again: keep asking for a little more
+    return static_cast<int64_t>(std::min(got, total));
 }
 
 bool UnixPipe::os_fill_read_queue() {

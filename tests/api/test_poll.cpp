@@ -1,5 +1,7 @@
 // The poll (the header's poll section): timeouts, wake, batching, the single waiter, interests, edge and
 // level triggering, re-evaluation at registration, and stale tokens after deregister / close.
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -198,6 +200,77 @@ TEST_SUITE("poll") {
         }
         stop = true;
         waiter.join();
+    }
+
+    TEST_CASE("reads of a reply's size while another thread waits on the poll: every byte, in order" *
+              doctest::timeout(60)) {
+        // The reader asks for exactly one 32-byte message at a time while 1 to 3 of them are
+        // queued, so a read fills its buffer with more behind it, or takes the last one. After
+        // NPIPE_EAGAIN it waits for the next READABLE the thread on the poll hears (Linux answers
+        // EAGAIN from what its last read found while that thread is blocked in the poll, without
+        // asking the kernel: the event must follow, and bytes a read took beyond the caller's
+        // buffer must come next).
+        Poller poll;
+        Pair p;
+        make_pair(poll, p);
+        std::mutex mu;
+        std::condition_variable heard;
+        uint64_t readable = 0;
+        std::atomic<bool> stop{false};
+        std::thread waiter([&] {
+            npipe_event_t ev[8];
+            while (!stop) {
+                const int32_t n = npipe_poll_wait(poll.h, ev, 8, 20);
+                for (int32_t i = 0; i < n; ++i) {
+                    if (ev[i].token == 1 && (ev[i].events & NPIPE_READABLE)) {
+                        std::lock_guard lock(mu);
+                        ++readable;
+                        heard.notify_all();
+                    }
+                }
+            }
+        });
+        struct StopAndJoin {  // also when a REQUIRE ends the test early
+            std::atomic<bool> &stop;
+            std::thread &thread;
+            ~StopAndJoin() {
+                stop = true;
+                thread.join();
+            }
+        } stop_and_join{stop, waiter};
+        constexpr size_t kMessage = 32;
+        uint8_t next = 0;  // the byte value the next message starts with
+        for (int round = 0; round < 300; ++round) {
+            const int count = 1 + round % 3;
+            std::string sent;
+            for (int m = 0; m < count; ++m) {
+                std::string message(kMessage, '\0');
+                for (size_t i = 0; i < kMessage; ++i) message[i] = static_cast<char>(next + i);
+                next = static_cast<uint8_t>(next + 7);
+                REQUIRE(npipe_write(p.client, message.data(), message.size()) == static_cast<int64_t>(kMessage));
+                sent += message;
+            }
+            std::string got;
+            while (got.size() < sent.size()) {
+                uint64_t before;
+                {
+                    std::lock_guard lock(mu);
+                    before = readable;
+                }
+                char buf[kMessage];
+                const int64_t n = npipe_read(p.server, buf, sizeof buf);
+                if (n > 0) {
+                    got.append(buf, static_cast<size_t>(n));
+                    continue;
+                }
+                REQUIRE(n == NPIPE_EAGAIN);
+                std::unique_lock lock(mu);
+                REQUIRE(heard.wait_for(lock, std::chrono::seconds(5), [&] { return readable != before; }));
+            }
+            REQUIRE(got == sent);
+        }
+        char extra;
+        CHECK(npipe_read(p.server, &extra, 1) == NPIPE_EAGAIN);
     }
 
     TEST_CASE("wakes from racing threads are never lost" * doctest::timeout(60)) {
