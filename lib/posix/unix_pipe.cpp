@@ -558,28 +558,24 @@ int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) 
     // came meanwhile are about to be reported: "would block" without a system call, and the event
     // follows. With nobody waiting, the kernel is asked, so bytes sent before this call are taken.
     if (input_ == KernelInput::empty && poll() && epoll().has_blocked_waiter()) return 0;
-    std::vector<uint8_t> spill = spill_ ? read_queue_.take_spare(kSpill) : std::vector<uint8_t>{};
-    const IoVec spill_range{spill.data(), spill.size()};
+    uint8_t spill[kSpill];  // on the stack: a pipe keeps no storage for it
+    const IoVec spill_range{spill, spill_ ? kSpill : 0};
     ssize_t n;
     size_t asked = 0;
     do {
         n = recv_spilling(fd_, iov, iovcnt, spill_range, asked);
     } while (n < 0 && errno == EINTR);
-    const int err = n < 0 ? errno : 0;
-    const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
-    if (got > total)
-        read_queue_.push_spare(std::move(spill), got - total, true);
-    else if (spill_range.len)
-        read_queue_.give_back_spare(std::move(spill));
     if (n == 0) {
         on_eof(false);
         return 0;
     }
     if (n < 0) {
-        took_nothing(err);
+        took_nothing(errno);
         spill_ = true;
         return 0;
     }
+    const size_t got = static_cast<size_t>(n);
+    if (got > total) read_queue_.push(std::vector<uint8_t>(spill, spill + (got - total)), true);
     took_input(got, asked);
     spill_ = got < asked;  // the queue is empty again: keep asking for a little more
     return static_cast<int64_t>(std::min(got, total));

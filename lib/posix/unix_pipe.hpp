@@ -114,8 +114,8 @@ private:
     // A byte-mode read that fills the caller's buffers exactly (a reply read with its own size)
     // cannot tell whether more is queued, so the next read would be a recv that finds nothing.
     // While reads come back short, each asks for kSpill bytes more than the caller's buffers (into
-    // the read queue's spare storage, queued if anything lands there): one that still comes back
-    // short shows the queue empty. A read that fills even that is streaming: plain reads again.
+    // a buffer on the stack; what lands there is queued for the next read): one that still comes
+    // back short shows the queue empty. A read that fills even that is streaming: plain reads again.
     bool spill_ = true;
     bool peer_finished_ = false;  // EPOLLRDHUP or EPOLLHUP came: the peer sends nothing more
     // Server: a client may have come for this instance and not been taken yet. A Windows instance
