@@ -80,7 +80,10 @@ ssize_t recvmsg_nonblocking(int fd, iovec *v, size_t k) {
 }
 
 // The gathering paths, kept out of line: their IOV_MAX arrays would make every caller's frame
-// 16 KiB, which costs a stack probe per page on every call.
+// 16 KiB, which costs a stack probe per page on every call. recv_iovecs receives into the
+// caller's buffers, then into `spill` (none when its len is 0); `asked` is how many bytes the recv
+// could take (at most IOV_MAX ranges go to the kernel), so a read shorter than that found the
+// receive queue empty.
 [[gnu::noinline]] ssize_t recv_iovecs(int fd, const IoVec *iov, size_t iovcnt, const IoVec &spill, size_t &asked) {
     iovec v[IOV_MAX];
     size_t k = to_iovecs(nullptr, 0, iov, iovcnt, v);
@@ -88,17 +91,6 @@ ssize_t recvmsg_nonblocking(int fd, iovec *v, size_t k) {
     asked = 0;
     for (size_t i = 0; i < k; ++i) asked += v[i].iov_len;
     return recvmsg_nonblocking(fd, v, k);
-}
-
-// recv into the caller's buffers, then into `spill` (none when its len is 0). `asked`: how many
-// bytes the recv could take (at most IOV_MAX ranges go to the kernel), so a read shorter than that
-// found the receive queue empty.
-ssize_t recv_spilling(int fd, const IoVec *iov, size_t iovcnt, const IoVec &spill, size_t &asked) {
-    if (iovcnt != 1) return recv_iovecs(fd, iov, iovcnt, spill, asked);
-    asked = iov[0].len + spill.len;
-    if (spill.len == 0) return ::recv(fd, iov[0].base, iov[0].len, MSG_DONTWAIT);
-    iovec v[2] = {{iov[0].base, iov[0].len}, {spill.base, spill.len}};
-    return recvmsg_nonblocking(fd, v, 2);
 }
 
 [[gnu::noinline]] ssize_t send_gathered(int fd, const uint8_t *prefix, size_t prefix_len, const IoVec *iov,
@@ -551,20 +543,9 @@ void UnixPipe::read_failed(int err) {
         on_read_failed(errno_failure(err, "recv"));
 }
 
-int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) {
-    if (fd_ < 0) return 0;
-    // A short read or EAGAIN found the receive queue empty, and the poll reports whatever comes
-    // after that (EPOLLIN sets `arrived`). While a thread is blocked waiting on the poll, bytes that
-    // came meanwhile are about to be reported: "would block" without a system call, and the event
-    // follows. With nobody waiting, the kernel is asked, so bytes sent before this call are taken.
-    if (input_ == KernelInput::empty && poll() && epoll().has_blocked_waiter()) return 0;
-    uint8_t spill[kSpill];  // on the stack: a pipe keeps no storage for it
-    const IoVec spill_range{spill, spill_ ? kSpill : 0};
-    ssize_t n;
-    size_t asked = 0;
-    do {
-        n = recv_spilling(fd_, iov, iovcnt, spill_range, asked);
-    } while (n < 0 && errno == EINTR);
+// The end of a direct read that could take `asked` bytes (past the caller's `total` if it
+// spilled) and returned `n` (errno set when negative): what it says of the receive queue.
+[[gnu::always_inline]] inline int64_t UnixPipe::took_direct(ssize_t n, size_t asked, size_t total, bool spilled) {
     if (n == 0) {
         on_eof(false);
         return 0;
@@ -575,10 +556,53 @@ int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) 
         return 0;
     }
     const size_t got = static_cast<size_t>(n);
-    if (got > total) read_queue_.push(std::vector<uint8_t>(spill, spill + (got - total)), true);
     took_input(got, asked);
-    spill_ = got < asked;  // the queue is empty again: keep asking for a little more
+    if (got < asked)
+        spill_ = true;  // the queue is empty again: keep asking for a little more
+    else if (spilled)
+        spill_ = false;  // even the spill filled up: streaming
     return static_cast<int64_t>(std::min(got, total));
+}
+
+int64_t UnixPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) {
+    if (fd_ < 0) return 0;
+    if (poll() && epoll().has_blocked_waiter()) {
+        // A short read or EAGAIN found the receive queue empty, and the poll reports whatever
+        // comes after that (EPOLLIN sets `arrived`). A thread blocked waiting on the poll is about
+        // to report bytes that came meanwhile: "would block" without a system call, and the event
+        // follows. With nobody waiting, the kernel is asked, so bytes sent before this call are
+        // taken.
+        if (input_ == KernelInput::empty) return 0;
+        // The spill pays off only where the next read can then skip its recv, so only here: a
+        // thread that reads and waits in turn reads plainly.
+        if (spill_) return read_spilling(iov, iovcnt, total);
+    }
+    size_t asked = total;
+    ssize_t n;
+    do {  // one buffer (npipe_read): recv straight into it; several: gathered
+        n = iovcnt == 1 ? ::recv(fd_, iov[0].base, iov[0].len, MSG_DONTWAIT)
+                        : recv_iovecs(fd_, iov, iovcnt, IoVec{nullptr, 0}, asked);
+    } while (n < 0 && errno == EINTR);
+    return took_direct(n, asked, total, false);
+}
+
+// Out of line: its buffer would cost every read's frame a stack probe.
+[[gnu::noinline]] int64_t UnixPipe::read_spilling(const IoVec *iov, size_t iovcnt, size_t total) {
+    uint8_t spill[kSpill];  // on the stack: a pipe keeps no storage for it
+    ssize_t n;
+    size_t asked = 0;
+    do {
+        if (iovcnt == 1) {
+            iovec v[2] = {{iov[0].base, iov[0].len}, {spill, sizeof spill}};
+            asked = iov[0].len + sizeof spill;
+            n = recvmsg_nonblocking(fd_, v, 2);
+        } else {
+            n = recv_iovecs(fd_, iov, iovcnt, IoVec{spill, sizeof spill}, asked);
+        }
+    } while (n < 0 && errno == EINTR);
+    if (n > 0 && static_cast<size_t>(n) > total)
+        read_queue_.push(std::vector<uint8_t>(spill, spill + (static_cast<size_t>(n) - total)), true);
+    return took_direct(n, asked, total, true);
 }
 
 bool UnixPipe::os_fill_read_queue() {

@@ -83,6 +83,8 @@ private:
     void stop_watching_name();
     void read_failed(int err);
     void took_input(size_t n, size_t asked);
+    int64_t read_spilling(const IoVec *iov, size_t iovcnt, size_t total);
+    int64_t took_direct(ssize_t n, size_t asked, size_t total, bool spilled);
     void took_nothing(int err);
     uint32_t conn_events() const;
     void want_write_space(bool wanted);
@@ -113,9 +115,10 @@ private:
     KernelInput input_ = KernelInput::unknown;
     // A byte-mode read that fills the caller's buffers exactly (a reply read with its own size)
     // cannot tell whether more is queued, so the next read would be a recv that finds nothing.
-    // While reads come back short, each asks for kSpill bytes more than the caller's buffers (into
-    // a buffer on the stack; what lands there is queued for the next read): one that still comes
-    // back short shows the queue empty. A read that fills even that is streaming: plain reads again.
+    // While reads come back short, each read made while a thread waits on the poll asks for kSpill
+    // bytes more than the caller's buffers (into a buffer on the stack; what lands there is queued
+    // for the next read): one that still comes back short shows the queue empty. A read that
+    // fills even that is streaming: plain reads again.
     bool spill_ = true;
     bool peer_finished_ = false;  // EPOLLRDHUP or EPOLLHUP came: the peer sends nothing more
     // Server: a client may have come for this instance and not been taken yet. A Windows instance
