@@ -16,6 +16,10 @@
 //                               synchronous calls): npipe reads first and waits on NPIPE_EAGAIN
 //                               (Python); first waits before each read (.NET, after a read that
 //                               had to wait)
+//   costs react npipe ROUNDS    the same over two worker threads shaped like the .NET binding:
+//                               each end's poll has a thread blocked on it (its reactor), which
+//                               wakes the end's worker on READABLE; the worker reads until
+//                               NPIPE_EAGAIN, then waits for that wake-up
 //   costs tp npipe|raw|iocp CHUNKS
 //                               a writer thread sends CHUNKS x 64 KiB, a reader thread reads them
 //                               (raw and iocp as for pp)
@@ -29,10 +33,12 @@
 #include <npipe.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -160,40 +166,59 @@ void npipe_round_trips(long rounds) {
     npipe_poll_close(poll);
 }
 
-// Two threads, one poll each (as `npipe bench`): `pp`: the client sends 64 bytes, the server
-// thread echoes them; `tp`: the client sends 64 KiB, the server thread reads them.
-void npipe_two_threads(long rounds, bool echo_back) {
-    const size_t size = echo_back ? kMsg : kChunk;
+// A connected pair with a poll per end (server token 1, client token 2), as two threads use it.
+struct PollPair {
     npipe_poll_t cpoll = 0, spoll = 0;
-    int32_t rc = npipe_poll_create(&cpoll);
-    if (rc == NPIPE_OK) rc = npipe_poll_create(&spoll);
+    npipe_t server = 0, client = 0;
+};
+
+PollPair make_poll_pair(const char *what) {
+    PollPair p;
+    int32_t rc = npipe_poll_create(&p.cpoll);
+    if (rc == NPIPE_OK) rc = npipe_poll_create(&p.spoll);
     if (rc != NPIPE_OK) die("npipe_poll_create", rc);
-    const std::string name = unique_name("pp", 0);
+    const std::string name = unique_name(what, 0);
     npipe_server_options_t so;
     npipe_server_options_init(&so);
-    npipe_t server = 0, client = 0;
-    rc = npipe_create(name.c_str(), &so, &server);
+    rc = npipe_create(name.c_str(), &so, &p.server);
     if (rc != NPIPE_OK) die("npipe_create", rc);
-    rc = npipe_register(spoll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE);
+    rc = npipe_register(p.spoll, p.server, 1, NPIPE_READABLE | NPIPE_WRITABLE);
     if (rc != NPIPE_OK) die("npipe_register", rc);
-    rc = npipe_connect(server);
+    rc = npipe_connect(p.server);
     if (rc != NPIPE_OK && rc != NPIPE_EAGAIN) die("npipe_connect", rc);
     npipe_client_options_t co;
     npipe_client_options_init(&co);
     const int32_t connecting = rc;
-    rc = npipe_open(name.c_str(), &co, &client);
+    rc = npipe_open(name.c_str(), &co, &p.client);
     if (rc != NPIPE_OK) die("npipe_open", rc);
-    rc = npipe_register(cpoll, client, 2, NPIPE_READABLE | NPIPE_WRITABLE);
+    rc = npipe_register(p.cpoll, p.client, 2, NPIPE_READABLE | NPIPE_WRITABLE);
     if (rc != NPIPE_OK) die("npipe_register", rc);
     if (connecting == NPIPE_EAGAIN) {  // the server learns of the client through its poll
         npipe_event_t ev[4];
         bool connected = false;
         while (!connected) {
-            const int32_t n = npipe_poll_wait(spoll, ev, 4, -1);
+            const int32_t n = npipe_poll_wait(p.spoll, ev, 4, -1);
             if (n < 0) die("npipe_poll_wait", n);
             for (int32_t i = 0; i < n; ++i) connected = connected || (ev[i].events & NPIPE_CONNECTED) != 0;
         }
     }
+    return p;
+}
+
+void close_poll_pair(const PollPair &p) {
+    npipe_close(p.client);
+    npipe_close(p.server);
+    npipe_poll_close(p.cpoll);
+    npipe_poll_close(p.spoll);
+}
+
+// Two threads, one poll each (as `npipe bench`): `pp`: the client sends 64 bytes, the server
+// thread echoes them; `tp`: the client sends 64 KiB, the server thread reads them.
+void npipe_two_threads(long rounds, bool echo_back) {
+    const size_t size = echo_back ? kMsg : kChunk;
+    const PollPair p = make_poll_pair("pp");
+    const npipe_poll_t cpoll = p.cpoll, spoll = p.spoll;
+    const npipe_t server = p.server, client = p.client;
     std::thread echo([&] {
         std::vector<uint8_t> buf(size);
         for (long r = 0; r < rounds; ++r) {
@@ -210,10 +235,96 @@ void npipe_two_threads(long rounds, bool echo_back) {
         if (in != out) die("the echo differs", 0);
     }
     echo.join();
-    npipe_close(client);
-    npipe_close(server);
-    npipe_poll_close(cpoll);
-    npipe_poll_close(spoll);
+    close_poll_pair(p);
+}
+
+// `react`: one end's poll with a thread blocked on it, as an NpipeReactor: it only notes each
+// READABLE of its pipe and wakes the end's worker, which reads until NPIPE_EAGAIN and then waits
+// for the next one.
+class Reactor {
+public:
+    explicit Reactor(npipe_poll_t poll) : poll_(poll), thread_([this] { run(); }) {}
+    Reactor(const Reactor &) = delete;
+    Reactor &operator=(const Reactor &) = delete;
+    ~Reactor() {
+        {
+            std::lock_guard lock(mu_);
+            stop_ = true;
+        }
+        const int32_t rc = npipe_poll_wake(poll_, 0);
+        if (rc != NPIPE_OK) die("npipe_poll_wake", rc);
+        thread_.join();
+    }
+
+    void read_exactly(npipe_t pipe, uint8_t *buf, size_t len) {
+        while (len > 0) {
+            uint64_t seen;
+            {
+                std::lock_guard lock(mu_);
+                seen = readable_;
+            }
+            const int64_t n = npipe_read(pipe, buf, len);
+            if (n > 0) {
+                buf += n;
+                len -= static_cast<size_t>(n);
+                continue;
+            }
+            if (n != NPIPE_EAGAIN) die("npipe_read", n);
+            std::unique_lock lock(mu_);
+            heard_.wait(lock, [&] { return readable_ != seen; });
+        }
+    }
+
+private:
+    void run() {
+        npipe_event_t ev[8];
+        for (;;) {
+            const int32_t n = npipe_poll_wait(poll_, ev, 8, -1);
+            if (n < 0) die("npipe_poll_wait", n);
+            bool readable = false;
+            for (int32_t i = 0; i < n; ++i) readable = readable || (ev[i].events & NPIPE_READABLE) != 0;
+            std::lock_guard lock(mu_);
+            if (readable) {
+                ++readable_;
+                heard_.notify_one();
+            }
+            if (stop_) return;
+        }
+    }
+
+    npipe_poll_t poll_;
+    std::mutex mu_;
+    std::condition_variable heard_;
+    uint64_t readable_ = 0;
+    bool stop_ = false;
+    std::thread thread_;  // last: it starts in the constructor and uses the members above
+};
+
+void npipe_reactor_threads(long rounds) {
+    const PollPair p = make_poll_pair("react");
+    const npipe_t server = p.server, client = p.client;
+    {
+        Reactor sreactor(p.spoll), creactor(p.cpoll);
+        const auto n64 = static_cast<int64_t>(kMsg);
+        std::thread echo([&] {
+            uint8_t buf[kMsg];
+            for (long r = 0; r < rounds; ++r) {
+                sreactor.read_exactly(server, buf, kMsg);
+                const int64_t n = npipe_write(server, buf, kMsg);  // 64 bytes always fit
+                if (n != n64) die("npipe_write (server)", n);
+            }
+        });
+        uint8_t out[kMsg], in[kMsg];
+        for (size_t i = 0; i < kMsg; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
+        for (long r = 0; r < rounds; ++r) {
+            const int64_t n = npipe_write(client, out, kMsg);
+            if (n != n64) die("npipe_write (client)", n);
+            creactor.read_exactly(client, in, kMsg);
+            if (std::memcmp(in, out, kMsg) != 0) die("the echo differs", 0);
+        }
+        echo.join();
+    }
+    close_poll_pair(p);
 }
 
 // `wait`: the 64-byte exchange between two threads with no poll of ours, each end blocking in
@@ -475,7 +586,8 @@ void raw_two_threads(long, bool, bool) { die("pp|tp raw|iocp: Windows only", 0);
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        std::fprintf(stderr, "usage: costs rt|pp|wait|tp|mem WHAT N (the modes: bench/costs.cpp's first lines)\n");
+        std::fprintf(stderr,
+                     "usage: costs rt|pp|react|wait|tp|mem WHAT N (the modes: bench/costs.cpp's first lines)\n");
         return 2;
     }
     const std::string mode = argv[1], what = argv[2];
@@ -489,6 +601,8 @@ int main(int argc, char **argv) {
         npipe_two_threads(n, true);
     else if ((mode == "pp" || mode == "tp") && (what == "raw" || what == "iocp"))
         raw_two_threads(n, what == "iocp", mode == "pp");
+    else if (mode == "react" && what == "npipe")
+        npipe_reactor_threads(n);
     else if (mode == "wait" && (what == "npipe" || what == "first"))
         npipe_waiting_threads(n, what == "first");
     else if (mode == "tp" && what == "npipe")

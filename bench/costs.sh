@@ -54,10 +54,12 @@ wine_costs() {
     # The prefix exists before anything is counted (its creation is many requests).
     WINEDEBUG=-all wine cmd /c exit 0 >/dev/null 2>&1
     local what
-    for what in npipe raw pp ppraw ppiocp wait waitfirst tp tpraw tpiocp; do
+    for what in npipe raw pp ppraw ppiocp react wait waitfirst tp tpraw tpiocp; do
         # pp: the same exchange between two threads with a poll each, beside two threads making
         # blocking calls (ppraw, npipe bench's raw) and two threads on a completion port each
-        # (ppiocp, the completion model's floor); wait: between two threads blocking in
+        # (ppiocp, the completion model's floor); react: between two worker threads, each woken
+        # by a reactor thread blocked on its end's poll (the .NET binding's shape); wait: between
+        # two threads blocking in
         # npipe_wait, as the bindings' synchronous calls do (npipe only; waitfirst: waiting before
         # each read, as .NET does after a read that had to wait); tp: 64 KiB chunks one
         # way between two threads, npipe and the same two baselines.
@@ -67,6 +69,7 @@ wine_costs() {
             pp | tp) mode=$what prog=npipe label="npipe, two threads" ;;
             ppraw | tpraw) mode=${what:0:2} prog=raw label="raw, two threads" ;;
             ppiocp | tpiocp) mode=${what:0:2} prog=iocp label="raw on ports, two threads" ;;
+            react) mode=react prog=npipe label="npipe, reactor threads" ;;
             wait) mode=wait prog=npipe label="npipe_wait, two threads" ;;
             waitfirst) mode=wait prog=first label="npipe_wait first, two threads" ;;
         esac
@@ -122,8 +125,9 @@ linux_costs() {
         echo "linux: instructions skipped (no valgrind: apt-get install valgrind)"
     fi
     if command -v strace >/dev/null; then
-        for what in npipe raw wait waitfirst; do
+        for what in npipe raw react wait waitfirst; do
             local mode=rt prog=$what label=$what
+            [ "$what" = react ] && mode=react prog=npipe label="npipe, reactor threads"
             [ "$what" = wait ] && mode=wait prog=npipe label="npipe_wait, two threads"
             [ "$what" = waitfirst ] && mode=wait prog=first label="npipe_wait first, two threads"
             strace -f -c -o "$tmp/sc.long" "$native" $mode $prog $long >/dev/null
