@@ -216,6 +216,13 @@ void UnixPipe::took_input(size_t n, size_t asked) {
     input_ = n < asked && !peer_finished_ ? KernelInput::empty : KernelInput::unknown;
 }
 
+// A new connection, or none: nothing is known of its receive queue yet.
+void UnixPipe::forget_input() {
+    input_ = KernelInput::unknown;
+    spill_ = true;
+    peer_finished_ = false;
+}
+
 // After a recv that failed with `err`: EAGAIN found the receive queue empty; anything else ends
 // the reading.
 void UnixPipe::took_nothing(int err) {
@@ -285,9 +292,7 @@ int UnixPipe::attach_connection(int fd, uint64_t peer_pid) {
     fd_ = fd;
     peer_pid_ = peer_pid;
     ++generation_;
-    input_ = KernelInput::unknown;
-    spill_ = true;
-    peer_finished_ = false;
+    forget_input();
     blocking_allowed_ = false;
     // One-way ends: shut the other direction so the peer sees it at once.
     if (!setup().can_write) shutdown(fd_, SHUT_WR);
@@ -483,9 +488,7 @@ void UnixPipe::close_connection() {
     sent_on_connection_ = 0;
     peer_reset_ = false;
     out_armed_ = false;
-    input_ = KernelInput::unknown;
-    spill_ = true;
-    peer_finished_ = false;
+    forget_input();
 }
 
 // DisconnectNamedPipe drops the client of a listening Windows instance even when the server has

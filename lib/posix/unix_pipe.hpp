@@ -82,6 +82,7 @@ private:
     void release_listener();
     void stop_watching_name();
     void read_failed(int err);
+    void forget_input();
     void took_input(size_t n, size_t asked);
     int64_t read_spilling(const IoVec *iov, size_t iovcnt, size_t total);
     int64_t took_direct(ssize_t n, size_t asked, size_t total, bool spilled);
