@@ -13,11 +13,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -327,6 +329,36 @@ struct Stopwatch {
 };
 
 inline void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// A reusable barrier for `parties` threads whose wait is bounded. Not std::barrier: with this
+// mingw-w64 toolchain std::barrier waits in std::atomic::wait, whose fallback (no futex) can miss
+// a wake-up (GCC PR 106183), and all the threads then sleep forever: it hung the stress suite under
+// Wine. arrive_and_wait() is false when the others did not all arrive within `bound_ms`.
+class Rendezvous {
+public:
+    explicit Rendezvous(int parties) : parties_(parties) {}
+    bool arrive_and_wait(int32_t bound_ms = kWaitMs) {
+        std::unique_lock lock(mu_);
+        const uint64_t generation = generation_;
+        if (++arrived_ == parties_) {
+            arrived_ = 0;
+            ++generation_;
+            all_arrived_.notify_all();
+            return true;
+        }
+        if (all_arrived_.wait_for(lock, std::chrono::milliseconds(bound_ms), [&] { return generation_ != generation; }))
+            return true;
+        --arrived_;  // leave, so that the round can still fill if the others come late
+        return false;
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable all_arrived_;
+    const int parties_;
+    int arrived_ = 0;
+    uint64_t generation_ = 0;
+};
 
 // Deterministic, non-repeating-looking bytes (xorshift), so reordering or loss shows up.
 inline std::string pattern(size_t n, uint32_t seed = 1) {

@@ -2,7 +2,6 @@
 // checksums. Strictly event-driven (edge-triggered: act on events, go to EAGAIN), so a missed
 // event stalls and fails the test within its bound.
 #include <atomic>
-#include <barrier>
 #include <functional>
 #include <map>
 #include <memory>
@@ -250,22 +249,39 @@ TEST_SUITE("stress") {
         std::atomic<uint64_t> next_token{1};
         std::atomic<bool> stop{false};
         std::atomic<int> server_errors{0};
+        std::atomic<int> client_errors{0};
         std::atomic<int> served{0};
+        // What the first error of each side was, for the failure's report.
+        std::mutex errors_mu;
+        std::string first_server_error, first_client_error;
+        const auto note = [&](std::atomic<int> &count, std::string &first, const std::string &what) {
+            count++;
+            std::lock_guard lock(errors_mu);
+            if (first.empty()) first = what + " (" + npipe_last_error_message() + ")";
+        };
+        const auto server_error = [&](const std::string &what) { note(server_errors, first_server_error, what); };
+        const auto client_error = [&](const std::string &what) { note(client_errors, first_client_error, what); };
         const auto drive = [&](int p) {
             while (!stop) {
                 if (polls[p].wait(50) < 0) {
-                    server_errors++;
+                    server_error("npipe_poll_wait failed");
                     return;
                 }
                 std::lock_guard lock(mu);
                 for (const auto &e : polls[p].last) {
                     auto it = instances.find(e.token);
                     if (it == instances.end()) continue;
-                    if ((e.events & NPIPE_CONNECTED) && npipe_take_error(it->second) != NPIPE_OK) server_errors++;
+                    if (e.events & NPIPE_CONNECTED) {
+                        const int32_t taken = npipe_take_error(it->second);
+                        if (taken != NPIPE_OK) server_error("npipe_take_error " + std::to_string(taken));
+                    }
                     char byte = 0;
                     const int64_t n = npipe_read(it->second, &byte, 1);
                     if (n == NPIPE_EAGAIN || n == NPIPE_ENOTCONN) continue;
-                    if (n != 1 || npipe_write(it->second, &byte, 1) != 1) server_errors++;
+                    const int64_t w = n == 1 ? npipe_write(it->second, &byte, 1) : 0;
+                    if (n != 1 || w != 1)
+                        server_error("events " + std::to_string(e.events) + ": read " + std::to_string(n) + ", write " +
+                                     std::to_string(w));
                     served++;
                     instances.erase(it);  // the close lingers until the echo is delivered
                 }
@@ -276,14 +292,15 @@ TEST_SUITE("stress") {
 
         std::atomic<int> lost{0};
         std::atomic<int> first_lost_burst{-1};
-        std::atomic<int> client_errors{0};
-        std::barrier burst_start(2 * kPerBurst);
+        Rendezvous burst_start(2 * kPerBurst);
+        std::atomic<bool> out_of_step{false};  // a thread gave up waiting for a burst's start
         const auto start_instance = [&](int b, int t) {
             npipe_server_options_t opts;
             npipe_server_options_init(&opts);
             npipe_t h = 0;
-            if (npipe_create(name.c_str(), &opts, &h) != NPIPE_OK) {
-                server_errors++;
+            const int32_t created = npipe_create(name.c_str(), &opts, &h);
+            if (created != NPIPE_OK) {
+                server_error("npipe_create " + std::to_string(created));
                 return;
             }
             const uint64_t token = next_token++;
@@ -294,15 +311,17 @@ TEST_SUITE("stress") {
             // The poll's thread may serve and close it from here on: a stale handle is no error.
             const int32_t reg = npipe_register(polls[(b + t) % kPolls], h, token, NPIPE_READABLE | NPIPE_WRITABLE);
             const int32_t rc = reg == NPIPE_OK ? npipe_connect(h) : reg;
-            if (rc != NPIPE_OK && rc != NPIPE_EAGAIN && rc != NPIPE_EBADF) server_errors++;
+            if (rc != NPIPE_OK && rc != NPIPE_EAGAIN && rc != NPIPE_EBADF)
+                server_error("register/connect " + std::to_string(rc));
         };
         const auto exchange = [&](int b, int t) {
             npipe_client_options_t opts;
             npipe_client_options_init(&opts);
             opts.timeout_ms = 5000;
             npipe_t h = 0;
-            if (npipe_open(name.c_str(), &opts, &h) != NPIPE_OK) {
-                client_errors++;
+            const int32_t opened = npipe_open(name.c_str(), &opts, &h);
+            if (opened != NPIPE_OK) {
+                client_error("npipe_open " + std::to_string(opened));
                 return;
             }
             PipeGuard pipe(h);
@@ -320,14 +339,18 @@ TEST_SUITE("stress") {
                 int none = -1;
                 first_lost_burst.compare_exchange_strong(none, b);
             } else if (w != 1 || r != 1 || got != sent) {
-                client_errors++;
+                client_error("write " + std::to_string(w) + ", read " + std::to_string(r) + ", got " +
+                             std::to_string(got) + " for " + std::to_string(sent));
             }
         };
         std::vector<std::thread> threads;
         for (int t = 0; t < 2 * kPerBurst; ++t) {
             threads.emplace_back([&, t] {
                 for (int b = 0; b < kBursts; ++b) {
-                    burst_start.arrive_and_wait();
+                    if (!burst_start.arrive_and_wait()) {
+                        out_of_step = true;
+                        return;
+                    }
                     if (t < kPerBurst)
                         start_instance(b, t);
                     else
@@ -341,6 +364,9 @@ TEST_SUITE("stress") {
         stop = true;
         for (auto &d : drivers) d.join();
         CAPTURE(first_lost_burst.load());
+        CAPTURE(first_client_error);
+        CAPTURE(first_server_error);
+        CHECK_FALSE(out_of_step);
         CHECK(lost == 0);
         CHECK(client_errors == 0);
         CHECK(server_errors == 0);
