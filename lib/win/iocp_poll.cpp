@@ -56,6 +56,8 @@ int32_t IocpPoll::associate(HANDLE handle) {
     return st::ok;
 }
 
+constexpr ULONG_PTR kStatusAlerted = 0x101;  // STATUS_ALERTED (ntstatus.h, which clashes with windows.h)
+
 void IocpPoll::dispatch(const OVERLAPPED_ENTRY &entry) {
     if (entry.lpCompletionKey == kInterruptKey) {
         interrupt_posted_.store(false, std::memory_order_release);
@@ -64,7 +66,22 @@ void IocpPoll::dispatch(const OVERLAPPED_ENTRY &entry) {
     if (entry.lpCompletionKey != kPipeOpKey || !entry.lpOverlapped) return;  // not ours: ignore
     // The packet gives the op back to us: exactly one packet per issued op, so ownership returns here.
     std::unique_ptr<OverlappedOp> op(CONTAINING_RECORD(entry.lpOverlapped, OverlappedOp, ov));
-    const DWORD error = win32_from_ntstatus(entry.lpOverlapped->Internal);
+    // The status is the OVERLAPPED's, which the OS writes before it queues the packet. Under Wine
+    // a thread that ends just as its op completes never writes it (the completion routine meant
+    // to is dropped with the thread) and it still says pending: then the packet's copy of the
+    // status (the entry's Internal, the I/O status block it carries) is the op's. STATUS_ALERTED
+    // there is Wine's "the result waits at the server", which nobody will now fetch.
+    const ULONG_PTR written = entry.lpOverlapped->Internal;
+    ULONG_PTR status = written;
+    if (written == static_cast<ULONG_PTR>(STATUS_PENDING)) {
+        op->status_block_lost = true;
+        status = entry.Internal;
+        if (status == kStatusAlerted) {
+            op->bytes_left_behind = true;
+            status = 0;
+        }
+    }
+    const DWORD error = win32_from_ntstatus(status);
     std::shared_ptr<OpTarget> target = std::move(op->target);
     if (target) {
         try {

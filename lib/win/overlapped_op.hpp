@@ -36,6 +36,12 @@ struct OverlappedOp {
     std::vector<uint8_t> buffer;  // read: where the kernel writes; write: the bytes to send
     size_t offset = 0;            // write: bytes of `buffer` already completed
     bool settled = false;         // the result was taken synchronously: the packet only frees the op
+    // Wine only (docs/design.md, "I/O whose thread ended"): the thread that started the op ended
+    // as the op completed, so the OVERLAPPED was never written and the packet's copy of the status
+    // is all there is. With it the byte count is 0 whatever moved, and a read's bytes, which were
+    // waiting at the wineserver for that thread to fetch them, are gone (`bytes_left_behind`).
+    bool status_block_lost = false;
+    bool bytes_left_behind = false;
 };
 
 static_assert(offsetof(OverlappedOp, ov) == 0, "the OVERLAPPED must be the first member");

@@ -84,6 +84,13 @@ void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
         case OpKind::read:
             read_in_flight_ = false;
             if (closed()) break;
+            if (op.bytes_left_behind) {
+                // Bytes were taken off the pipe and nobody has them: the stream cannot go on whole.
+                on_read_failed(Failure{st::io, 0,
+                                       "ReadFile: Wine dropped the bytes of a read whose thread ended as it "
+                                       "completed; the stream has a gap (docs/design.md, \"I/O whose thread ended\")"});
+                break;
+            }
             on_read_done(op, bytes, error);
             os_read_more();
             break;
@@ -99,6 +106,10 @@ void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
             os_read_more();
             break;
         case OpKind::write:
+            // A pipe's write that succeeds has put all its bytes in the pipe; only the count was
+            // lost with the status block.
+            if (op.status_block_lost && error == ERROR_SUCCESS)
+                bytes = static_cast<DWORD>(op.buffer.size() - op.offset);
             on_write_done(op, bytes, error);  // a closed pipe keeps draining during its linger
             break;
         case OpKind::instance_wait:
