@@ -66,6 +66,7 @@ void IocpPoll::dispatch(const OVERLAPPED_ENTRY &entry) {
     if (entry.lpCompletionKey != kPipeOpKey || !entry.lpOverlapped) return;  // not ours: ignore
     // The packet gives the op back to us: exactly one packet per issued op, so ownership returns here.
     std::unique_ptr<OverlappedOp> op(CONTAINING_RECORD(entry.lpOverlapped, OverlappedOp, ov));
+    ThreadReads::finished(*op);  // before its result is looked at: the thread that started it may be ending
     // The status is the OVERLAPPED's, which the OS writes before it queues the packet. Under Wine
     // a thread that ends just as its op completes never writes it (the completion routine meant
     // to is dropped with the thread) and it still says pending: then the packet's copy of the

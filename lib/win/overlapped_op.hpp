@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include "lib/win/thread_reads.hpp"
+
 namespace npipe::win {
 
 // probe: a zero-byte ReadFile, which completes when bytes arrive and holds no buffer meanwhile.
@@ -42,6 +44,16 @@ struct OverlappedOp {
     // waiting at the wineserver for that thread to fetch them, are gone (`bytes_left_behind`).
     bool status_block_lost = false;
     bool bytes_left_behind = false;
+    // Reads under Wine (lib/win/thread_reads.hpp): the list of the thread that started the op, the
+    // handle it reads, and whether that thread cancelled it as it ended (the pipe reads again).
+    std::shared_ptr<ThreadReads> starter;
+    HANDLE file = nullptr;
+    bool canceled_as_thread_ended = false;
+
+    OverlappedOp() = default;
+    OverlappedOp(const OverlappedOp &) = delete;
+    OverlappedOp &operator=(const OverlappedOp &) = delete;
+    ~OverlappedOp() { ThreadReads::finished(*this); }  // an op freed without its packet leaves the list too
 };
 
 static_assert(offsetof(OverlappedOp, ov) == 0, "the OVERLAPPED must be the first member");

@@ -84,6 +84,10 @@ void WinPipe::complete(OverlappedOp &op, DWORD bytes, DWORD error) {
         case OpKind::read:
             read_in_flight_ = false;
             if (closed()) break;
+            if (error == ERROR_OPERATION_ABORTED && op.canceled_as_thread_ended) {
+                os_read_more();  // the thread that started it ended (Wine): read again from here
+                break;
+            }
             if (op.bytes_left_behind) {
                 // Bytes were taken off the pipe and nobody has them: the stream cannot go on whole.
                 on_read_failed(Failure{st::io, 0,
@@ -397,9 +401,11 @@ void WinPipe::issue_read(size_t size) {
     auto op = make_op(OpKind::read);
     op->buffer.resize(size);
     iocp().op_started();
+    ThreadReads::started(*op, handle_);
     const BOOL ok = ReadFile(handle_, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
     const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
     if (ok && skip_) {  // completed at once, no packet: the op is ours again
+        ThreadReads::finished(*op);
         iocp().op_finished();
         on_read_done(*op, static_cast<DWORD>(op->ov.InternalHigh), ERROR_SUCCESS);
         return;

@@ -723,12 +723,13 @@ TEST_SUITE("lifecycle") {
         CHECK(failed == 0);
     }
 
-    TEST_CASE("a read whose thread ends as its bytes arrive: the bytes, or a reported gap" * doctest::timeout(120)) {
+    TEST_CASE("a read whose thread ends as its bytes arrive brings them all the same" * doctest::timeout(120)) {
         // The same race for a read: the thread reads (nothing yet) and waits on the poll, which
         // arms the read, and ends while the peer writes. Windows completes such a read normally.
-        // Wine hands a read's bytes to the thread that started it, and drops them when it has
-        // ended (docs/design.md, "I/O whose thread ended"): npipe cannot get them back, so it
-        // reports the gap (NPIPE_EIO) instead of going on as if the stream were whole.
+        // Wine hands a read's bytes to the thread that started it and drops them when that thread
+        // has ended, so under Wine a thread cancels its reads as it ends and waits for their results
+        // (docs/design.md, "I/O whose thread ended"). Without that, runs of this case under Wine
+        // lost a message within 4 to 370 rounds (twelve runs of twelve).
         Poller poll;
         Pair p;
         make_pair(poll, p);
@@ -748,21 +749,13 @@ TEST_SUITE("lifecycle") {
             CHECK(npipe_write(p.client, message.data(), message.size()) == 40);
             helper.join();
             REQUIRE(read_rc == NPIPE_EAGAIN);
-            const std::string got = read_exactly(poll, p.server, message.size(), 64);
-            if (got == message) continue;
-            char byte = 0;
-            const int64_t last = npipe_read(p.server, &byte, 1);
-            CAPTURE(round);
-            CAPTURE(got.size());
-            CHECK(got.empty());
-            CHECK(running_on_wine());
-            CHECK(last == NPIPE_EIO);
+            if (read_exactly(poll, p.server, message.size(), 64) == message) continue;
             const std::string detail = npipe_last_error_message();
             CAPTURE(detail);
-            CHECK(contains(detail.c_str(), "Wine dropped the bytes"));
+            FAIL_CHECK("round ", round, ": the message did not arrive whole");
             break;
         }
-        MESSAGE(round, " of 400 rounds got their bytes");
+        CHECK(round == 400);
     }
 
     TEST_CASE("10^6 wakes without waiting give one event" * doctest::timeout(120)) {

@@ -818,4 +818,90 @@ TEST_SUITE("win_interop") {
         CloseHandle(raw);
         CloseHandle(ov.hEvent);
     }
+
+    TEST_CASE("npipe.dll unloaded while a thread that read through it lives: the thread ends cleanly" *
+              doctest::timeout(60)) {
+        // Under Wine the DLL asks to be told when a thread that read through it ends
+        // (lib/win/thread_reads.hpp). Unloaded, it must take that request back, or the thread's
+        // end would call code that is gone. A copy of the DLL under another name is loaded and
+        // unloaded on its own (the one the tests link stays loaded).
+        wchar_t linked[MAX_PATH] = {};
+        REQUIRE(GetModuleFileNameW(GetModuleHandleW(L"npipe.dll"), linked, MAX_PATH) > 0);
+        wchar_t dir[MAX_PATH] = {};
+        REQUIRE(GetTempPathW(MAX_PATH, dir) > 0);
+        const std::string tag = unique_name("unload");
+        const std::wstring copy_path = std::wstring(dir) + std::wstring(tag.begin(), tag.end()) + L".dll";
+        REQUIRE(CopyFileW(linked, copy_path.c_str(), FALSE));
+        HMODULE copy = LoadLibraryW(copy_path.c_str());
+        REQUIRE(copy != nullptr);
+        REQUIRE(copy != GetModuleHandleW(L"npipe.dll"));
+        // Through void (*)(), the one function type any other converts to without a warning.
+        const auto symbol = [&]<class Fn>(Fn, const char *name) {
+            FARPROC found = GetProcAddress(copy, name);
+            const bool exported = found != nullptr;
+            REQUIRE_MESSAGE(exported, name);
+            return reinterpret_cast<Fn>(reinterpret_cast<void (*)()>(found));
+        };
+        const auto poll_create = symbol(&npipe_poll_create, "npipe_poll_create");
+        const auto poll_close = symbol(&npipe_poll_close, "npipe_poll_close");
+        const auto poll_wait = symbol(&npipe_poll_wait, "npipe_poll_wait");
+        const auto server_init = symbol(&npipe_server_options_init, "npipe_server_options_init");
+        const auto client_init = symbol(&npipe_client_options_init, "npipe_client_options_init");
+        const auto create = symbol(&npipe_create, "npipe_create");
+        const auto open = symbol(&npipe_open, "npipe_open");
+        const auto reg = symbol(&npipe_register, "npipe_register");
+        const auto connect = symbol(&npipe_connect, "npipe_connect");
+        const auto read = symbol(&npipe_read, "npipe_read");
+        const auto write = symbol(&npipe_write, "npipe_write");
+        const auto close = symbol(&npipe_close, "npipe_close");
+
+        // The reader: reads through the copy (a read armed by its poll wait, then a message), closes
+        // everything, and stays alive until the copy is gone.
+        std::atomic<int> got{-1};
+        std::promise<void> done_reading;
+        std::promise<void> may_end;
+        const auto reading = done_reading.get_future();
+        std::thread reader([&, end = may_end.get_future()]() mutable {
+            npipe_poll_t poll = 0;
+            npipe_t server = 0, client = 0;
+            npipe_server_options_t sopts;
+            npipe_client_options_t copts;
+            server_init(&sopts);
+            client_init(&copts);
+            const std::string name = unique_name("unloadpipe");
+            int bytes = -2;
+            if (poll_create(&poll) == NPIPE_OK && create(name.c_str(), &sopts, &server) == NPIPE_OK &&
+                reg(poll, server, 1, NPIPE_READABLE) == NPIPE_OK && connect(server) == NPIPE_EAGAIN &&
+                open(name.c_str(), &copts, &client) == NPIPE_OK && reg(poll, client, 2, NPIPE_WRITABLE) == NPIPE_OK) {
+                npipe_event_t events[4];
+                char buf[16];
+                for (int i = 0; i < 50 && connect(server) != NPIPE_OK; ++i) poll_wait(poll, events, 4, 100);
+                if (read(server, buf, sizeof buf) == NPIPE_EAGAIN) {
+                    poll_wait(poll, events, 4, 0);  // arms a read on this thread
+                    bytes = write(client, "unload", 6) == 6 ? 0 : -3;
+                    for (int i = 0; i < 50 && bytes == 0; ++i) {
+                        const int64_t n = read(server, buf, sizeof buf);
+                        if (n > 0)
+                            bytes = static_cast<int>(n);
+                        else
+                            poll_wait(poll, events, 4, 100);
+                    }
+                }
+            }
+            if (client) close(client);
+            if (server) close(server);
+            if (poll) poll_close(poll);
+            got = bytes;
+            done_reading.set_value();
+            end.wait_for(std::chrono::milliseconds(kWaitMs));
+        });
+        REQUIRE(reading.wait_for(std::chrono::milliseconds(kWaitMs)) == std::future_status::ready);
+        const int reader_got = got;
+        CHECK(reader_got == 6);
+        CHECK(FreeLibrary(copy));
+        CHECK(GetModuleHandleW(copy_path.c_str()) == nullptr);  // really unloaded
+        may_end.set_value();
+        reader.join();  // a callback left behind would have crashed the process here
+        CHECK(DeleteFileW(copy_path.c_str()));
+    }
 }
