@@ -400,8 +400,8 @@ void WinPipe::arm_probe() {
 void WinPipe::issue_read(size_t size) {
     auto op = make_op(OpKind::read);
     op->buffer.resize(size);
+    ThreadReads::started(*op, handle_);  // may throw (out of memory): before the op counts as started
     iocp().op_started();
-    ThreadReads::started(*op, handle_);
     const BOOL ok = ReadFile(handle_, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
     const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
     if (ok && skip_) {  // completed at once, no packet: the op is ours again
