@@ -2,7 +2,6 @@
 #include "lib/win/thread_reads.hpp"
 
 #include <algorithm>
-#include <new>
 
 #include "lib/win/nt_api.hpp"
 #include "lib/win/overlapped_op.hpp"
