@@ -14,19 +14,9 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/builds.sh"
 export WINEDEBUG="${WINEDEBUG:--all}"
 
-# The pid of the wineserver of WINEPREFIX, or nothing: the server's working directory is named
-# after the prefix's device and inode (server-<dev hex>-<inode hex>).
+# The pid of the wineserver of WINEPREFIX, or nothing (the rule is scripts/wineserver_pid.py's).
 wineserver_pid() {
-    local dev ino suffix link p
-    read -r dev ino < <(stat -L -c '%d %i' "$WINEPREFIX" 2>/dev/null) || return 0
-    suffix=$(printf '/server-%x-%x' "$dev" "$ino")
-    for p in /proc/[0-9]*; do
-        link=$(readlink "$p/cwd" 2>/dev/null) || continue
-        if [[ $link == *"$suffix" ]]; then
-            echo "${p#/proc/}"
-            return 0
-        fi
-    done
+    python3 "$(dirname "${BASH_SOURCE[0]}")/wineserver_pid.py" "$WINEPREFIX"
 }
 
 # A doctest program (its file carries doctest's "[doctest] " lines) that ran to its end printed

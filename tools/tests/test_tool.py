@@ -20,6 +20,10 @@ import threading
 import time
 import traceback
 
+# The wineserver-pid rule is scripts/wineserver_pid.py's, which scripts/wine-run.sh runs too.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from wineserver_pid import wineserver_pid as prefix_server_pid  # noqa: E402
+
 ARGS = None
 KEEPER = [None]  # under a wrapper: the idle tool process that keeps the wineserver up (main)
 UNDER_WINE = False  # the wrapper is Wine: tests share one wineserver (run_tests)
@@ -676,20 +680,8 @@ def run_one(t):
 
 
 def wineserver_pid():
-    """Under Wine: the pid of the wineserver of WINEPREFIX (its working directory is the server
-    directory named after the prefix's device and inode), or None."""
-    prefix = os.environ["WINEPREFIX"] if UNDER_WINE else None
-    if not prefix or not os.path.isdir(prefix):
-        return None  # not under Wine, or the first Wine program is still creating the prefix
-    st = os.stat(prefix)
-    suffix = "/server-%x-%x" % (st.st_dev, st.st_ino)
-    for pid in os.listdir("/proc"):
-        try:
-            if pid.isdigit() and os.readlink("/proc/%s/cwd" % pid).endswith(suffix):
-                return int(pid)
-        except OSError:
-            pass  # gone meanwhile, or not ours to look at
-    return None
+    """Under Wine: the pid of the wineserver of WINEPREFIX, or None (scripts/wineserver_pid.py)."""
+    return prefix_server_pid(os.environ["WINEPREFIX"]) if UNDER_WINE else None
 
 
 def start_keeper():
