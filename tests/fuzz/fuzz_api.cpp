@@ -531,8 +531,9 @@ struct Session {
             EXPECT(rc == NPIPE_ECANCELED || (too_big && rc == NPIPE_EMSGSIZE));
             return;
         }
-        if (end.poll < 0) {
-            // Never registered: no progress (and the message says why).
+        if (end.poll < 0 || !end.registered) {
+            // Not registered (never, or deregistered since): no progress (and the message says
+            // why); for a message too big either complaint may come first.
             EXPECT(rc == NPIPE_EAGAIN || (too_big && rc == NPIPE_EMSGSIZE));
             return;
         }
