@@ -404,8 +404,7 @@ void WinPipe::issue_read(size_t size) {
     iocp().op_started();
     const BOOL ok = ReadFile(handle_, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
     const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
-    if (ok && skip_) {  // completed at once, no packet: the op is ours again
-        ThreadReads::finished(*op);
+    if (ok && skip_) {  // completed at once, no packet: the op is ours again (and unlists itself)
         iocp().op_finished();
         on_read_done(*op, static_cast<DWORD>(op->ov.InternalHigh), ERROR_SUCCESS);
         return;

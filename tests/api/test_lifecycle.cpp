@@ -709,7 +709,9 @@ TEST_SUITE("lifecycle") {
                 connect_rc = npipe_connect(server);
                 started = true;
             });
-            while (!started) std::this_thread::yield();
+            const Stopwatch spin;  // the helper makes non-blocking calls only: bounded all the same
+            while (!started && spin.ms() < kWaitMs) std::this_thread::yield();
+            CHECK(started);
             PipeGuard client(open_client(name));
             helper.join();
             REQUIRE((connect_rc == NPIPE_EAGAIN || connect_rc == NPIPE_OK));
@@ -744,7 +746,9 @@ TEST_SUITE("lifecycle") {
                 npipe_poll_wait(poll, events, 4, 0);
                 started = true;
             });
-            while (!started) std::this_thread::yield();
+            const Stopwatch spin;  // the helper makes non-blocking calls only: bounded all the same
+            while (!started && spin.ms() < kWaitMs) std::this_thread::yield();
+            CHECK(started);
             const std::string message = pattern(40, static_cast<uint32_t>(round) + 1);
             CHECK(npipe_write(p.client, message.data(), message.size()) == 40);
             helper.join();
