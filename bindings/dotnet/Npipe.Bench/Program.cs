@@ -3,7 +3,9 @@
 // slower), their median, and bytes allocated per round trip (GC.GetTotalAllocatedBytes, every
 // thread: the reactor's and the thread pool's count too). The last column is the median ratio of
 // the process's CPU time per run, npipe / System.IO.Pipes.
-// Usage: Npipe.Bench [--rounds N] [--quick]   (--quick: a tenth of the sizes, for a smoke run)
+// Usage: Npipe.Bench [--rounds N] [--quick] [--rows 1,2]   (--quick: a tenth of the sizes, for a
+// smoke run; --rows: only those rows, 0-3 in the order printed, and no allocation lines, so a noisy
+// row can be given many rounds)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -25,11 +27,13 @@ internal static class Program
         int rounds = 3;
         int scale = 1;
         int onlyRow = -1, onlyRuns = 0;
+        HashSet<int>? pickedRows = null;
         Impl onlyImpl = Impl.Npipe;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--rounds") rounds = int.Parse(args[++i]);
             else if (args[i] == "--quick") scale = 10;
+            else if (args[i] == "--rows") pickedRows = args[++i].Split(',').Select(int.Parse).ToHashSet();
             else if (args[i] == "--only")
             {
                 // --only ROW IMPL RUNS: one row of one implementation, RUNS times, nothing else, so
@@ -59,7 +63,7 @@ internal static class Program
             }
             return 0;
         }
-        foreach (var (name, run) in rows)
+        foreach (var (name, run) in rows.Where((_, index) => pickedRows is null || pickedRows.Contains(index)))
         {
             await run(Impl.Npipe); // warm-up: JIT, tiering, the reactor thread
             await run(Impl.Sip);
@@ -80,6 +84,8 @@ internal static class Program
             Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {ratios[ratios.Count / 2],7:F2} {cpuRatios[cpuRatios.Count / 2],7:F2}");
         }
 
+        if (pickedRows is not null)
+            return 0;
         // Allocations per round trip, after warm-up, over every thread.
         foreach (var (what, sync) in new[] { ("async", false), ("sync", true) })
         {
