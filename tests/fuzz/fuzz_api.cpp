@@ -591,7 +591,9 @@ struct Session {
             EXPECT(rc == NPIPE_ECANCELED);
             return;
         }
-        if (end.poll < 0) {
+        if (end.poll < 0 || !end.registered) {
+            // Not registered (never, or deregistered since): no progress, whatever is buffered,
+            // and nothing skipped (the check comes before the read).
             EXPECT(rc == NPIPE_EAGAIN);
             return;
         }
@@ -704,7 +706,7 @@ struct Session {
         const int64_t rc = checked(npipe_flush(ends[e].h));
         if (closing[e] && rc == NPIPE_EBADF) return;
         if (ends[e].poll_closed) EXPECT(rc == NPIPE_ECANCELED);
-        else if (ends[e].poll < 0) EXPECT(rc == NPIPE_EAGAIN);
+        else if (ends[e].poll < 0 || !ends[e].registered) EXPECT(rc == NPIPE_EAGAIN);  // never, or no longer
     }
 
     void op_info(Tape &t) {
