@@ -700,13 +700,42 @@ struct Session {
         read_once(e, len, how, &t);
     }
 
+    // Flushes an end, then drains it. The drain takes no byte of the tape, so the inputs found
+    // before it was added still make the same choices.
     void op_flush(Tape &t) {
         const int e = t.u8() % kEnds;
         if (!ends[e].live) return;
         const int64_t rc = checked(npipe_flush(ends[e].h));
+        if (!(closing[e] && rc == NPIPE_EBADF)) {
+            if (ends[e].poll_closed) EXPECT(rc == NPIPE_ECANCELED);
+            else if (ends[e].poll < 0 || !ends[e].registered) EXPECT(rc == NPIPE_EAGAIN);  // never, or no longer
+        }
+        drain(e);
+    }
+
+    // npipe_drain makes the checks of a flush first, in the same order; NPIPE_OK means every
+    // accepted byte has been written (and read by the peer, which this model cannot see).
+    void drain(int e) {
+        End &end = ends[e];
+        const int64_t rc = checked(npipe_drain(end.h));
+        note("drain", e, rc, 0);
         if (closing[e] && rc == NPIPE_EBADF) return;
-        if (ends[e].poll_closed) EXPECT(rc == NPIPE_ECANCELED);
-        else if (ends[e].poll < 0 || !ends[e].registered) EXPECT(rc == NPIPE_EAGAIN);  // never, or no longer
+        if (end.poll_closed) {
+            EXPECT(rc == NPIPE_ECANCELED);
+            return;
+        }
+        if (end.poll < 0 || !end.registered) {
+            EXPECT(rc == NPIPE_EAGAIN);
+            return;
+        }
+        if (rc != NPIPE_OK) return;
+        npipe_info_t info;
+        std::memset(&info, 0, sizeof info);
+        info.size = sizeof info;
+        const int64_t got = checked(npipe_get_info(end.h, &info));
+        if (closing[e] && got == NPIPE_EBADF) return;
+        EXPECT(got == NPIPE_OK);
+        EXPECT(info.write_pending == 0);
     }
 
     void op_info(Tape &t) {
