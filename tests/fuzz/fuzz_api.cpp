@@ -581,22 +581,31 @@ struct Session {
         after_write(e, len, rc);
     }
 
+    // What a read, flush or drain answers before it looks at any data, in the order the header
+    // fixes: EBADF for a handle closed meanwhile by another thread, ECANCELED once the poll is
+    // closed, EAGAIN while not registered (never, or deregistered since). True if one of these
+    // decided the answer (and it was checked).
+    bool answered_first(int e, int64_t rc) {
+        const End &end = ends[e];
+        if (closing[e] && rc == NPIPE_EBADF) return true;
+        if (end.poll_closed) {
+            EXPECT(rc == NPIPE_ECANCELED);
+            return true;
+        }
+        if (end.poll < 0 || !end.registered) {
+            EXPECT(rc == NPIPE_EAGAIN);
+            return true;
+        }
+        return false;
+    }
+
     // Checks the bytes a read returned against the stream and the message bookkeeping.
     void after_read(int e, const uint8_t *buf, size_t len, int64_t rc, bool msg_call, uint32_t mflags) {
         note("read", e, rc, len);
         End &end = ends[e];
-        if (closing[e] && rc == NPIPE_EBADF) return;
         EXPECT(rc <= static_cast<int64_t>(len));
-        if (end.poll_closed) {
-            EXPECT(rc == NPIPE_ECANCELED);
-            return;
-        }
-        if (end.poll < 0 || !end.registered) {
-            // Not registered (never, or deregistered since): no progress, whatever is buffered,
-            // and nothing skipped (the check comes before the read).
-            EXPECT(rc == NPIPE_EAGAIN);
-            return;
-        }
+        // Unregistered: no progress, whatever is buffered, and nothing skipped.
+        if (answered_first(e, rc)) return;
         if (len == 0 && !end.message && rc >= 0) EXPECT(rc == 0);
         Direction *d = in_of(e);  // nullptr: orphaned, nothing is known about its stream
         if (d && end.message && !msg_call) {
@@ -705,11 +714,7 @@ struct Session {
     void op_flush(Tape &t) {
         const int e = t.u8() % kEnds;
         if (!ends[e].live) return;
-        const int64_t rc = checked(npipe_flush(ends[e].h));
-        if (!(closing[e] && rc == NPIPE_EBADF)) {
-            if (ends[e].poll_closed) EXPECT(rc == NPIPE_ECANCELED);
-            else if (ends[e].poll < 0 || !ends[e].registered) EXPECT(rc == NPIPE_EAGAIN);  // never, or no longer
-        }
+        (void)answered_first(e, checked(npipe_flush(ends[e].h)));
         drain(e);
     }
 
@@ -719,16 +724,7 @@ struct Session {
         End &end = ends[e];
         const int64_t rc = checked(npipe_drain(end.h));
         note("drain", e, rc, 0);
-        if (closing[e] && rc == NPIPE_EBADF) return;
-        if (end.poll_closed) {
-            EXPECT(rc == NPIPE_ECANCELED);
-            return;
-        }
-        if (end.poll < 0 || !end.registered) {
-            EXPECT(rc == NPIPE_EAGAIN);
-            return;
-        }
-        if (rc != NPIPE_OK) return;
+        if (answered_first(e, rc) || rc != NPIPE_OK) return;
         npipe_info_t info;
         std::memset(&info, 0, sizeof info);
         info.size = sizeof info;
