@@ -60,8 +60,8 @@ def check_tree(root):
     for path in files:
         sibling = sibling_of(path)
         sibling_lines = code_lines(sibling.read_text(errors="replace")) if sibling and sibling.exists() else []
-        lines = code_lines(path.read_text(errors="replace"))
-        raw = path.read_text(errors="replace").splitlines()
+        text = path.read_text(errors="replace")
+        lines, raw = code_lines(text), text.splitlines()
         relative = path.relative_to(root).as_posix()
         for number, why in problems(relative, lines, sibling_lines):
             bad.append(f"  {relative}:{number}: {why}: {raw[number - 1].strip()}")
