@@ -59,7 +59,7 @@ ReadQueue::MessageRead ReadQueue::read_message(const IoVec *iov, size_t iovcnt, 
     while (!pieces_.empty()) {
         const Piece &p = pieces_.front();
         if (!(p.size == 0 && p.end_of_message)) break;
-        pieces_.pop_front();
+        pop_front();
         if (!skip_empty) {
             r.flags = mf::empty;
             r.got = true;
@@ -94,7 +94,7 @@ ReadQueue::MessageRead ReadQueue::read_message(const IoVec *iov, size_t iovcnt, 
             break;
         }
         const bool end = p.end_of_message;
-        pieces_.pop_front();
+        pop_front();
         if (end) break;         // never merge two messages
         if (pieces_.empty()) {  // the rest of this message has not arrived (yet)
             partial = more_may_come;

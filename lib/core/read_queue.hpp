@@ -30,8 +30,8 @@ public:
     // it has been read out.
     void push_spare(std::vector<uint8_t> storage, size_t size, bool end_of_message);
     // Storage of at least `size` bytes for the next piece: the storage of the last piece read out
-    // when it is big enough, so npipe_wait's receive, which fills one per wake-up, does not
-    // allocate (nor zero) a buffer per round trip of a ping-pong.
+    // when it is big enough, so what fills one per wake-up (npipe_wait's receive, a Windows
+    // ReadFile) does not allocate (nor zero) a buffer per round trip or per read of a stream.
     std::vector<uint8_t> take_spare(size_t size);
     // Storage from take_spare that took nothing (a receive that timed out or was refused): kept
     // for the next take_spare.

@@ -1,6 +1,7 @@
 #include "write_queue.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "iovec.hpp"
 
@@ -14,7 +15,10 @@ size_t WriteQueue::acceptable(size_t unit, bool whole) const {
 void WriteQueue::append(const uint8_t *prefix, size_t prefix_len, const IoVec *iov, size_t iovcnt, size_t skip,
                         size_t count, bool new_piece) {
     if (count == 0 && !new_piece) return;
-    if (new_piece || pieces_.empty()) pieces_.emplace_back();
+    if (new_piece || pieces_.empty()) {
+        pieces_.emplace_back();
+        pieces_.back().data = std::exchange(spare_, {});
+    }
     Piece &p = pieces_.back();
     if (p.offset > 0 && p.offset >= p.data.size() / 2) {
         // A piece being sent while bytes keep joining it: drop what was sent so it cannot grow.
@@ -50,7 +54,10 @@ void WriteQueue::consumed(size_t n) {
         const size_t k = std::min(n, p.data.size() - p.offset);
         p.offset += k;
         n -= k;
-        if (p.offset == p.data.size()) pieces_.pop_front();
+        if (p.offset == p.data.size()) {
+            recycle(std::move(p.data));
+            pieces_.pop_front();
+        }
     }
     // Empty pieces (an empty message already handed over with its header) go too.
     while (!pieces_.empty() && pieces_.front().offset == pieces_.front().data.size()) pieces_.pop_front();
@@ -72,6 +79,14 @@ void WriteQueue::piece_done() {
     if (pieces_in_flight_ > 0) --pieces_in_flight_;
 }
 
+void WriteQueue::recycle(std::vector<uint8_t> storage) {
+    // One spare, no bigger than the buffer: a message larger than the room is not kept around.
+    if (storage.capacity() <= cap_ && storage.capacity() > spare_.capacity()) {
+        storage.clear();
+        spare_ = std::move(storage);
+    }
+}
+
 void WriteQueue::discard_queued() {
     pieces_.clear();
     queued_ = 0;
@@ -79,6 +94,7 @@ void WriteQueue::discard_queued() {
 
 void WriteQueue::reset() {
     discard_queued();
+    std::vector<uint8_t>().swap(spare_);
     in_flight_ = 0;
     pieces_in_flight_ = 0;
     owed_room_ = owed_drain_ = false;

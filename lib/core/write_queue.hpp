@@ -46,6 +46,9 @@ public:
     std::vector<uint8_t> take_front();
     void completed(size_t n);
     void piece_done();
+    // The storage of a piece the OS is through with, kept to hold the next piece, so a stream of
+    // writes does not allocate (under Wine: through the slow process heap) once per write.
+    void recycle(std::vector<uint8_t> storage);
 
     // The peer is gone: what was not handed to the OS yet can never be delivered (the caller
     // reports it); what is in flight completes (or fails) on its own.
@@ -67,6 +70,7 @@ private:
     };
     const size_t cap_;
     std::deque<Piece> pieces_;
+    std::vector<uint8_t> spare_;  // empty, with capacity: storage for the next piece
     size_t queued_ = 0;
     size_t in_flight_ = 0;
     size_t pieces_in_flight_ = 0;

@@ -36,6 +36,7 @@ struct OverlappedOp {
     uint64_t generation = 0;  // the pipe's connection generation when issued (bug E)
     std::shared_ptr<OpTarget> target;
     std::vector<uint8_t> buffer;  // read: where the kernel writes; write: the bytes to send
+    size_t read_size = 0;         // read: the bytes asked for (the buffer, recycled, may be bigger)
     size_t offset = 0;            // write: bytes of `buffer` already completed
     bool settled = false;         // the result was taken synchronously: the packet only frees the op
     // Wine only (docs/design.md, "I/O whose thread ended"): the thread that started the op ended

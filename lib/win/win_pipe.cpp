@@ -399,7 +399,10 @@ void WinPipe::arm_probe() {
 
 void WinPipe::issue_read(size_t size) {
     auto op = make_op(OpKind::read);
-    op->buffer.resize(size);
+    // Storage of a piece already read out when it is big enough (no allocation, no zeroing); a
+    // message read beyond the buffer's size gets storage of its own, which is not kept after.
+    op->buffer = size <= read_cap_ ? read_queue_.take_spare(size) : std::vector<uint8_t>(size);
+    op->read_size = size;
     ThreadReads::started(*op, handle_);  // may throw (out of memory): before the op counts as started
     iocp().op_started();
     const BOOL ok = ReadFile(handle_, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
@@ -427,18 +430,15 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
     const bool partial = error == ERROR_MORE_DATA && setup().message_read;
     // In message mode a 0-byte success is an empty message, not EOF.
     if (bytes > 0) received_ = true;
-    streaming_ = bytes > 0 && bytes >= op.buffer.size();
-    if (op.buffer.size() == std::min(conversation_read_, read_cap_) && bytes > 0 && !setup().message_read) {
+    streaming_ = bytes > 0 && bytes >= op.read_size;
+    if (op.read_size == std::min(conversation_read_, read_cap_) && bytes > 0 && !setup().message_read) {
         if (streaming_)
             conversation_read_ = std::min(conversation_read_ * 2, kMaxConversationRead);
-        else if (bytes <= op.buffer.size() / 4)
+        else if (bytes <= op.read_size / 4)
             conversation_read_ = std::max(conversation_read_ / 2, kMinConversationRead);
     }
     if (bytes > 0 || setup().message_read) {
-        op.buffer.resize(std::min<size_t>(bytes, op.buffer.size()));
-        // A few bytes must not pin a whole read buffer while they wait in the queue.
-        if (op.buffer.size() < op.buffer.capacity() / 4) op.buffer.shrink_to_fit();
-        read_queue_.push(std::move(op.buffer), !partial);
+        queue_read(std::move(op.buffer), std::min<size_t>(bytes, op.read_size), !partial);
         data_arrived();
     }
     if (partial) {
@@ -446,6 +446,22 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
         DWORD left = 0;
         if (PeekNamedPipe(handle_, nullptr, 0, nullptr, nullptr, &left) && left > 0)
             next_read_size_ = std::min<size_t>(std::max<size_t>(left, read_cap_), kMaxMessageSize);
+    }
+}
+
+void WinPipe::queue_read(std::vector<uint8_t> storage, size_t got, bool end_of_message) {
+    if (storage.size() > read_cap_) {  // a message bigger than the buffer: its storage is not kept
+        storage.resize(got);
+        if (got < storage.capacity() / 4) storage.shrink_to_fit();
+        read_queue_.push(std::move(storage), end_of_message);
+    } else if (read_queue_.empty() || got >= storage.size() / 4) {
+        // The storage goes back to be read into again once this piece has been read out.
+        read_queue_.push_spare(std::move(storage), got, end_of_message);
+    } else {
+        // A few bytes behind others must not pin a whole read buffer while they wait.
+        read_queue_.push(std::vector<uint8_t>(storage.begin(), storage.begin() + static_cast<std::ptrdiff_t>(got)),
+                         end_of_message);
+        read_queue_.give_back_spare(std::move(storage));
     }
 }
 
@@ -566,6 +582,7 @@ void WinPipe::issue_write(std::unique_ptr<OverlappedOp> op) {
             issue_write(std::move(op));
         } else {
             write_queue_.piece_done();
+            write_queue_.recycle(std::move(op->buffer));
         }
         return;
     }
@@ -605,6 +622,7 @@ void WinPipe::on_write_done(OverlappedOp &op, DWORD bytes, DWORD error) {
         issue_write(std::move(rest));
     } else {
         write_queue_.piece_done();
+        write_queue_.recycle(std::move(op.buffer));
     }
     os_write_more();
     write_progressed();

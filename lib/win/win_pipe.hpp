@@ -101,6 +101,8 @@ private:
     void arm_idle_read();  // what waits for bytes: a probe, or a buffered read while they stream
     void arm_probe();      // the zero-byte read; if bytes are there already, reads them at once
     void on_read_done(OverlappedOp &op, DWORD bytes, DWORD error);
+    // Queues the first `got` bytes of a read's storage, and keeps the storage to read into again.
+    void queue_read(std::vector<uint8_t> storage, size_t got, bool end_of_message);
     void on_read_failure(DWORD error);
     // A look at the OS (a direct read or npipe_wait's receive) took `got` bytes; `filled`: all it
     // asked for, so more was likely waiting. Sizes the next direct read.

@@ -126,6 +126,70 @@ TEST_SUITE("core") {
         CHECK(full.settle_owed());
     }
 
+    TEST_CASE("write queue: the storage of a piece the OS is through with holds the next piece") {
+        WriteQueue q(100);
+        const std::string a(40, 'a'), b(30, 'b');
+        IoVec va{const_cast<char *>(a.data()), a.size()};
+        IoVec vb{const_cast<char *>(b.data()), b.size()};
+        // The asynchronous way (Windows): the op's storage comes back when its piece is done.
+        q.append(nullptr, 0, &va, 1, 0, a.size(), true);
+        std::vector<uint8_t> first = q.take_front();
+        const uint8_t *storage = first.data();
+        q.completed(first.size());
+        q.piece_done();
+        q.recycle(std::move(first));
+        q.append(nullptr, 0, &vb, 1, 0, b.size(), true);
+        std::vector<uint8_t> second = q.take_front();
+        CHECK(second.data() == storage);
+        CHECK(second.capacity() >= a.size());  // not storage made for b (an allocator may reuse an address)
+        CHECK(std::string(second.begin(), second.end()) == b);
+        // The synchronous way (Linux): a piece consumed whole gives its storage to the next one.
+        q.completed(second.size());
+        q.piece_done();
+        q.append(nullptr, 0, &va, 1, 0, a.size(), true);
+        IoVec range;
+        REQUIRE(q.peek(&range, 1) == 1u);
+        const void *held = range.base;
+        q.consumed(a.size());
+        q.append(nullptr, 0, &vb, 1, 0, b.size(), true);
+        REQUIRE(q.peek(&range, 1) == 1u);
+        CHECK(range.base == held);
+        CHECK(std::string(static_cast<char *>(range.base), range.len) == b);
+        const std::vector<uint8_t> third = q.take_front();
+        CHECK(third.capacity() >= a.size());
+        // Storage bigger than the buffer (a big message's) is not kept.
+        WriteQueue small(16);
+        std::vector<uint8_t> big(64);
+        const uint8_t *big_storage = big.data();
+        small.recycle(std::move(big));
+        small.append(nullptr, 0, &vb, 1, 0, 8, true);
+        REQUIRE(small.peek(&range, 1) == 1u);
+        CHECK(range.base != big_storage);
+        CHECK(range.len == 8u);
+        CHECK(small.take_front().capacity() < 64u);
+    }
+
+    TEST_CASE("read queue: the storage of a piece read out is read into again, in byte and message reads") {
+        ReadQueue q;
+        std::vector<uint8_t> storage = q.take_spare(64);
+        REQUIRE(storage.size() >= 64u);
+        const uint8_t *at = storage.data();
+        storage[0] = 'm';
+        storage[1] = 'n';
+        q.push_spare(std::move(storage), 2, true);
+        CHECK(drain(q, 8) == std::vector<std::string>{"mn"});
+        std::vector<uint8_t> again = q.take_spare(32);  // smaller: the same storage, not cut down
+        CHECK(again.data() == at);
+        CHECK(again.size() >= 64u);
+        again[0] = 'x';
+        q.push_spare(std::move(again), 1, true);
+        char buf[4];
+        IoVec v{buf, sizeof buf};
+        CHECK(q.read_bytes(&v, 1) == 1u);
+        CHECK(buf[0] == 'x');
+        CHECK(q.take_spare(64).data() == at);
+    }
+
     TEST_CASE("deadline: never, bounds, rounding up") {
         CHECK(Deadline::never().remaining_ms() == -1);
         CHECK(Deadline::after_ms(-5).is_never());
