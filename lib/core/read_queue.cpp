@@ -17,6 +17,15 @@ void ReadQueue::push_spare(std::vector<uint8_t> storage, size_t size, bool end_o
     pieces_.push_back(Piece{std::move(storage), size, 0, end_of_message, true});
 }
 
+void ReadQueue::push_filled(std::vector<uint8_t> storage, size_t got, bool end_of_message) {
+    if (pieces_.empty() || got >= storage.size() / 4) {
+        push_spare(std::move(storage), got, end_of_message);
+        return;
+    }
+    push(std::vector<uint8_t>(storage.begin(), storage.begin() + static_cast<std::ptrdiff_t>(got)), end_of_message);
+    give_back_spare(std::move(storage));
+}
+
 void ReadQueue::clear() {
     pieces_.clear();
     buffered_ = 0;

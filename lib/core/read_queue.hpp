@@ -33,6 +33,10 @@ public:
     // when it is big enough, so what fills one per wake-up (npipe_wait's receive, a Windows
     // ReadFile) does not allocate (nor zero) a buffer per round trip or per read of a stream.
     std::vector<uint8_t> take_spare(size_t size);
+    // What a read into storage from take_spare took: its first `got` bytes. The storage comes back
+    // once they have been read out, unless they are a few bytes behind other pieces: then they are
+    // copied out, so they do not pin a whole buffer while they wait, and the storage is kept now.
+    void push_filled(std::vector<uint8_t> storage, size_t got, bool end_of_message);
     // Storage from take_spare that took nothing (a receive that timed out or was refused): kept
     // for the next take_spare.
     void give_back_spare(std::vector<uint8_t> storage);

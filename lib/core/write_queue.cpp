@@ -54,13 +54,15 @@ void WriteQueue::consumed(size_t n) {
         const size_t k = std::min(n, p.data.size() - p.offset);
         p.offset += k;
         n -= k;
-        if (p.offset == p.data.size()) {
-            recycle(std::move(p.data));
-            pieces_.pop_front();
-        }
+        if (p.offset == p.data.size()) pop_sent();
     }
     // Empty pieces (an empty message already handed over with its header) go too.
-    while (!pieces_.empty() && pieces_.front().offset == pieces_.front().data.size()) pieces_.pop_front();
+    while (!pieces_.empty() && pieces_.front().offset == pieces_.front().data.size()) pop_sent();
+}
+
+void WriteQueue::pop_sent() {
+    recycle(std::move(pieces_.front().data));
+    pieces_.pop_front();
 }
 
 std::vector<uint8_t> WriteQueue::take_front() {

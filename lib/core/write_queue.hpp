@@ -64,6 +64,8 @@ public:
     bool clear_owed();
 
 private:
+    void pop_sent();  // the first piece is all handed over: its storage holds the next one
+
     struct Piece {
         std::vector<uint8_t> data;
         size_t offset = 0;  // bytes already handed to the OS (synchronous way)

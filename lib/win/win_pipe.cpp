@@ -450,19 +450,14 @@ void WinPipe::on_read_done(OverlappedOp &op, DWORD bytes, DWORD error) {
 }
 
 void WinPipe::queue_read(std::vector<uint8_t> storage, size_t got, bool end_of_message) {
-    if (storage.size() > read_cap_) {  // a message bigger than the buffer: its storage is not kept
-        storage.resize(got);
-        if (got < storage.capacity() / 4) storage.shrink_to_fit();
-        read_queue_.push(std::move(storage), end_of_message);
-    } else if (read_queue_.empty() || got >= storage.size() / 4) {
-        // The storage goes back to be read into again once this piece has been read out.
-        read_queue_.push_spare(std::move(storage), got, end_of_message);
-    } else {
-        // A few bytes behind others must not pin a whole read buffer while they wait.
-        read_queue_.push(std::vector<uint8_t>(storage.begin(), storage.begin() + static_cast<std::ptrdiff_t>(got)),
-                         end_of_message);
-        read_queue_.give_back_spare(std::move(storage));
+    if (storage.size() <= read_cap_) {
+        read_queue_.push_filled(std::move(storage), got, end_of_message);
+        return;
     }
+    // A message bigger than the buffer: its storage is not kept to read into again.
+    storage.resize(got);
+    if (got < storage.capacity() / 4) storage.shrink_to_fit();
+    read_queue_.push(std::move(storage), end_of_message);
 }
 
 void WinPipe::on_read_failure(DWORD error) {

@@ -1,6 +1,7 @@
 // The pipe's building blocks on their own: the frame decoder, the read and write queues, deadlines.
 #include <doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -157,6 +158,16 @@ TEST_SUITE("core") {
         CHECK(std::string(static_cast<char *>(range.base), range.len) == b);
         const std::vector<uint8_t> third = q.take_front();
         CHECK(third.capacity() >= a.size());
+        q.completed(third.size());
+        q.piece_done();
+        // An empty message handed over keeps the storage it was given for the piece after it.
+        q.append(nullptr, 0, &va, 1, 0, a.size(), true);
+        q.consumed(a.size());
+        q.append(nullptr, 0, nullptr, 0, 0, 0, true);
+        q.consumed(0);
+        CHECK(q.idle());
+        q.append(nullptr, 0, &vb, 1, 0, b.size(), true);
+        CHECK(q.take_front().capacity() >= a.size());
         // Storage bigger than the buffer (a big message's) is not kept.
         WriteQueue small(16);
         std::vector<uint8_t> big(64);
@@ -188,6 +199,28 @@ TEST_SUITE("core") {
         CHECK(q.read_bytes(&v, 1) == 1u);
         CHECK(buf[0] == 'x');
         CHECK(q.take_spare(64).data() == at);
+    }
+
+    TEST_CASE("read queue: a read's storage waits with its bytes, unless they are a few behind others") {
+        ReadQueue q;
+        std::vector<uint8_t> first = q.take_spare(64);
+        const uint8_t *first_at = first.data();
+        first[0] = 'a';
+        q.push_filled(std::move(first), 1, true);  // alone in the queue: waits in its storage
+        std::vector<uint8_t> second = q.take_spare(64);
+        CHECK(second.data() != first_at);  // still holding 'a'
+        const uint8_t *second_at = second.data();
+        second[0] = 'b';
+        q.push_filled(std::move(second), 1, true);  // behind 'a': copied out, storage kept
+        CHECK(q.take_spare(64).data() == second_at);
+        std::vector<uint8_t> third = q.take_spare(64);
+        std::fill(third.begin(), third.begin() + 32, uint8_t{'c'});
+        q.push_filled(std::move(third), 32, true);  // a quarter or more: waits in its storage
+        CHECK(q.buffered() == 34u);
+        char buf[40];
+        IoVec v{buf, sizeof buf};
+        CHECK(q.read_bytes(&v, 1) == 34u);
+        CHECK(std::string(buf, 34) == "ab" + std::string(32, 'c'));
     }
 
     TEST_CASE("deadline: never, bounds, rounding up") {
