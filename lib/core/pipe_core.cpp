@@ -726,7 +726,7 @@ bool PipeCore::wait_without_poll(uint32_t interests, const Deadline &deadline, s
     lock.lock();
     receiving_ = false;
     if (os_end_receive(n, size) && n > 0) {
-        read_queue_.push_spare(std::move(storage), static_cast<size_t>(n), true);
+        read_queue_.push_filled(std::move(storage), static_cast<size_t>(n), true);
         data_arrived();
     } else {
         read_queue_.give_back_spare(std::move(storage));

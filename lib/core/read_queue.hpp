@@ -26,9 +26,6 @@ public:
     };
 
     void push(std::vector<uint8_t> bytes, bool end_of_message);
-    // The first `size` bytes of `storage` from take_spare, which goes back to be taken again once
-    // it has been read out.
-    void push_spare(std::vector<uint8_t> storage, size_t size, bool end_of_message);
     // Storage of at least `size` bytes for the next piece: the storage of the last piece read out
     // when it is big enough, so what fills one per wake-up (npipe_wait's receive, a Windows
     // ReadFile) does not allocate (nor zero) a buffer per round trip or per read of a stream.
@@ -66,6 +63,9 @@ private:
         bool spare = false;  // storage from take_spare
     };
     void pop_front();
+    // The first `size` bytes of `storage` from take_spare, which goes back to be taken again once
+    // it has been read out (push_filled decides when that is worth it).
+    void push_spare(std::vector<uint8_t> storage, size_t size, bool end_of_message);
 
     std::deque<Piece> pieces_;
     size_t buffered_ = 0;

@@ -187,13 +187,13 @@ TEST_SUITE("core") {
         const uint8_t *at = storage.data();
         storage[0] = 'm';
         storage[1] = 'n';
-        q.push_spare(std::move(storage), 2, true);
+        q.push_filled(std::move(storage), 2, true);  // alone in the queue: waits in its storage
         CHECK(drain(q, 8) == std::vector<std::string>{"mn"});
         std::vector<uint8_t> again = q.take_spare(32);  // smaller: the same storage, not cut down
         CHECK(again.data() == at);
         CHECK(again.size() >= 64u);
         again[0] = 'x';
-        q.push_spare(std::move(again), 1, true);
+        q.push_filled(std::move(again), 1, true);
         char buf[4];
         IoVec v{buf, sizeof buf};
         CHECK(q.read_bytes(&v, 1) == 1u);
