@@ -261,6 +261,7 @@ void WinPipe::on_connect_done(DWORD error) {
 void WinPipe::os_disconnect() {
     // Every op issued so far belongs to the old connection: its packet will be dropped.
     ++generation_;
+    wait_for_unlocked_read();  // a read being started is issued before the cancel, and dropped
     if (handle_ != INVALID_HANDLE_VALUE) {
         CancelIoEx(handle_, nullptr);
         // Fails harmlessly (ERROR_PIPE_NOT_CONNECTED / LISTENING) on an instance without a client.
@@ -302,20 +303,27 @@ void WinPipe::os_read_more() {
 }
 
 void WinPipe::os_before_wait() {
-    if (probing_ && may_read()) arm_idle_read();
+    if (!probing_ || !may_read()) return;
+    if (received_)
+        issue_read_unlocked(idle_read_size());
+    else
+        arm_probe();
 }
 
 void WinPipe::arm_idle_read() {
     // A pipe that has not received anything yet on this connection waits with a zero-byte read
     // (no buffer). One that has waits with a buffered read, which takes the bytes with its packet
-    // instead of a second read after the probe's: a small one while it converses, one of the full
-    // size while bytes stream in (the last read filled its buffer).
-    if (streaming_)
-        issue_read(read_cap_);
-    else if (received_)
-        issue_read(std::min(conversation_read_, read_cap_));
+    // instead of a second read after the probe's.
+    if (received_)
+        issue_read(idle_read_size());
     else
         arm_probe();
+}
+
+size_t WinPipe::idle_read_size() const {
+    // A small one while it converses, one of the full size while bytes stream in (the last read
+    // filled its buffer).
+    return streaming_ ? read_cap_ : std::min(conversation_read_, read_cap_);
 }
 
 int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*/) {
@@ -398,6 +406,61 @@ void WinPipe::arm_probe() {
 }
 
 void WinPipe::issue_read(size_t size) {
+    auto op = prepare_read(size);
+    const BOOL ok = ReadFile(handle_, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
+    settle_read(std::move(op), ok, ok ? ERROR_SUCCESS : GetLastError());
+}
+
+// The read armed before the poll's thread waits is started without the pipe's lock. That thread has
+// just handed out the pipe's events, so the thread they went to is about to read the bytes they
+// announced; with the lock held across ReadFile (under Wine a request to the server) it would wait
+// for that call, and sleep and be woken to do so: measured under Wine, about 1.4 times per round
+// trip of a ping-pong whose events a reactor hands to other threads (docs/design.md). Meanwhile
+// read_in_flight_ keeps every other read off the handle, and what would close or disconnect the
+// handle waits for the call (wait_for_unlocked_read), so the call never meets a closed handle, nor
+// takes bytes of a connection that came after npipe_disconnect.
+void WinPipe::issue_read_unlocked(size_t size) {
+    auto op = prepare_read(size);
+    const HANDLE handle = handle_;
+    const uint64_t generation = generation_;
+    read_in_flight_ = true;
+    read_unlocked_ = true;
+    mu_.unlock();
+    const BOOL ok = ReadFile(handle, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
+    const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
+    mu_.lock();
+    read_unlocked_ = false;
+    if (unlocked_read_waiters_ > 0) unlocked_read_done_.notify_all();
+    read_in_flight_ = false;
+    if (generation == generation_ && !closed() && !canceled() && !released()) {
+        settle_read(std::move(op), ok, err);
+        return;
+    }
+    // Disconnected, closed or stopped meanwhile: what the read took belongs to nobody now. A
+    // packet, if one follows, frees the op and is dropped (older generation, or a stopped pipe).
+    if (ok && skip_) {
+        iocp().op_finished();
+    } else if (ok || err == ERROR_IO_PENDING || err == ERROR_MORE_DATA) {
+        op.release();
+    } else {
+        iocp().op_finished();
+    }
+}
+
+void WinPipe::wait_for_unlocked_read() {
+    if (!read_unlocked_) return;
+    // mu_ is held by the caller (every os_ hook runs under it); the wait releases it meanwhile.
+    struct Held {
+        FastMutex &mu;
+        void lock() { mu.lock(); }
+        void unlock() { mu.unlock(); }
+    } held{mu_};
+    ++unlocked_read_waiters_;
+    unlocked_read_done_.wait(held, [this] { return !read_unlocked_; });
+    --unlocked_read_waiters_;
+}
+
+std::unique_ptr<OverlappedOp> WinPipe::prepare_read(size_t size) {
     auto op = make_op(OpKind::read);
     // Storage of a piece already read out when it is big enough (no allocation, no zeroing); a
     // message read beyond the buffer's size gets storage of its own, which is not kept after.
@@ -405,8 +468,10 @@ void WinPipe::issue_read(size_t size) {
     op->read_size = size;
     ThreadReads::started(*op, handle_);  // may throw (out of memory): before the op counts as started
     iocp().op_started();
-    const BOOL ok = ReadFile(handle_, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
-    const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
+    return op;
+}
+
+void WinPipe::settle_read(std::unique_ptr<OverlappedOp> op, BOOL ok, DWORD err) {
     if (ok && skip_) {  // completed at once, no packet: the op is ours again (and unlists itself)
         iocp().op_finished();
         on_read_done(*op, static_cast<DWORD>(op->ov.InternalHigh), ERROR_SUCCESS);
@@ -634,6 +699,7 @@ void WinPipe::on_write_failure(DWORD error) {
 // Release and introspection
 
 void WinPipe::os_release() {
+    wait_for_unlocked_read();  // the handle goes only after a read being started was issued
     if (pipe_root_ != INVALID_HANDLE_VALUE) {
         CancelIoEx(pipe_root_, nullptr);  // a busy wait in flight ends; its packet only frees the op
         CloseHandle(pipe_root_);

@@ -37,6 +37,7 @@
 #pragma once
 #include <windows.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -98,8 +99,16 @@ private:
     bool may_read() const;
     // A buffered ReadFile of `size` (settled inline when it completes at once on a skip_ handle).
     void issue_read(size_t size);
-    void arm_idle_read();  // what waits for bytes: a probe, or a buffered read while they stream
-    void arm_probe();      // the zero-byte read; if bytes are there already, reads them at once
+    // The same, with mu_ released while ReadFile runs (os_before_wait; win_pipe.cpp says why).
+    void issue_read_unlocked(size_t size);
+    std::unique_ptr<OverlappedOp> prepare_read(size_t size);
+    void settle_read(std::unique_ptr<OverlappedOp> op, BOOL ok, DWORD err);
+    // Returns once no ReadFile is being started without mu_: what closes or disconnects the handle
+    // waits for it (mu_ is released meanwhile).
+    void wait_for_unlocked_read();
+    size_t idle_read_size() const;  // the buffered read a pipe that has received waits with
+    void arm_idle_read();           // what waits for bytes: a probe, or a buffered read while they stream
+    void arm_probe();               // the zero-byte read; if bytes are there already, reads them at once
     void on_read_done(OverlappedOp &op, DWORD bytes, DWORD error);
     // Queues the first `got` bytes of a read's storage, and keeps the storage to read into again.
     void queue_read(std::vector<uint8_t> storage, size_t got, bool end_of_message);
@@ -112,10 +121,13 @@ private:
     void on_write_failure(DWORD error);
 
     HANDLE handle_;
-    uint64_t generation_ = 1;          // bumped by disconnect: ops of older generations are stale
-    const size_t read_cap_;            // in_buffer_size within sane bounds: the usual ReadFile size
-    size_t next_read_size_ = 0;        // after ERROR_MORE_DATA: the rest of the message
-    bool read_in_flight_ = false;      // a ReadFile (buffered or probe) is pending
+    uint64_t generation_ = 1;        // bumped by disconnect: ops of older generations are stale
+    const size_t read_cap_;          // in_buffer_size within sane bounds: the usual ReadFile size
+    size_t next_read_size_ = 0;      // after ERROR_MORE_DATA: the rest of the message
+    bool read_in_flight_ = false;    // a ReadFile (buffered or probe) is pending
+    bool read_unlocked_ = false;     // issue_read_unlocked is inside ReadFile, without mu_
+    int unlocked_read_waiters_ = 0;  // threads in wait_for_unlocked_read
+    std::condition_variable_any unlocked_read_done_;
     bool skip_ = false;                // completions at once queue no packet: settled inline
     bool probing_ = false;             // skip_ on a handle that reads bytes: idle reads are probes
     bool streaming_ = false;           // the last read filled its buffer: more is likely on its way

@@ -273,6 +273,91 @@ TEST_SUITE("poll") {
         CHECK(npipe_read(p.server, &extra, 1) == NPIPE_EAGAIN);
     }
 
+    TEST_CASE("disconnects while another thread waits on the poll: no byte of one connection reaches the next" *
+              doctest::timeout(120)) {
+        // The thread on the poll arms the server's next read as it goes back to wait (on Windows a
+        // ReadFile started without the pipe's lock, so the reader of the last event need not wait
+        // for it). A disconnect from this thread races that read: it must end with the connection
+        // and never take the next client's bytes, nor bring the last client's into the next one.
+        Poller poll;
+        const std::string name = unique_name("race-disc");
+        PipeGuard server(create_server(name));
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
+        REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+        std::mutex mu;
+        std::condition_variable heard;
+        uint64_t events = 0;
+        std::atomic<bool> stop{false};
+        std::thread waiter([&] {
+            npipe_event_t ev[8];
+            while (!stop) {
+                const int32_t n = npipe_poll_wait(poll.h, ev, 8, 20);
+                if (n > 0) {
+                    std::lock_guard lock(mu);
+                    events += static_cast<uint64_t>(n);
+                    heard.notify_all();
+                }
+            }
+        });
+        struct StopAndJoin {  // also when a REQUIRE ends the test early
+            std::atomic<bool> &stop;
+            std::thread &thread;
+            ~StopAndJoin() {
+                stop = true;
+                thread.join();
+            }
+        } stop_and_join{stop, waiter};
+        // Calls `attempt` until it says done, waiting for the next event between tries (bounded).
+        const auto until = [&](auto &&attempt) {
+            for (;;) {
+                uint64_t before;
+                {
+                    std::lock_guard lock(mu);
+                    before = events;
+                }
+                if (attempt()) return true;
+                std::unique_lock lock(mu);
+                if (!heard.wait_for(lock, std::chrono::seconds(5), [&] { return events != before; })) return false;
+            }
+        };
+        constexpr size_t kMessage = 64;
+        constexpr int rounds = 150;
+        for (int round = 0; round < rounds; ++round) {
+            CAPTURE(round);
+            PipeGuard client(open_client(name));
+            REQUIRE(npipe_register(poll, client, 100 + static_cast<uint64_t>(round), NPIPE_READABLE) == NPIPE_OK);
+            REQUIRE(until([&] {
+                const int32_t rc = npipe_connect(server);
+                REQUIRE((rc == NPIPE_OK || rc == NPIPE_EAGAIN));
+                return rc == NPIPE_OK;
+            }));
+            const std::string mine(kMessage, static_cast<char>('A' + round % 26));
+            REQUIRE(npipe_write(client, mine.data(), mine.size()) == static_cast<int64_t>(kMessage));
+            std::string got;
+            REQUIRE(until([&] {
+                char buf[kMessage];
+                const int64_t n = npipe_read(server, buf, kMessage - got.size());
+                if (n > 0)
+                    got.append(buf, static_cast<size_t>(n));
+                else
+                    REQUIRE(n == NPIPE_EAGAIN);
+                return got.size() == kMessage;
+            }));
+            REQUIRE(got == mine);
+            // Bytes the server never reads, sent just before it disconnects (the read the thread on
+            // the poll arms may be taking them meanwhile); every third round the client leaves first.
+            const std::string stale(kMessage, '!');
+            REQUIRE(npipe_write(client, stale.data(), stale.size()) == static_cast<int64_t>(kMessage));
+            if (round % 3 == 2) client.reset();
+            REQUIRE(npipe_disconnect(server) == NPIPE_OK);
+            char buf[8];
+            CHECK(npipe_read(server, buf, sizeof buf) == NPIPE_ENOTCONN);
+            client.reset();
+            REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);  // listening again for the next client
+        }
+        stop = true;
+    }
+
     TEST_CASE("wakes from racing threads are never lost" * doctest::timeout(60)) {
         Poller poll;
         constexpr int kThreads = 4;
