@@ -1,6 +1,7 @@
 // The poll (the header's poll section): timeouts, wake, batching, the single waiter, interests, edge and
 // level triggering, re-evaluation at registration, and stale tokens after deregister / close.
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -44,6 +45,49 @@ void expect_full_quiet_waits(npipe_poll_t poll) {
         CHECK(sw.ms() >= 290);
     }
 }
+
+// A thread waiting on a poll (20 ms at a time) that counts the events `counted` accepts, for a
+// test thread that reads and writes meanwhile; stopped and joined when it goes (also when a
+// REQUIRE ends the test early).
+class PollThread {
+public:
+    PollThread(npipe_poll_t poll, std::function<bool(const npipe_event_t &)> counted)
+        : counted_(std::move(counted)), thread_([this, poll] { run(poll); }) {}
+    ~PollThread() {
+        stop_ = true;
+        thread_.join();
+    }
+    uint64_t heard() {
+        std::lock_guard lock(mu_);
+        return heard_;
+    }
+    // Waits (at most 5 s) until an event is counted after heard() returned `before`.
+    bool wait_past(uint64_t before) {
+        std::unique_lock lock(mu_);
+        return changed_.wait_for(lock, std::chrono::seconds(5), [&] { return heard_ != before; });
+    }
+
+private:
+    void run(npipe_poll_t poll) {
+        npipe_event_t ev[8];
+        while (!stop_) {
+            const int32_t n = npipe_poll_wait(poll, ev, 8, 20);
+            for (int32_t i = 0; i < n; ++i) {
+                if (!counted_(ev[i])) continue;
+                std::lock_guard lock(mu_);
+                ++heard_;
+                changed_.notify_all();
+            }
+        }
+    }
+
+    std::function<bool(const npipe_event_t &)> counted_;
+    std::mutex mu_;
+    std::condition_variable changed_;
+    uint64_t heard_ = 0;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;  // last: starts once the members above exist
+};
 
 }  // namespace
 
@@ -213,31 +257,7 @@ TEST_SUITE("poll") {
         Poller poll;
         Pair p;
         make_pair(poll, p);
-        std::mutex mu;
-        std::condition_variable heard;
-        uint64_t readable = 0;
-        std::atomic<bool> stop{false};
-        std::thread waiter([&] {
-            npipe_event_t ev[8];
-            while (!stop) {
-                const int32_t n = npipe_poll_wait(poll.h, ev, 8, 20);
-                for (int32_t i = 0; i < n; ++i) {
-                    if (ev[i].token == 1 && (ev[i].events & NPIPE_READABLE)) {
-                        std::lock_guard lock(mu);
-                        ++readable;
-                        heard.notify_all();
-                    }
-                }
-            }
-        });
-        struct StopAndJoin {  // also when a REQUIRE ends the test early
-            std::atomic<bool> &stop;
-            std::thread &thread;
-            ~StopAndJoin() {
-                stop = true;
-                thread.join();
-            }
-        } stop_and_join{stop, waiter};
+        PollThread waiter(poll.h, [](const npipe_event_t &e) { return e.token == 1 && (e.events & NPIPE_READABLE); });
         constexpr size_t kMessage = 32;
         uint8_t next = 0;  // the byte value the next message starts with
         for (int round = 0; round < 300; ++round) {
@@ -252,11 +272,7 @@ TEST_SUITE("poll") {
             }
             std::string got;
             while (got.size() < sent.size()) {
-                uint64_t before;
-                {
-                    std::lock_guard lock(mu);
-                    before = readable;
-                }
+                const uint64_t before = waiter.heard();
                 char buf[kMessage];
                 const int64_t n = npipe_read(p.server, buf, sizeof buf);
                 if (n > 0) {
@@ -264,8 +280,7 @@ TEST_SUITE("poll") {
                     continue;
                 }
                 REQUIRE(n == NPIPE_EAGAIN);
-                std::unique_lock lock(mu);
-                REQUIRE(heard.wait_for(lock, std::chrono::seconds(5), [&] { return readable != before; }));
+                REQUIRE(waiter.wait_past(before));
             }
             REQUIRE(got == sent);
         }
@@ -284,40 +299,13 @@ TEST_SUITE("poll") {
         PipeGuard server(create_server(name));
         REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
         REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
-        std::mutex mu;
-        std::condition_variable heard;
-        uint64_t events = 0;
-        std::atomic<bool> stop{false};
-        std::thread waiter([&] {
-            npipe_event_t ev[8];
-            while (!stop) {
-                const int32_t n = npipe_poll_wait(poll.h, ev, 8, 20);
-                if (n > 0) {
-                    std::lock_guard lock(mu);
-                    events += static_cast<uint64_t>(n);
-                    heard.notify_all();
-                }
-            }
-        });
-        struct StopAndJoin {  // also when a REQUIRE ends the test early
-            std::atomic<bool> &stop;
-            std::thread &thread;
-            ~StopAndJoin() {
-                stop = true;
-                thread.join();
-            }
-        } stop_and_join{stop, waiter};
+        PollThread waiter(poll.h, [](const npipe_event_t &) { return true; });
         // Calls `attempt` until it says done, waiting for the next event between tries (bounded).
         const auto until = [&](auto &&attempt) {
             for (;;) {
-                uint64_t before;
-                {
-                    std::lock_guard lock(mu);
-                    before = events;
-                }
+                const uint64_t before = waiter.heard();
                 if (attempt()) return true;
-                std::unique_lock lock(mu);
-                if (!heard.wait_for(lock, std::chrono::seconds(5), [&] { return events != before; })) return false;
+                if (!waiter.wait_past(before)) return false;
             }
         };
         constexpr size_t kMessage = 64;
@@ -355,7 +343,6 @@ TEST_SUITE("poll") {
             client.reset();
             REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);  // listening again for the next client
         }
-        stop = true;
     }
 
     TEST_CASE("wakes from racing threads are never lost" * doctest::timeout(60)) {
