@@ -645,8 +645,8 @@ void PipeCore::timer_fired() {
 }
 
 void PipeCore::before_wait() {
-    std::lock_guard lock(mu_);
-    if (!canceled_ && !released_) os_before_wait();
+    std::unique_lock lock(mu_);
+    if (!canceled_ && !released_) os_before_wait(lock);
 }
 
 bool PipeCore::defer_until_wait() {

@@ -149,7 +149,9 @@ protected:
     // The blocking open ended, connected or not, on the caller's thread.
     virtual void os_open_ended() {}
     // What the backend put off until a thread waits on the poll (defer_until_wait) is due.
-    virtual void os_before_wait() {}
+    // `lock` holds mu_ on entry; a backend may release it (to make an OS call without it, as
+    // Windows does for the read it arms) and need not take it again.
+    virtual void os_before_wait(std::unique_lock<FastMutex> & /*lock*/) {}
     // Readiness the OS knows of and the core cannot (ev::readable, ev::read_closed,
     // ev::write_closed), for (re)registration and level mode.
     virtual uint32_t os_condition() { return 0; }

@@ -302,10 +302,10 @@ void WinPipe::os_read_more() {
     issue_read(size);
 }
 
-void WinPipe::os_before_wait() {
+void WinPipe::os_before_wait(std::unique_lock<FastMutex> &lock) {
     if (!probing_ || !may_read()) return;
     if (received_)
-        issue_read_unlocked(idle_read_size());
+        issue_read_unlocked(idle_read_size(), lock);
     else
         arm_probe();
 }
@@ -418,46 +418,44 @@ void WinPipe::issue_read(size_t size) {
 // trip of a ping-pong whose events a reactor hands to other threads (docs/design.md). Meanwhile
 // read_in_flight_ keeps every other read off the handle, and what would close or disconnect the
 // handle waits for the call (wait_for_unlocked_read), so the call never meets a closed handle, nor
-// takes bytes of a connection that came after npipe_disconnect.
-void WinPipe::issue_read_unlocked(size_t size) {
+// takes bytes of a connection that came after npipe_disconnect. The usual outcome, a read left
+// pending, needs no lock either: its packet settles it, and that packet comes to this same thread
+// (the poll's one waiter), or is dropped if the connection or the pipe ended meanwhile.
+void WinPipe::issue_read_unlocked(size_t size, std::unique_lock<FastMutex> &lock) {
     auto op = prepare_read(size);
     const HANDLE handle = handle_;
     const uint64_t generation = generation_;
     read_in_flight_ = true;
-    read_unlocked_ = true;
-    mu_.unlock();
+    read_unlocked_.store(true, std::memory_order_relaxed);
+    lock.unlock();
     const BOOL ok = ReadFile(handle, op->buffer.data(), static_cast<DWORD>(size), nullptr, &op->ov);
     const DWORD err = ok ? ERROR_SUCCESS : GetLastError();
-    mu_.lock();
-    read_unlocked_ = false;
-    if (unlocked_read_waiters_ > 0) unlocked_read_done_.notify_all();
+    const bool packet_follows = ok ? !skip_ : err == ERROR_IO_PENDING || err == ERROR_MORE_DATA;
+    if (packet_follows) {
+        op.release();
+        read_unlocked_.store(false, std::memory_order_release);
+        return;
+    }
+    lock.lock();
+    read_unlocked_.store(false, std::memory_order_release);
     read_in_flight_ = false;
     if (generation == generation_ && !closed() && !canceled() && !released()) {
         settle_read(std::move(op), ok, err);
         return;
     }
-    // Disconnected, closed or stopped meanwhile: what the read took belongs to nobody now. A
-    // packet, if one follows, frees the op and is dropped (older generation, or a stopped pipe).
-    if (ok && skip_) {
-        iocp().op_finished();
-    } else if (ok || err == ERROR_IO_PENDING || err == ERROR_MORE_DATA) {
-        op.release();
-    } else {
-        iocp().op_finished();
-    }
+    // Disconnected, closed or stopped meanwhile: what the read took belongs to nobody now.
+    iocp().op_finished();
 }
 
 void WinPipe::wait_for_unlocked_read() {
-    if (!read_unlocked_) return;
-    // mu_ is held by the caller (every os_ hook runs under it); the wait releases it meanwhile.
-    struct Held {
-        FastMutex &mu;
-        void lock() { mu.lock(); }
-        void unlock() { mu.unlock(); }
-    } held{mu_};
-    ++unlocked_read_waiters_;
-    unlocked_read_done_.wait(held, [this] { return !read_unlocked_; });
-    --unlocked_read_waiters_;
+    // Rare: a close or disconnect in the moment the poll's thread spends in that ReadFile, which
+    // does not block (the handle is overlapped). mu_ is held by the caller (every os_ hook runs
+    // under it); it is let go while the other thread finishes the call.
+    while (read_unlocked_.load(std::memory_order_acquire)) {
+        mu_.unlock();
+        SwitchToThread();
+        mu_.lock();
+    }
 }
 
 std::unique_ptr<OverlappedOp> WinPipe::prepare_read(size_t size) {

@@ -37,7 +37,7 @@
 #pragma once
 #include <windows.h>
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -75,7 +75,7 @@ private:
     void os_disconnect() override;
     void os_read_more() override;
     int64_t os_read_direct(const IoVec *iov, size_t iovcnt, size_t total) override;
-    void os_before_wait() override;
+    void os_before_wait(std::unique_lock<FastMutex> &lock) override;
     void os_write_more() override;
     OpenAttempt os_try_open() override;
     bool os_wait_for_instance(Deadline deadline) override;
@@ -99,8 +99,9 @@ private:
     bool may_read() const;
     // A buffered ReadFile of `size` (settled inline when it completes at once on a skip_ handle).
     void issue_read(size_t size);
-    // The same, with mu_ released while ReadFile runs (os_before_wait; win_pipe.cpp says why).
-    void issue_read_unlocked(size_t size);
+    // The same, with mu_ released while ReadFile runs (os_before_wait; win_pipe.cpp says why);
+    // `lock` is held again on return only when the read completed at once or failed.
+    void issue_read_unlocked(size_t size, std::unique_lock<FastMutex> &lock);
     std::unique_ptr<OverlappedOp> prepare_read(size_t size);
     void settle_read(std::unique_ptr<OverlappedOp> op, BOOL ok, DWORD err);
     // Returns once no ReadFile is being started without mu_: what closes or disconnects the handle
@@ -121,17 +122,15 @@ private:
     void on_write_failure(DWORD error);
 
     HANDLE handle_;
-    uint64_t generation_ = 1;        // bumped by disconnect: ops of older generations are stale
-    const size_t read_cap_;          // in_buffer_size within sane bounds: the usual ReadFile size
-    size_t next_read_size_ = 0;      // after ERROR_MORE_DATA: the rest of the message
-    bool read_in_flight_ = false;    // a ReadFile (buffered or probe) is pending
-    bool read_unlocked_ = false;     // issue_read_unlocked is inside ReadFile, without mu_
-    int unlocked_read_waiters_ = 0;  // threads in wait_for_unlocked_read
-    std::condition_variable_any unlocked_read_done_;
-    bool skip_ = false;                // completions at once queue no packet: settled inline
-    bool probing_ = false;             // skip_ on a handle that reads bytes: idle reads are probes
-    bool streaming_ = false;           // the last read filled its buffer: more is likely on its way
-    size_t conversation_read_ = 4096;  // the size of an idle read once bytes came (win_pipe.cpp)
+    uint64_t generation_ = 1;                 // bumped by disconnect: ops of older generations are stale
+    const size_t read_cap_;                   // in_buffer_size within sane bounds: the usual ReadFile size
+    size_t next_read_size_ = 0;               // after ERROR_MORE_DATA: the rest of the message
+    bool read_in_flight_ = false;             // a ReadFile (buffered or probe) is pending
+    std::atomic<bool> read_unlocked_{false};  // issue_read_unlocked is inside ReadFile, without mu_
+    bool skip_ = false;                       // completions at once queue no packet: settled inline
+    bool probing_ = false;                    // skip_ on a handle that reads bytes: idle reads are probes
+    bool streaming_ = false;                  // the last read filled its buffer: more is likely on its way
+    size_t conversation_read_ = 4096;         // the size of an idle read once bytes came (win_pipe.cpp)
     // What the last read on an empty queue found in the OS: it decides how the next one asks.
     enum class LastLook : uint8_t { not_yet, found_nothing, found_bytes };
     LastLook last_look_ = LastLook::not_yet;
