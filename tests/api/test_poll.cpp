@@ -61,10 +61,22 @@ public:
         std::lock_guard lock(mu_);
         return heard_;
     }
-    // Waits (at most 5 s) until an event is counted after heard() returned `before`.
-    bool wait_past(uint64_t before) {
+    // Waits (at most `bound`) until an event is counted after heard() returned `before`.
+    bool wait_past(uint64_t before, std::chrono::milliseconds bound = std::chrono::seconds(5)) {
         std::unique_lock lock(mu_);
-        return changed_.wait_for(lock, std::chrono::seconds(5), [&] { return heard_ != before; });
+        return changed_.wait_for(lock, bound, [&] { return heard_ != before; });
+    }
+    enum class Try { done, again, blocked };
+    // Calls `attempt` until it says done: again at once after progress, after the next counted
+    // event when it was blocked (NPIPE_EAGAIN); false when that event did not come within 5 s.
+    template <class Attempt>
+    bool retry_until(Attempt &&attempt) {
+        for (;;) {
+            const uint64_t before = heard();
+            const Try result = attempt();
+            if (result == Try::done) return true;
+            if (result == Try::blocked && !wait_past(before)) return false;
+        }
     }
 
 private:
@@ -222,28 +234,16 @@ TEST_SUITE("poll") {
         Poller poll;
         Pair p;
         make_pair(poll, p);
-        std::atomic<int> readable{0};
-        std::atomic<bool> stop{false};
-        std::thread waiter([&] {
-            npipe_event_t ev[8];
-            while (!stop) {
-                const int32_t n = npipe_poll_wait(poll.h, ev, 8, 20);
-                for (int32_t i = 0; i < n; ++i)
-                    if (ev[i].token == 1 && (ev[i].events & NPIPE_READABLE)) readable.fetch_add(1);
-            }
-        });
+        PollThread waiter(poll.h, [](const npipe_event_t &e) { return e.token == 1 && (e.events & NPIPE_READABLE); });
         char c = 0;
         for (int round = 0; round < 50; ++round) {
-            const int before = readable.load();
+            const uint64_t before = waiter.heard();
             const char sent = static_cast<char>('a' + round % 26);
             REQUIRE(npipe_write(p.client, &sent, 1) == 1);
-            for (int i = 0; i < 2000 && readable.load() == before; ++i) sleep_ms(2);
-            REQUIRE(readable.load() > before);
+            REQUIRE(waiter.wait_past(before, std::chrono::milliseconds(4000)));
             REQUIRE(npipe_read(p.server, &c, 1) == 1);
             CHECK(c == sent);
         }
-        stop = true;
-        waiter.join();
     }
 
     TEST_CASE("reads of a reply's size while another thread waits on the poll: every byte, in order" *
@@ -271,17 +271,16 @@ TEST_SUITE("poll") {
                 sent += message;
             }
             std::string got;
-            while (got.size() < sent.size()) {
-                const uint64_t before = waiter.heard();
+            REQUIRE(waiter.retry_until([&] {
                 char buf[kMessage];
                 const int64_t n = npipe_read(p.server, buf, sizeof buf);
-                if (n > 0) {
-                    got.append(buf, static_cast<size_t>(n));
-                    continue;
+                if (n <= 0) {
+                    REQUIRE(n == NPIPE_EAGAIN);
+                    return PollThread::Try::blocked;
                 }
-                REQUIRE(n == NPIPE_EAGAIN);
-                REQUIRE(waiter.wait_past(before));
-            }
+                got.append(buf, static_cast<size_t>(n));
+                return got.size() >= sent.size() ? PollThread::Try::done : PollThread::Try::again;
+            }));
             REQUIRE(got == sent);
         }
         char extra;
@@ -300,36 +299,29 @@ TEST_SUITE("poll") {
         REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
         REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
         PollThread waiter(poll.h, [](const npipe_event_t &) { return true; });
-        // Calls `attempt` until it says done, waiting for the next event between tries (bounded).
-        const auto until = [&](auto &&attempt) {
-            for (;;) {
-                const uint64_t before = waiter.heard();
-                if (attempt()) return true;
-                if (!waiter.wait_past(before)) return false;
-            }
-        };
         constexpr size_t kMessage = 64;
         constexpr int rounds = 150;
         for (int round = 0; round < rounds; ++round) {
             CAPTURE(round);
             PipeGuard client(open_client(name));
             REQUIRE(npipe_register(poll, client, 100 + static_cast<uint64_t>(round), NPIPE_READABLE) == NPIPE_OK);
-            REQUIRE(until([&] {
+            REQUIRE(waiter.retry_until([&] {
                 const int32_t rc = npipe_connect(server);
                 REQUIRE((rc == NPIPE_OK || rc == NPIPE_EAGAIN));
-                return rc == NPIPE_OK;
+                return rc == NPIPE_OK ? PollThread::Try::done : PollThread::Try::blocked;
             }));
             const std::string mine(kMessage, static_cast<char>('A' + round % 26));
             REQUIRE(npipe_write(client, mine.data(), mine.size()) == static_cast<int64_t>(kMessage));
             std::string got;
-            REQUIRE(until([&] {
+            REQUIRE(waiter.retry_until([&] {
                 char buf[kMessage];
                 const int64_t n = npipe_read(server, buf, kMessage - got.size());
-                if (n > 0)
-                    got.append(buf, static_cast<size_t>(n));
-                else
+                if (n <= 0) {
                     REQUIRE(n == NPIPE_EAGAIN);
-                return got.size() == kMessage;
+                    return PollThread::Try::blocked;
+                }
+                got.append(buf, static_cast<size_t>(n));
+                return got.size() == kMessage ? PollThread::Try::done : PollThread::Try::again;
             }));
             REQUIRE(got == mine);
             // Bytes the server never reads, sent just before it disconnects (the read the thread on
