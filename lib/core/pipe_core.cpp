@@ -290,8 +290,26 @@ int32_t PipeCore::check_io_slow(Direction direction) {
     return st::ok;
 }
 
+class PipeCore::IoLock {
+public:
+    explicit IoLock(PipeCore &pipe) : pipe_(pipe) {
+        pipe_.mu_.lock();
+        pipe_.io_holds_lock_.store(true);
+    }
+    ~IoLock() {
+        pipe_.io_holds_lock_.store(false);
+        pipe_.mu_.unlock();
+        if (pipe_.wait_arming_owed_.load()) pipe_.arm_wait_owed();
+    }
+    IoLock(const IoLock &) = delete;
+    IoLock &operator=(const IoLock &) = delete;
+
+private:
+    PipeCore &pipe_;
+};
+
 int64_t PipeCore::read(const IoVec *iov, size_t iovcnt, size_t total, uint32_t *msg_flags) {
-    std::lock_guard lock(mu_);
+    IoLock lock(*this);
     if (msg_flags) *msg_flags = 0;
     const int32_t rc = check_io(Direction::read);
     if (rc < 0) return rc;
@@ -362,7 +380,7 @@ void PipeCore::on_read_failed(const Failure &failure) {
 // Writing
 
 int64_t PipeCore::write(const IoVec *iov, size_t iovcnt, size_t total) {
-    std::lock_guard lock(mu_);
+    IoLock lock(*this);
     const int32_t rc = check_io(Direction::write);
     if (rc < 0) return rc;
     if (write_failure_) return report(write_failure_);
@@ -645,8 +663,21 @@ void PipeCore::timer_fired() {
 }
 
 void PipeCore::before_wait() {
+    // Owed first, then the lock: a read or write that holds it either still says so (and will
+    // find the debt after it unlocks) or has unlocked (and the lock is had here). Both may see
+    // the debt; the exchange lets one of them pay it.
+    wait_arming_owed_.store(true);
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (!lock.owns_lock()) {
+        if (io_holds_lock_.load()) return;
+        lock.lock();
+    }
+    if (wait_arming_owed_.exchange(false) && !canceled_ && !released_) os_before_wait(lock);
+}
+
+void PipeCore::arm_wait_owed() {
     std::unique_lock lock(mu_);
-    if (!canceled_ && !released_) os_before_wait(lock);
+    if (wait_arming_owed_.exchange(false) && !canceled_ && !released_) os_before_wait(lock);
 }
 
 bool PipeCore::defer_until_wait() {

@@ -25,6 +25,7 @@
 // Lock order: the pipe's mutex, then the poll's (notify, linger); the poll never calls a pipe with
 // a lock of its own held, and every caller into a pipe holds a strong reference to it.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -260,6 +261,10 @@ private:
     void open_failed(const Failure &failure);
     void check_drained();
     void schedule_drain_check();
+    // npipe_read and npipe_write hold mu_ through an IoLock: the poll's thread, due to arm the
+    // pipe's wait (before_wait) while one of them holds it, leaves that to it instead of waiting.
+    class IoLock;
+    void arm_wait_owed();
 
     PipeSetup setup_;
     State state_;
@@ -294,6 +299,13 @@ private:
     bool drain_wanted_ = false;  // a drain answered NPIPE_EAGAIN: NPIPE_WRITABLE is owed once drained
     bool drain_timer_ = false;   // a re-check is due on the poll's clock
     int32_t drain_backoff_ms_ = 1;
+
+    // before_wait found mu_ held by an npipe_read or npipe_write (io_holds_lock_): that call runs
+    // os_before_wait once it has unlocked (arm_wait_owed). Under Windows a read or write holds mu_
+    // across a request to the OS, and the poll's thread, waiting for it, kept every other pipe of
+    // the poll waiting too.
+    std::atomic<bool> wait_arming_owed_{false};
+    std::atomic<bool> io_holds_lock_{false};
 
     // npipe_peer_identity (per connection): the peer does not change while it is connected.
     bool peer_known_ = false;

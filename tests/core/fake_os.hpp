@@ -3,12 +3,15 @@
 // arrives, a write completes, the peer leaves), so the rules of lib/core run natively, in
 // milliseconds, under every sanitizer, without Windows or sockets.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lib/core/pipe_core.hpp"
@@ -62,6 +65,11 @@ public:
     int connects_started = 0;
     int disconnects = 0;
     int releases = 0;
+    // os_before_wait: how often, and on which thread the last time (read it once that thread joined).
+    std::atomic<int> waits_armed{0};
+    std::thread::id last_armed_on;
+    // Runs inside os_write_more, with the pipe's lock held: a test holds a write there.
+    std::function<void()> while_handing_over;
 
     // The OS side, as a backend would report it.
     void arrive(const std::string &bytes, bool end_of_message = true) {
@@ -133,6 +141,7 @@ private:
         in_flight = 0;
     }
     void os_write_more() override {
+        if (while_handing_over) while_handing_over();
         while (write_queue_.has_queued()) {
             const std::vector<uint8_t> piece = write_queue_.take_front();
             handed_to_os.emplace_back(piece.begin(), piece.end());
@@ -140,6 +149,10 @@ private:
         }
     }
     void os_release() override { ++releases; }
+    void os_before_wait(std::unique_lock<FastMutex> &) override {
+        last_armed_on = std::this_thread::get_id();
+        ++waits_armed;
+    }
     void os_query_info(PipeInfo &) override {}
     int64_t os_peer_unread() override {
         ++unread_queries_;

@@ -2,10 +2,15 @@
 // rules every backend gets, checked natively and without a real pipe.
 #include <doctest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fake_os.hpp"
@@ -214,6 +219,49 @@ TEST_SUITE("core") {
         CHECK(m.pipe->handed_to_os.back().empty());
         const std::string too_big = text(kMaxMessageSize + 1);
         CHECK(m.write(too_big) == st::msgsize);
+    }
+
+    TEST_CASE("pipe: the poll's thread leaves arming the wait to a read or write that holds the lock") {
+        using namespace std::chrono_literals;
+        Rig r(fake::client_setup());
+        r.pipe->before_wait();  // nobody holds the lock: the poll's thread arms the wait itself
+        CHECK(r.pipe->waits_armed == 1);
+
+        // A write that holds the lock (under Windows: across its WriteFile) while the poll's
+        // thread comes to arm the wait.
+        std::mutex m;
+        std::condition_variable cv;
+        bool inside = false, go_on = false;
+        r.pipe->while_handing_over = [&] {
+            std::unique_lock lock(m);
+            inside = true;
+            cv.notify_all();
+            cv.wait_for(lock, 10s, [&] { return go_on; });
+        };
+        int64_t written = 0;
+        std::thread writer([&] { written = r.write("abc"); });
+        const std::thread::id writer_id = writer.get_id();
+        {
+            std::unique_lock lock(m);
+            REQUIRE(cv.wait_for(lock, 10s, [&] { return inside; }));
+        }
+        auto poll_thread = std::async(std::launch::async, [&] { r.pipe->before_wait(); });
+        const bool returned = poll_thread.wait_for(5s) == std::future_status::ready;
+        CHECK(returned);                  // it did not wait for the write
+        CHECK(r.pipe->waits_armed == 1);  // the write owes the arming
+        {
+            std::lock_guard lock(m);
+            go_on = true;
+            cv.notify_all();
+        }
+        writer.join();
+        poll_thread.wait();
+        r.pipe->while_handing_over = nullptr;
+        CHECK(written == 3);
+        CHECK(r.pipe->waits_armed == 2);  // paid once, by the write, as it unlocked
+        CHECK(r.pipe->last_armed_on == writer_id);
+        r.pipe->before_wait();  // no debt left over: the next wait is armed as usual
+        CHECK(r.pipe->waits_armed == 3);
     }
 
     TEST_CASE("pipe: a failed background write raises ERROR and fails every later write; the peer gone is EPIPE") {
