@@ -3,9 +3,10 @@
 // slower), their median, and bytes allocated per round trip (GC.GetTotalAllocatedBytes, every
 // thread: the reactor's and the thread pool's count too). The last column is the median ratio of
 // the process's CPU time per run, npipe / System.IO.Pipes.
-// Usage: Npipe.Bench [--rounds N] [--quick] [--rows 1,2]   (--quick: a tenth of the sizes, for a
-// smoke run; --rows: only those rows, 0-3 in the order printed, and no allocation lines, so a noisy
-// row can be given many rounds)
+// Usage: Npipe.Bench [--rounds N] [--quick] [--rows 1,2] [--clients N]   (--quick: a tenth of the
+// sizes, for a smoke run; --rows: only those rows, 0-3 in the order printed, and no allocation
+// lines, so a noisy row can be given many rounds; --clients: the fan-out row with N clients, 1 to
+// 1,024, sharing its 64 MiB)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -27,12 +28,14 @@ internal static class Program
         int rounds = 3;
         int scale = 1;
         int onlyRow = -1, onlyRuns = 0;
+        int clients = 64;
         HashSet<int>? pickedRows = null;
         Impl onlyImpl = Impl.Npipe;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--rounds") rounds = int.Parse(args[++i]);
             else if (args[i] == "--quick") scale = 10;
+            else if (args[i] == "--clients") clients = Math.Clamp(int.Parse(args[++i]), 1, 1024); // the fan-out row's
             else if (args[i] == "--rows") pickedRows = args[++i].Split(',').Select(int.Parse).ToHashSet();
             else if (args[i] == "--only")
             {
@@ -51,7 +54,7 @@ internal static class Program
         {
             ($"{256 / scale} MiB in 64 KiB async writes", impl => Bulk(impl, 256 * MiB / scale, 64 * KiB)),
             ($"{20000 / scale} async ping-pongs of 64 B", impl => PingPongAsync(impl, 20000 / scale, 64)),
-            ($"64 clients x {1024 / scale} KiB echoed in 16 KiB", impl => ManyClients(impl, 64, MiB / scale, 16 * KiB)),
+            ($"{clients} clients x {1024 / scale * 64 / clients} KiB echoed in 16 KiB", impl => ManyClients(impl, clients, 64 * MiB / scale / clients, 16 * KiB)),
             ($"{20000 / scale} sync Read/Write ping-pongs of 64 B", impl => PingPongSync(impl, 20000 / scale, 64)),
         };
         if (onlyRow >= 0)
