@@ -171,12 +171,11 @@ TEST_SUITE("core") {
         // Storage bigger than the buffer (a big message's) is not kept.
         WriteQueue small(16);
         std::vector<uint8_t> big(64);
-        const uint8_t *big_storage = big.data();
         small.recycle(std::move(big));
         small.append(nullptr, 0, &vb, 1, 0, 8, true);
         REQUIRE(small.peek(&range, 1) == 1u);
-        CHECK(range.base != big_storage);
         CHECK(range.len == 8u);
+        // Told by the capacity, not the address: the allocator may hand the freed block out again.
         CHECK(small.take_front().capacity() < 64u);
     }
 
