@@ -6,7 +6,7 @@
 // Usage: Npipe.Bench [--rounds N] [--quick] [--rows 1,2] [--clients N]   (--quick: a tenth of the
 // sizes, for a smoke run; --rows: only those rows, 0-3 in the order printed, and no allocation
 // lines, so a noisy row can be given many rounds; --clients: the fan-out row with N clients, 1 to
-// 1,024, sharing its 64 MiB)
+// 1,024, sharing its 64 MiB; --listener: npipe's side of that row served by one NpipeListener)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -29,6 +29,7 @@ internal static class Program
         int scale = 1;
         int onlyRow = -1, onlyRuns = 0;
         int clients = 64;
+        bool listener = false;
         HashSet<int>? pickedRows = null;
         Impl onlyImpl = Impl.Npipe;
         for (int i = 0; i < args.Length; i++)
@@ -36,6 +37,7 @@ internal static class Program
             if (args[i] == "--rounds") rounds = int.Parse(args[++i]);
             else if (args[i] == "--quick") scale = 10;
             else if (args[i] == "--clients") clients = Math.Clamp(int.Parse(args[++i]), 1, 1024); // the fan-out row's
+            else if (args[i] == "--listener") listener = true; // npipe's fan-out servers: one NpipeListener
             else if (args[i] == "--rows") pickedRows = args[++i].Split(',').Select(int.Parse).ToHashSet();
             else if (args[i] == "--only")
             {
@@ -54,7 +56,8 @@ internal static class Program
         {
             ($"{256 / scale} MiB in 64 KiB async writes", impl => Bulk(impl, 256 * MiB / scale, 64 * KiB)),
             ($"{20000 / scale} async ping-pongs of 64 B", impl => PingPongAsync(impl, 20000 / scale, 64)),
-            ($"{clients} clients x {1024 / scale * 64 / clients} KiB echoed in 16 KiB", impl => ManyClients(impl, clients, 64 * MiB / scale / clients, 16 * KiB)),
+            ($"{clients} clients x {1024 / scale * 64 / clients} KiB echoed in 16 KiB{(listener ? ", listener" : "")}",
+                impl => ManyClients(impl, clients, 64 * MiB / scale / clients, 16 * KiB, listener)),
             ($"{20000 / scale} sync Read/Write ping-pongs of 64 B", impl => PingPongSync(impl, 20000 / scale, 64)),
         };
         if (onlyRow >= 0)
@@ -284,13 +287,15 @@ internal static class Program
         await server;
     }
 
-    private static async Task<double> ManyClients(Impl impl, int clients, int perClient, int piece)
+    private static async Task<double> ManyClients(Impl impl, int clients, int perClient, int piece, bool listener = false)
     {
         string name = NewName();
         var sw = Stopwatch.StartNew();
         var servers = new List<Task>();
         var clientTasks = new List<Task>();
-        for (int i = 0; i < clients; i++)
+        if (impl == Impl.Npipe && listener)
+            servers.Add(ListenerEcho(name, clients, piece));
+        for (int i = 0; i < clients && !(impl == Impl.Npipe && listener); i++)
         {
             Stream server = impl == Impl.Sip
                 ? new NamedPipeServerStream(name, PipeDirection.InOut, NamedPipeServerStream.MaxAllowedServerInstances, PipeTransmissionMode.Byte, PipeOptions.Asynchronous)
@@ -338,5 +343,28 @@ internal static class Program
         await Task.WhenAll(clientTasks);
         await Task.WhenAll(servers);
         return sw.Elapsed.TotalMilliseconds;
+    }
+
+    // The fan-out row's servers as an accept loop: one NpipeListener (so every accepted stream is on
+    // the listener's reactor, SPEC 7.1) echoing for `clients` clients.
+    private static async Task ListenerEcho(string name, int clients, int piece)
+    {
+        using var listener = new NpipeListener(name);
+        var echoes = new List<Task>();
+        for (int i = 0; i < clients; i++)
+        {
+            NpipeStream server = await listener.AcceptAsync();
+            echoes.Add(Task.Run(async () =>
+            {
+                await using (server)
+                {
+                    var b = new byte[piece];
+                    int n;
+                    while ((n = await server.ReadAsync(b)) > 0)
+                        await server.WriteAsync(b.AsMemory(0, n));
+                }
+            }));
+        }
+        await Task.WhenAll(echoes);
     }
 }
