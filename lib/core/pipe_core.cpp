@@ -675,9 +675,21 @@ void PipeCore::before_wait() {
     if (wait_arming_owed_.exchange(false) && !canceled_ && !released_) os_before_wait(lock);
 }
 
-void PipeCore::arm_wait_owed() {
+void PipeCore::arm_wait_owed() noexcept {
     std::unique_lock lock(mu_);
-    if (wait_arming_owed_.exchange(false) && !canceled_ && !released_) os_before_wait(lock);
+    if (!wait_arming_owed_.exchange(false) || canceled_ || released_) return;
+    try {
+        os_before_wait(lock);
+    } catch (...) {
+        // Out of memory (the read's op or buffer), in the destructor of the caller's lock, where
+        // nothing may be thrown: the read that would have heard the next bytes is not armed, so
+        // reading fails with the reason rather than waiting for ever (best effort: that may need
+        // memory too).
+        try {
+            if (!lock.owns_lock()) lock.lock();
+            on_read_failed(Failure{st::nomem, 0, "out of memory arming the pipe's read"});
+        } catch (...) {}
+    }
 }
 
 bool PipeCore::defer_until_wait() {

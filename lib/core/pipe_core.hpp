@@ -264,7 +264,7 @@ private:
     // npipe_read and npipe_write hold mu_ through an IoLock: the poll's thread, due to arm the
     // pipe's wait (before_wait) while one of them holds it, leaves that to it instead of waiting.
     class IoLock;
-    void arm_wait_owed();
+    void arm_wait_owed() noexcept;
 
     PipeSetup setup_;
     State state_;

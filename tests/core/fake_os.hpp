@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,6 +69,8 @@ public:
     // os_before_wait: how often, and on which thread the last time (read it once that thread joined).
     std::atomic<int> waits_armed{0};
     std::thread::id last_armed_on;
+    // os_before_wait throws std::bad_alloc (out of memory arming the read).
+    bool arming_throws = false;
     // Runs inside os_write_more, with the pipe's lock held: a test holds a write there.
     std::function<void()> while_handing_over;
 
@@ -150,6 +153,7 @@ private:
     }
     void os_release() override { ++releases; }
     void os_before_wait(std::unique_lock<FastMutex> &) override {
+        if (arming_throws) throw std::bad_alloc();
         last_armed_on = std::this_thread::get_id();
         ++waits_armed;
     }

@@ -262,6 +262,36 @@ TEST_SUITE("core") {
         CHECK(r.pipe->last_armed_on == writer_id);
         r.pipe->before_wait();  // no debt left over: the next wait is armed as usual
         CHECK(r.pipe->waits_armed == 3);
+
+        // Out of memory while the write pays the debt: nothing escapes its lock's destructor, and
+        // reading fails with the reason instead of waiting for bytes nobody will announce.
+        inside = go_on = false;
+        r.pipe->while_handing_over = [&] {
+            std::unique_lock lock(m);
+            inside = true;
+            cv.notify_all();
+            cv.wait_for(lock, 10s, [&] { return go_on; });
+        };
+        std::thread failing_writer([&] { written = r.write("def"); });
+        {
+            std::unique_lock lock(m);
+            REQUIRE(cv.wait_for(lock, 10s, [&] { return inside; }));
+        }
+        r.pipe->arming_throws = true;
+        r.pipe->before_wait();  // returns at once: the write holds the lock and owes the arming
+        {
+            std::lock_guard lock(m);
+            go_on = true;
+            cv.notify_all();
+        }
+        failing_writer.join();
+        r.pipe->while_handing_over = nullptr;
+        CHECK(written == 3);
+        CHECK(r.pipe->waits_armed == 3);
+        CHECK((r.events() & ev::error) != 0u);
+        std::string got;
+        CHECK(r.read(got, 8) == st::nomem);
+        CHECK(std::string(last_error_message()).find("out of memory arming") != std::string::npos);
     }
 
     TEST_CASE("pipe: a failed background write raises ERROR and fails every later write; the peer gone is EPIPE") {
