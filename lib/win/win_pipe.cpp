@@ -303,21 +303,20 @@ void WinPipe::os_read_more() {
 }
 
 void WinPipe::os_before_wait(std::unique_lock<FastMutex> &lock) {
-    if (!probing_ || !may_read()) return;
-    if (received_)
-        issue_read_unlocked(idle_read_size(), lock);
-    else
-        arm_probe();
+    if (probing_ && may_read()) arm_idle_read(&lock);
 }
 
-void WinPipe::arm_idle_read() {
+void WinPipe::arm_idle_read(std::unique_lock<FastMutex> *lock) {
     // A pipe that has not received anything yet on this connection waits with a zero-byte read
     // (no buffer). One that has waits with a buffered read, which takes the bytes with its packet
-    // instead of a second read after the probe's.
-    if (received_)
-        issue_read(idle_read_size());
-    else
+    // instead of a second read after the probe's; given the caller's lock, that read starts
+    // without it (issue_read_unlocked).
+    if (!received_)
         arm_probe();
+    else if (lock)
+        issue_read_unlocked(idle_read_size(), *lock);
+    else
+        issue_read(idle_read_size());
 }
 
 size_t WinPipe::idle_read_size() const {

@@ -108,8 +108,10 @@ private:
     // waits for it (mu_ is released meanwhile).
     void wait_for_unlocked_read();
     size_t idle_read_size() const;  // the buffered read a pipe that has received waits with
-    void arm_idle_read();           // what waits for bytes: a probe, or a buffered read while they stream
-    void arm_probe();               // the zero-byte read; if bytes are there already, reads them at once
+    // What waits for bytes: a probe, or a buffered read once bytes came (started without `*lock`
+    // when one is given).
+    void arm_idle_read(std::unique_lock<FastMutex> *lock = nullptr);
+    void arm_probe();  // the zero-byte read; if bytes are there already, reads them at once
     void on_read_done(OverlappedOp &op, DWORD bytes, DWORD error);
     // Queues the first `got` bytes of a read's storage, and keeps the storage to read into again.
     void queue_read(std::vector<uint8_t> storage, size_t got, bool end_of_message);
