@@ -101,6 +101,20 @@ private:
     std::thread thread_;  // last: starts once the members above exist
 };
 
+// One npipe_read of `len` bytes appended to `got`, for PollThread::retry_until: done once `got`
+// holds `want` bytes, blocked on NPIPE_EAGAIN (any other failure fails the test).
+PollThread::Try read_toward(npipe_t pipe, size_t len, std::string &got, size_t want) {
+    char buf[256];
+    REQUIRE(len <= sizeof buf);
+    const int64_t n = npipe_read(pipe, buf, len);
+    if (n <= 0) {
+        REQUIRE(n == NPIPE_EAGAIN);
+        return PollThread::Try::blocked;
+    }
+    got.append(buf, static_cast<size_t>(n));
+    return got.size() >= want ? PollThread::Try::done : PollThread::Try::again;
+}
+
 }  // namespace
 
 TEST_SUITE("poll") {
@@ -271,16 +285,7 @@ TEST_SUITE("poll") {
                 sent += message;
             }
             std::string got;
-            REQUIRE(waiter.retry_until([&] {
-                char buf[kMessage];
-                const int64_t n = npipe_read(p.server, buf, sizeof buf);
-                if (n <= 0) {
-                    REQUIRE(n == NPIPE_EAGAIN);
-                    return PollThread::Try::blocked;
-                }
-                got.append(buf, static_cast<size_t>(n));
-                return got.size() >= sent.size() ? PollThread::Try::done : PollThread::Try::again;
-            }));
+            REQUIRE(waiter.retry_until([&] { return read_toward(p.server, kMessage, got, sent.size()); }));
             REQUIRE(got == sent);
         }
         char extra;
@@ -313,16 +318,7 @@ TEST_SUITE("poll") {
             const std::string mine(kMessage, static_cast<char>('A' + round % 26));
             REQUIRE(npipe_write(client, mine.data(), mine.size()) == static_cast<int64_t>(kMessage));
             std::string got;
-            REQUIRE(waiter.retry_until([&] {
-                char buf[kMessage];
-                const int64_t n = npipe_read(server, buf, kMessage - got.size());
-                if (n <= 0) {
-                    REQUIRE(n == NPIPE_EAGAIN);
-                    return PollThread::Try::blocked;
-                }
-                got.append(buf, static_cast<size_t>(n));
-                return got.size() == kMessage ? PollThread::Try::done : PollThread::Try::again;
-            }));
+            REQUIRE(waiter.retry_until([&] { return read_toward(server, kMessage - got.size(), got, kMessage); }));
             REQUIRE(got == mine);
             // Bytes the server never reads, sent just before it disconnects (the read the thread on
             // the poll arms may be taking them meanwhile); every third round the client leaves first.

@@ -61,6 +61,53 @@ struct Rig {
 
 std::string text(size_t n, char c = 'x') { return std::string(n, c); }
 
+// A write through `rig` that holds the pipe's lock inside os_write_more (under Windows: across its
+// WriteFile) until finish(); released and joined when it goes, also when a REQUIRE ends a test.
+class HeldWrite {
+public:
+    HeldWrite(Rig &rig, std::string bytes) : rig_(rig) {
+        rig_.pipe->while_handing_over = [this] {
+            std::unique_lock lock(mu_);
+            inside_ = true;
+            changed_.notify_all();
+            changed_.wait_for(lock, std::chrono::seconds(10), [&] { return released_; });
+        };
+        thread_ = std::thread([this, bytes = std::move(bytes)] { written_ = rig_.write(bytes); });
+        id_ = thread_.get_id();
+    }
+    ~HeldWrite() { finish(); }
+    HeldWrite(const HeldWrite &) = delete;
+    HeldWrite &operator=(const HeldWrite &) = delete;
+
+    // Waits (at most 10 s) until the write holds the lock.
+    bool entered() {
+        std::unique_lock lock(mu_);
+        return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return inside_; });
+    }
+    // Lets the write go on and returns its result.
+    int64_t finish() {
+        {
+            std::lock_guard lock(mu_);
+            released_ = true;
+            changed_.notify_all();
+        }
+        if (thread_.joinable()) thread_.join();
+        rig_.pipe->while_handing_over = nullptr;
+        return written_;
+    }
+    std::thread::id id() const { return id_; }
+
+private:
+    Rig &rig_;
+    std::mutex mu_;
+    std::condition_variable changed_;
+    bool inside_ = false;
+    bool released_ = false;
+    int64_t written_ = 0;
+    std::thread thread_;
+    std::thread::id id_;
+};
+
 }  // namespace
 
 TEST_SUITE("core") {
@@ -229,64 +276,30 @@ TEST_SUITE("core") {
 
         // A write that holds the lock (under Windows: across its WriteFile) while the poll's
         // thread comes to arm the wait.
-        std::mutex m;
-        std::condition_variable cv;
-        bool inside = false, go_on = false;
-        r.pipe->while_handing_over = [&] {
-            std::unique_lock lock(m);
-            inside = true;
-            cv.notify_all();
-            cv.wait_for(lock, 10s, [&] { return go_on; });
-        };
-        int64_t written = 0;
-        std::thread writer([&] { written = r.write("abc"); });
-        const std::thread::id writer_id = writer.get_id();
         {
-            std::unique_lock lock(m);
-            REQUIRE(cv.wait_for(lock, 10s, [&] { return inside; }));
+            HeldWrite write(r, "abc");
+            REQUIRE(write.entered());
+            auto poll_thread = std::async(std::launch::async, [&] { r.pipe->before_wait(); });
+            const bool returned = poll_thread.wait_for(5s) == std::future_status::ready;
+            CHECK(returned);                  // it did not wait for the write
+            CHECK(r.pipe->waits_armed == 1);  // the write owes the arming
+            CHECK(write.finish() == 3);
+            poll_thread.wait();
+            CHECK(r.pipe->waits_armed == 2);  // paid once, by the write, as it unlocked
+            CHECK(r.pipe->last_armed_on == write.id());
         }
-        auto poll_thread = std::async(std::launch::async, [&] { r.pipe->before_wait(); });
-        const bool returned = poll_thread.wait_for(5s) == std::future_status::ready;
-        CHECK(returned);                  // it did not wait for the write
-        CHECK(r.pipe->waits_armed == 1);  // the write owes the arming
-        {
-            std::lock_guard lock(m);
-            go_on = true;
-            cv.notify_all();
-        }
-        writer.join();
-        poll_thread.wait();
-        r.pipe->while_handing_over = nullptr;
-        CHECK(written == 3);
-        CHECK(r.pipe->waits_armed == 2);  // paid once, by the write, as it unlocked
-        CHECK(r.pipe->last_armed_on == writer_id);
         r.pipe->before_wait();  // no debt left over: the next wait is armed as usual
         CHECK(r.pipe->waits_armed == 3);
 
         // Out of memory while the write pays the debt: nothing escapes its lock's destructor, and
         // reading fails with the reason instead of waiting for bytes nobody will announce.
-        inside = go_on = false;
-        r.pipe->while_handing_over = [&] {
-            std::unique_lock lock(m);
-            inside = true;
-            cv.notify_all();
-            cv.wait_for(lock, 10s, [&] { return go_on; });
-        };
-        std::thread failing_writer([&] { written = r.write("def"); });
         {
-            std::unique_lock lock(m);
-            REQUIRE(cv.wait_for(lock, 10s, [&] { return inside; }));
+            HeldWrite write(r, "def");
+            REQUIRE(write.entered());
+            r.pipe->arming_throws = true;
+            r.pipe->before_wait();  // returns at once: the write holds the lock and owes the arming
+            CHECK(write.finish() == 3);
         }
-        r.pipe->arming_throws = true;
-        r.pipe->before_wait();  // returns at once: the write holds the lock and owes the arming
-        {
-            std::lock_guard lock(m);
-            go_on = true;
-            cv.notify_all();
-        }
-        failing_writer.join();
-        r.pipe->while_handing_over = nullptr;
-        CHECK(written == 3);
         CHECK(r.pipe->waits_armed == 3);
         CHECK((r.events() & ev::error) != 0u);
         std::string got;
