@@ -293,9 +293,10 @@ internal static class Program
         var sw = Stopwatch.StartNew();
         var servers = new List<Task>();
         var clientTasks = new List<Task>();
-        if (impl == Impl.Npipe && listener)
+        bool throughListener = impl == Impl.Npipe && listener;
+        if (throughListener)
             servers.Add(ListenerEcho(name, clients, piece));
-        for (int i = 0; i < clients && !(impl == Impl.Npipe && listener); i++)
+        for (int i = 0; i < clients && !throughListener; i++)
         {
             Stream server = impl == Impl.Sip
                 ? new NamedPipeServerStream(name, PipeDirection.InOut, NamedPipeServerStream.MaxAllowedServerInstances, PipeTransmissionMode.Byte, PipeOptions.Asynchronous)
@@ -306,10 +307,7 @@ internal static class Program
                 {
                     if (server is NamedPipeServerStream sip) await sip.WaitForConnectionAsync();
                     else await ((NpipeStream)server).WaitForConnectionAsync();
-                    var b = new byte[piece];
-                    int n;
-                    while ((n = await server.ReadAsync(b)) > 0)
-                        await server.WriteAsync(b.AsMemory(0, n));
+                    await Echo(server, piece);
                 }
             }));
         }
@@ -357,14 +355,18 @@ internal static class Program
             echoes.Add(Task.Run(async () =>
             {
                 await using (server)
-                {
-                    var b = new byte[piece];
-                    int n;
-                    while ((n = await server.ReadAsync(b)) > 0)
-                        await server.WriteAsync(b.AsMemory(0, n));
-                }
+                    await Echo(server, piece);
             }));
         }
         await Task.WhenAll(echoes);
+    }
+
+    // The fan-out row's server side of one connection: every piece read is written back.
+    private static async Task Echo(Stream server, int piece)
+    {
+        var b = new byte[piece];
+        int n;
+        while ((n = await server.ReadAsync(b)) > 0)
+            await server.WriteAsync(b.AsMemory(0, n));
     }
 }
