@@ -343,8 +343,9 @@ internal static class Program
         return sw.Elapsed.TotalMilliseconds;
     }
 
-    // The fan-out row's servers as an accept loop: one NpipeListener (so every accepted stream is on
-    // the listener's reactor, SPEC 7.1) echoing for `clients` clients.
+    // The fan-out row's servers as an accept loop: one NpipeListener (one native listener per shared
+    // reactor, each accepted stream on its native listener's reactor, SPEC 7.1) echoing for `clients`
+    // clients.
     private static async Task ListenerEcho(string name, int clients, int piece)
     {
         using var listener = new NpipeListener(name);

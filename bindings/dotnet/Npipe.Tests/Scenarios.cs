@@ -1221,6 +1221,67 @@ public static class Scenarios
         Expect.True(!accepted.IsConnected, "the peer has left");
     }
 
+    /// A listener given no reactor holds one native listener per shared reactor: FirstInstance applies
+    /// to the name (not to its own second native listener), the accepted streams are served by those
+    /// reactors and by more than one of them, and each carries its client's bytes both ways. Given a
+    /// reactor, every accepted stream is served there.
+    public static async Task Listener_SpreadsOverSharedReactors()
+    {
+        string name = Util.UniqueName("lspread");
+        NpipeReactor[] shared = NpipeReactor.SharedSet;
+        using var listener = new NpipeListener(name, new NpipeListenerOptions { FirstInstance = true });
+        Expect.Equal(shared.Length, listener.Reactors.Count, "one native listener per shared reactor");
+        Expect.Equal(shared.Length, listener.Reactors.Distinct().Count(), "each on its own reactor");
+        var taken = Expect.Throws<NpipeException>(
+            () => new NpipeListener(name, new NpipeListenerOptions { FirstInstance = true }), "the name is taken");
+        Expect.Equal(NpipeErrorCode.AlreadyExists, taken.Code, "FirstInstance on a taken name");
+        // A pool size out of range is the library's to reject, not shared out into a valid one.
+        var tooMany = Expect.Throws<NpipeException>(
+            () => new NpipeListener(Util.UniqueName("lbad"), new NpipeListenerOptions { MaxPending = 4097 }), "MaxPending 4097");
+        Expect.Equal(NpipeErrorCode.InvalidArgument, tooMany.Code, "MaxPending out of range");
+
+        // Which native listener a client reaches is up to the OS (and, on Linux, to which reactor
+        // takes the connection first), so clients keep coming, each served and kept, until streams on
+        // two reactors are seen; 200 all on one would mean the clients are not spread.
+        var clients = new List<NpipeStream>();
+        var accepted = new List<NpipeStream>();
+        try
+        {
+            for (int i = 0; i < 200 && accepted.Select(a => a.Reactor).Distinct().Count() < Math.Min(2, shared.Length); i++)
+            {
+                var client = await NpipeStream.ConnectAsync(name, Util.Patient()).Within();
+                clients.Add(client);
+                var server = await listener.AcceptAsync().Within();
+                accepted.Add(server);
+                Expect.True(listener.Reactors.Contains(server.Reactor), "an accepted stream is on one of the listener's reactors");
+                byte[] hello = BitConverter.GetBytes(i);
+                await client.WriteAsync(hello).Within();
+                var got = new byte[4];
+                await server.ReadExactlyAsync(got).Within();
+                await server.WriteAsync(got).Within();
+                var back = new byte[4];
+                await client.ReadExactlyAsync(back).Within();
+                Expect.Equal(i, BitConverter.ToInt32(back), $"client {i}: its bytes there and back");
+            }
+            Expect.Equal(Math.Min(2, shared.Length), accepted.Select(a => a.Reactor).Distinct().Count(),
+                $"{accepted.Count} accepted streams are served by more than one reactor");
+            Expect.Equal(0u, listener.GetInfo().PendingAccepts, "nothing left pending in any native listener");
+        }
+        finally
+        {
+            foreach (var s in clients.Concat(accepted))
+                s.Dispose();
+        }
+
+        using var reactor = new NpipeReactor();
+        string name2 = Util.UniqueName("lone");
+        using var one = new NpipeListener(name2, reactor: reactor);
+        Expect.Equal(1, one.Reactors.Count, "given a reactor: one native listener");
+        using var c2 = await NpipeStream.ConnectAsync(name2, Util.Patient()).Within();
+        using var s2 = await one.AcceptAsync().Within();
+        Expect.True(ReferenceEquals(reactor, s2.Reactor), "given a reactor: the stream is served there");
+    }
+
     // ---- ABI -------------------------------------------------------------------------------------
 
     /// Every function of npipe.h is declared (and every declaration resolves in the loaded library);

@@ -118,6 +118,9 @@ public class ListenerTests
 
     [Fact(Timeout = 120_000)]
     public Task ClientLeftBeforeAccept() => Scenarios.Listener_ClientLeftBeforeAccept();
+
+    [Fact(Timeout = 120_000)]
+    public Task SpreadsOverSharedReactors() => Scenarios.Listener_SpreadsOverSharedReactors();
 }
 
 public class AbiTests

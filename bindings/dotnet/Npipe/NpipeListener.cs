@@ -16,9 +16,13 @@ namespace Npipe;
 /// connected one as soon as the OS reports it (growing the pool during a burst); on Linux the name's
 /// listening socket is the pool and the library accepts connections as they come, up to
 /// <see cref="NpipeListenerOptions.MaxPending"/> not yet taken.
-/// <para>The listener is registered with a reactor (default: one of the shared ones) and so are
-/// the streams it returns (the library allows an accepted pipe only on its listener's poll). No thread
-/// is blocked while waiting for a client.</para>
+/// <para>The library allows an accepted pipe only on its listener's poll, so a listener given a
+/// reactor serves every stream it returns there. Given none, it holds one native listener of the name
+/// on each shared reactor (as Kestrel runs one accept queue per processor) and hands out their clients
+/// in turn, so the accepted streams are spread over the shared reactors like streams created one by
+/// one; <see cref="NpipeListenerOptions.SpareInstances"/> and <see cref="NpipeListenerOptions.MaxPending"/>
+/// are then shared out between them (each gets its part, rounded up). No thread is blocked while
+/// waiting for a client.</para>
 /// <para>Dispose: returns at once and never hangs. Pending <see cref="AcceptAsync"/> calls end with
 /// <see cref="ObjectDisposedException"/>, later calls throw it, and <see cref="AcceptAllAsync"/> ends its
 /// enumeration. Clients not accepted yet see the end of the connection; streams already accepted are
@@ -27,9 +31,15 @@ namespace Npipe;
 /// </summary>
 public sealed class NpipeListener : IDisposable
 {
-    private readonly NpipePipeHandle _handle;
-    private readonly NpipeReactor _reactor;
-    private readonly Registration _registration;
+    // The pool's defaults (SPEC §7.1), needed to share a default out between the native listeners.
+    private const int DefaultSpareInstances = 4, MaxSpareInstances = 64, DefaultMaxPending = 128, MaxMaxPending = 4096;
+
+    // One native listener of the name, and the reactor its accepted streams are served by.
+    private readonly record struct NativeListener(NpipePipeHandle Handle, NpipeReactor Reactor, Registration Registration);
+
+    private readonly NativeListener[] _listeners;
+    private readonly Registration _ready; // read events of every native listener (its own when there is one)
+    private int _nextListener;
     private int _disposed;
 
     /// <summary>Creates the listener; the name exists from here on (with
@@ -40,17 +50,36 @@ public sealed class NpipeListener : IDisposable
         ArgumentNullException.ThrowIfNull(name);
         Name = name;
         Options = options ?? new NpipeListenerOptions();
-        _reactor = reactor ?? NpipeReactor.NextShared();
-        _handle = Listen(name, Options);
+        NpipeReactor[] reactors = reactor is null ? NpipeReactor.SharedSet : new[] { reactor };
+        var listeners = new List<NativeListener>(reactors.Length);
         try
         {
-            _registration = _reactor.Register(_handle, NpipeInterest.Readable);
+            foreach (NpipeReactor r in reactors)
+            {
+                // The first creates the name (FirstInstance applies to it); the others join it.
+                NpipePipeHandle handle = Listen(name, Options, first: listeners.Count == 0, reactors.Length);
+                try
+                {
+                    listeners.Add(new NativeListener(handle, r, r.Register(handle, NpipeInterest.Readable)));
+                }
+                catch
+                {
+                    handle.Dispose();
+                    throw;
+                }
+            }
         }
         catch
         {
-            _handle.Dispose();
+            foreach (NativeListener q in listeners)
+            {
+                q.Registration.Close(new ObjectDisposedException(nameof(NpipeListener)));
+                q.Handle.Dispose();
+            }
             throw;
         }
+        _listeners = listeners.ToArray();
+        _ready = _listeners.Length == 1 ? _listeners[0].Registration : Registration.Gathering(Array.ConvertAll(_listeners, q => q.Registration));
     }
 
     /// <summary>The name given at creation.</summary>
@@ -62,40 +91,75 @@ public sealed class NpipeListener : IDisposable
     /// <summary>True once disposed.</summary>
     public bool IsDisposed => _disposed != 0;
 
-    /// <summary>The native handle (a listener <c>npipe_t</c>).</summary>
-    public NpipePipeHandle SafeHandle => _handle;
+    /// <summary>The native handle (a listener <c>npipe_t</c>); with one native listener per shared
+    /// reactor, the first one's (the one that created the name).</summary>
+    public NpipePipeHandle SafeHandle => _listeners[0].Handle;
+
+    /// <summary>The reactors the accepted streams are served by: the one given at creation, else every
+    /// shared reactor.</summary>
+    public IReadOnlyList<NpipeReactor> Reactors => Array.ConvertAll(_listeners, q => q.Reactor);
 
     /// <summary>A snapshot of <c>npipe_get_info</c>: <see cref="NpipeInfo.IsListener"/>,
-    /// <see cref="NpipeInfo.WaitingInstances"/>, <see cref="NpipeInfo.PendingAccepts"/>.</summary>
-    public NpipeInfo GetInfo() => NpipePipe.InfoOf(Handle);
+    /// <see cref="NpipeInfo.WaitingInstances"/>, <see cref="NpipeInfo.PendingAccepts"/> (with several
+    /// native listeners, the first one's snapshot with these two counts summed over all).</summary>
+    public NpipeInfo GetInfo()
+    {
+        ThrowIfDisposed();
+        NpipeInfo info = NpipePipe.InfoOf(_listeners[0].Handle);
+        for (int i = 1; i < _listeners.Length; i++)
+        {
+            NpipeInfo more = NpipePipe.InfoOf(_listeners[i].Handle);
+            info = info with
+            {
+                WaitingInstances = info.WaitingInstances + more.WaitingInstances,
+                PendingAccepts = info.PendingAccepts + more.PendingAccepts,
+            };
+        }
+        return info;
+    }
 
     /// <summary>Returns the listener's first background failure once (a failure to create an instance,
     /// which the library retries with backoff) and clears it; <see cref="NpipeErrorCode.Ok"/> if none.</summary>
     public NpipeErrorCode TakeError()
     {
-        int rc = NativeMethods.TakeError(Handle);
-        return rc == NativeFlags.EAGAIN ? NpipeErrorCode.WouldBlock : Check.ToCode(rc);
+        ThrowIfDisposed();
+        foreach (NativeListener q in _listeners)
+        {
+            int rc = NativeMethods.TakeError(q.Handle);
+            NpipeErrorCode code = rc == NativeFlags.EAGAIN ? NpipeErrorCode.WouldBlock : Check.ToCode(rc);
+            if (code != NpipeErrorCode.Ok)
+                return code;
+        }
+        return NpipeErrorCode.Ok;
     }
 
     /// <summary>Takes a connected client if one waits (no waiting): the stream, or null.</summary>
     public NpipeStream? TryAccept()
     {
-        int rc = NativeMethods.Accept(Handle, out NpipePipeHandle pipe);
-        if (rc == NativeFlags.EAGAIN)
+        ThrowIfDisposed();
+        // Each call starts at the next native listener, so none of them has its clients wait behind another's.
+        int start = _listeners.Length == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _nextListener) % (uint)_listeners.Length);
+        for (int k = 0; k < _listeners.Length; k++)
         {
-            pipe.Dispose();
-            return null;
+            NativeListener q = _listeners[(start + k) % _listeners.Length];
+            int rc = NativeMethods.Accept(q.Handle, out NpipePipeHandle pipe);
+            if (rc == NativeFlags.EAGAIN)
+            {
+                pipe.Dispose();
+                continue;
+            }
+            var server = new NpipeServer(Check.Handle(rc, Name, pipe), Name);
+            try
+            {
+                return new NpipeStream(server, q.Reactor, bindToReactor: true);
+            }
+            catch
+            {
+                server.Dispose();
+                throw;
+            }
         }
-        var server = new NpipeServer(Check.Handle(rc, Name, pipe), Name);
-        try
-        {
-            return new NpipeStream(server, _reactor, bindToReactor: true);
-        }
-        catch
-        {
-            server.Dispose();
-            throw;
-        }
+        return null;
     }
 
     /// <summary>Waits for the next client and returns its connected stream (a server end: it can
@@ -109,11 +173,11 @@ public sealed class NpipeListener : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
-            int seq = _registration.Sequence(Registration.Direction.Read);
+            int seq = _ready.Sequence(Registration.Direction.Read);
             NpipeStream? stream = TryAccept();
             if (stream is not null)
                 return stream;
-            await _registration.WaitAsync(Registration.Direction.Read, seq, cancellationToken).ConfigureAwait(false);
+            await _ready.WaitAsync(Registration.Direction.Read, seq, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -143,31 +207,36 @@ public sealed class NpipeListener : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        _registration.Close(new ObjectDisposedException(nameof(NpipeListener)));
-        _handle.Dispose();
-    }
-
-    private NpipePipeHandle Handle
-    {
-        get
+        var disposed = new ObjectDisposedException(nameof(NpipeListener));
+        _ready.Close(disposed);
+        foreach (NativeListener q in _listeners)
         {
-            ObjectDisposedException.ThrowIf(_disposed != 0, this);
-            return _handle;
+            q.Registration.Close(disposed);
+            q.Handle.Dispose();
         }
     }
 
-    private static unsafe NpipePipeHandle Listen(string name, NpipeListenerOptions options)
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
+
+    private static unsafe NpipePipeHandle Listen(string name, NpipeListenerOptions options, bool first, int listeners)
     {
         NativeListenerOptions o;
         NativeMethods.ListenerOptionsInit(&o);
-        o.Flags = options.Flags;
+        o.Flags = first ? options.Flags : options.Flags & ~NativeFlags.FirstInstance;
         o.InBufferSize = checked((uint)options.InBufferSize);
         o.OutBufferSize = checked((uint)options.OutBufferSize);
         o.LingerMs = options.LingerMilliseconds;
-        o.SpareInstances = checked((uint)options.SpareInstances);
-        o.MaxPending = checked((uint)options.MaxPending);
+        o.SpareInstances = ShareOut(options.SpareInstances, DefaultSpareInstances, MaxSpareInstances, listeners);
+        o.MaxPending = ShareOut(options.MaxPending, DefaultMaxPending, MaxMaxPending, listeners);
         using var sddl = new NativeUtf8(options.Sddl);
         o.Sddl = sddl.Pointer;
         return Check.Handle(NativeMethods.Listen(name, &o, out NpipePipeHandle h), name, h);
     }
+
+    // One native listener's part of a pool total (0: the default), rounded up. A value out of range goes to the
+    // library unchanged, which rejects it with its own message (a negative one fails the cast).
+    private static uint ShareOut(int total, int whenZero, int max, int listeners) =>
+        listeners == 1 || total < 0 || total > max
+            ? checked((uint)total)
+            : (uint)(((total == 0 ? whenZero : total) + listeners - 1) / listeners);
 }

@@ -13,8 +13,8 @@ namespace Npipe;
 /// non-blocking call, and on "would block" await the next readiness change of their direction.
 /// <see cref="Shared"/> lives for the whole process; a private reactor can be disposed, which fails
 /// every pending operation of its streams with <see cref="ObjectDisposedException"/>.
-/// <para>A stream or listener given no reactor takes one of the process's shared reactors, one per
-/// processor (at most 4), in turn: each reactor's thread dequeues and
+/// <para>A stream given no reactor takes one of the process's shared reactors, one per processor (at
+/// most 4), in turn, and a listener given none takes them all: each reactor's thread dequeues and
 /// dispatches the events of its pipes, so many busy pipes are not all served by one thread
 /// (<see cref="Shared"/> is the first of them).</para>
 /// </summary>
@@ -44,7 +44,10 @@ public sealed class NpipeReactor : IDisposable
     /// <summary>The first of the process-wide reactors that serve streams given none.</summary>
     public static NpipeReactor Shared => s_shared.Value[0];
 
-    /// <summary>The shared reactor for the next stream or listener given none: each in turn.</summary>
+    /// <summary>Every shared reactor (a listener given none takes them all: one native listener on each).</summary>
+    internal static NpipeReactor[] SharedSet => s_shared.Value;
+
+    /// <summary>The shared reactor for the next stream given none: each in turn.</summary>
     internal static NpipeReactor NextShared()
     {
         NpipeReactor[] set = s_shared.Value;
@@ -160,12 +163,25 @@ internal sealed class Registration
     private readonly Waiter[] _pooled = { new(), new(), new() };
     private readonly Waiter?[] _armed = new Waiter?[3];          // the pooled waiter, while it waits
     private readonly TaskCompletionSource?[] _extra = new TaskCompletionSource?[3]; // further waiters
+    private Registration? _gatherer; // also told of this one's read events and of its close
     private Exception? _closed;
 
     internal Registration(NpipeReactor reactor, ulong token)
     {
         Reactor = reactor;
         Token = token;
+    }
+
+    /// <summary>A registration of no pipe that gathers the read events of <paramref name="from"/> (a
+    /// listener's native listeners on several reactors), so one accept can wait for any of them; it
+    /// closes with the first of them that closes (their reactor failed).</summary>
+    internal static Registration Gathering(Registration[] from)
+    {
+        // Token 0 is never a registration's (they start at 1): Close's Remove finds nothing to remove.
+        var gatherer = new Registration(from[0].Reactor, 0);
+        foreach (Registration r in from)
+            r._gatherer = gatherer;
+        return gatherer;
     }
 
     internal NpipeReactor Reactor { get; }
@@ -190,6 +206,8 @@ internal sealed class Registration
         xr?.TrySetResult();
         xw?.TrySetResult();
         xc?.TrySetResult();
+        if (_gatherer is not null && (flags & ReadFlags) != 0)
+            _gatherer.OnEvent(flags & ReadFlags);
     }
 
     private void Bump(int d, ref Waiter? waiter, ref TaskCompletionSource? extra)
@@ -253,6 +271,7 @@ internal sealed class Registration
         foreach (var tcs in extra)
             tcs?.TrySetException(ex);
         Reactor.Remove(this);
+        _gatherer?.Close(ex);
     }
 
     /// <summary>One reusable wait: armed by <see cref="WaitAsync"/>, completed once (by an event, the
