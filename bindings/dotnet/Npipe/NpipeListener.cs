@@ -125,8 +125,7 @@ public sealed class NpipeListener : IDisposable
         ThrowIfDisposed();
         foreach (NativeListener q in _listeners)
         {
-            int rc = NativeMethods.TakeError(q.Handle);
-            NpipeErrorCode code = rc == NativeFlags.EAGAIN ? NpipeErrorCode.WouldBlock : Check.ToCode(rc);
+            NpipeErrorCode code = NpipePipe.TakeErrorOf(q.Handle);
             if (code != NpipeErrorCode.Ok)
                 return code;
         }

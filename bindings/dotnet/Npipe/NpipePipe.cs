@@ -129,9 +129,11 @@ public class NpipePipe : IDisposable
     }
 
     /// <summary>Returns the first background failure once and clears it (<see cref="NpipeErrorCode.Ok"/> if none).</summary>
-    public NpipeErrorCode TakeError()
+    public NpipeErrorCode TakeError() => TakeErrorOf(Handle);
+
+    internal static NpipeErrorCode TakeErrorOf(NpipePipeHandle handle)
     {
-        int rc = NativeMethods.TakeError(Handle);
+        int rc = NativeMethods.TakeError(handle);
         return rc == NativeFlags.EAGAIN ? NpipeErrorCode.WouldBlock : Check.ToCode(rc);
     }
 
