@@ -2,7 +2,8 @@
 // rounds per row. Prints, per row, each round's time ratio npipe / System.IO.Pipes (> 1 = npipe
 // slower), their median, and bytes allocated per round trip (GC.GetTotalAllocatedBytes, every
 // thread: the reactor's and the thread pool's count too). The last column is the median ratio of
-// the process's CPU time per run, npipe / System.IO.Pipes.
+// the process's CPU time per run, npipe / System.IO.Pipes; under Wine one more, the same with the
+// wineserver's CPU time added (where Wine does the work of Windows' kernel).
 // Usage: Npipe.Bench [--rounds N] [--quick] [--rows 1,2] [--clients N]   (--quick: a tenth of the
 // sizes, for a smoke run; --rows: only those rows, 0-3 in the order printed, and no allocation
 // lines, so a noisy row can be given many rounds; --clients: the fan-out row with N clients, 1 to
@@ -50,7 +51,10 @@ internal static class Program
             }
         }
         Console.WriteLine($"npipe {NpipeLibrary.VersionString}, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, {rounds} rounds");
-        Console.WriteLine($"{"row",-44} {"npipe ms",10} {"SIP ms",10} {"ratios (npipe/SIP)",-22} {"median",7} {"CPU",7}");
+        // Under Wine one more column: the CPU ratio with the wineserver's CPU time added (WineServerCpu).
+        bool serverCpu = WineServerCpu.Available;
+        Console.WriteLine($"{"row",-44} {"npipe ms",10} {"SIP ms",10} {"ratios (npipe/SIP)",-22} {"median",7} {"CPU",7}"
+            + (serverCpu ? $" {"+server",7}" : ""));
 
         var rows = new (string Name, Func<Impl, Task<double>> Run)[]
         {
@@ -64,9 +68,10 @@ internal static class Program
         {
             for (int r = 0; r < onlyRuns; r++)
             {
-                var (ms, cpuMs) = await Measure(rows[onlyRow].Run, onlyImpl);
+                var (ms, cpuMs, serverMs) = await Measure(rows[onlyRow].Run, onlyImpl);
                 // The JIT's totals so far: under Wine a run is long enough that tiering is still at work.
-                Console.WriteLine($"{rows[onlyRow].Name} {onlyImpl}: {ms:F1} ms, CPU {cpuMs:F0} ms, JIT so far "
+                Console.WriteLine($"{rows[onlyRow].Name} {onlyImpl}: {ms:F1} ms, CPU {cpuMs:F0} ms"
+                    + (serverCpu ? $", wineserver {serverMs:F0} ms" : "") + ", JIT so far "
                     + $"{System.Runtime.JitInfo.GetCompiledMethodCount()} methods in {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0} ms");
             }
             return 0;
@@ -77,19 +82,23 @@ internal static class Program
             await run(Impl.Sip);
             var ratios = new List<double>();
             var cpuRatios = new List<double>();
+            var withServerRatios = new List<double>();
             double tn = 0, ts = 0;
             for (int r = 0; r < rounds; r++)
             {
-                var (a, cpuA) = await Measure(run, Impl.Npipe);
-                var (b, cpuB) = await Measure(run, Impl.Sip);
+                var (a, cpuA, serverA) = await Measure(run, Impl.Npipe);
+                var (b, cpuB, serverB) = await Measure(run, Impl.Sip);
                 tn += a;
                 ts += b;
                 ratios.Add(a / b);
                 cpuRatios.Add(cpuA / Math.Max(cpuB, 1));
+                withServerRatios.Add((cpuA + serverA) / Math.Max(cpuB + serverB, 1));
             }
             ratios.Sort();
             cpuRatios.Sort();
-            Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {ratios[ratios.Count / 2],7:F2} {cpuRatios[cpuRatios.Count / 2],7:F2}");
+            withServerRatios.Sort();
+            Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {ratios[ratios.Count / 2],7:F2} {cpuRatios[cpuRatios.Count / 2],7:F2}"
+                + (serverCpu ? $" {withServerRatios[withServerRatios.Count / 2],7:F2}" : ""));
         }
 
         if (pickedRows is not null)
@@ -115,16 +124,17 @@ internal static class Program
 
     internal enum Impl { Npipe, Sip }
 
-    // One run of a row: its time, and the CPU time every thread of this process spent meanwhile
-    // (the reactors', the thread pool's, the I/O poller's; not the kernel's on behalf of nobody,
-    // nor under Wine the wineserver's). The CPU time moves less than the time when the machine is
+    // One run of a row: its time, the CPU time every thread of this process spent meanwhile (the
+    // reactors', the thread pool's, the I/O poller's; not the kernel's on behalf of nobody), and under
+    // Wine the wineserver's (0 elsewhere). The CPU time moves less than the time when the machine is
     // shared, though only in clock ticks (10 ms on Linux).
-    private static async Task<(double Ms, double CpuMs)> Measure(Func<Impl, Task<double>> run, Impl impl)
+    private static async Task<(double Ms, double CpuMs, double ServerMs)> Measure(Func<Impl, Task<double>> run, Impl impl)
     {
         TimeSpan before = Process.GetCurrentProcess().TotalProcessorTime;
+        double serverBefore = WineServerCpu.Ms();
         double ms = await run(impl);
         TimeSpan after = Process.GetCurrentProcess().TotalProcessorTime;
-        return (ms, (after - before).TotalMilliseconds);
+        return (ms, (after - before).TotalMilliseconds, WineServerCpu.Ms() - serverBefore);
     }
 
     // Which types the async round trips allocate: the runtime's AllocationTick samples (one per
