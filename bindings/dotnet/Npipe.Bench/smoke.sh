@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 log="$work/bench-smoke.log"
 mkdir -p "$work"
+status=0 # the bench's exit status: its output is shown either way
 case "$lib" in
 *.dll)
     export WINEDEBUG="${WINEDEBUG:--all}" WINEPREFIX="${WINEPREFIX:-$HOME/.wine-npipe}"
@@ -20,7 +21,7 @@ case "$lib" in
         -m:1 -p:BuildInParallel=false --artifacts-path "$work/artifacts" -o "$out" --nologo -v quiet
     cp "$lib" "$out/npipe.dll"
     unset NPIPE_LIBRARY # found beside the exe, as an application would ship it
-    (cd "$out" && wine Npipe.Bench.exe --quick --rounds 1) >"$log.raw" 2>&1
+    (cd "$out" && wine Npipe.Bench.exe --quick --rounds 1) >"$log.raw" 2>&1 || status=$?
     tr -d '\r' <"$log.raw" >"$log"
     columns=6 # mean times, the ratio, median, CPU, +server
     ;;
@@ -28,11 +29,15 @@ case "$lib" in
     out="$work/bench"
     dotnet build "$here/Npipe.Bench.csproj" -c Release \
         -m:1 -p:BuildInParallel=false --artifacts-path "$work/artifacts" -o "$out" --nologo -v quiet
-    NPIPE_LIBRARY=$lib "$out/Npipe.Bench" --quick --rounds 1 >"$log" 2>&1
+    NPIPE_LIBRARY=$lib "$out/Npipe.Bench" --quick --rounds 1 >"$log" 2>&1 || status=$?
     columns=5
     ;;
 esac
 cat "$log"
+if [ "$status" -ne 0 ]; then
+    echo "bench smoke: Npipe.Bench exited with status $status"
+    exit 1
+fi
 # A row: its name, the two mean times, the ratios (one round: one), the median, the CPU ratio(s):
 # `columns` numbers.
 rows=$(grep -cE "^[0-9]+ (MiB in|async ping-pongs|clients x|sync Read/Write).* [0-9]+\.[0-9]+( +[0-9]+\.[0-9]+){$((columns - 1))}$" "$log" || true)
