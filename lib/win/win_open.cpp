@@ -81,7 +81,7 @@ int32_t create_instance(const std::wstring &wname, const ServerConfig &config, s
             return fail_win32_as(st::busy, err, "CreateNamedPipeW (all max_instances instances exist)");
         return fail_win32(err, "CreateNamedPipeW");
     }
-    out = std::make_shared<WinPipe>(server_setup(config), h.get());
+    out = std::make_shared<WinPipe>(server_setup(config), h.get(), !message);  // its read mode, set above
     h.release();
     return st::ok;
 }
@@ -149,6 +149,11 @@ int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &ou
         if (!SetNamedPipeHandleState(h, &mode, nullptr, nullptr))
             return win::fail_win32(GetLastError(), "SetNamedPipeHandleState (message read mode)");
     }
+    // Without NPIPE_MESSAGE the handle keeps the read mode its creator gave it: ask which (a handle
+    // that may read messages never skips the port; win_pipe.cpp, join_port).
+    DWORD state = 0;
+    const bool reads_bytes = !message && GetNamedPipeHandleStateW(h, &state, nullptr, nullptr, nullptr, nullptr, 0) &&
+                             (state & PIPE_READMODE_MESSAGE) == 0;
 
     PipeSetup setup;
     setup.server = server;
@@ -180,7 +185,7 @@ int32_t adopt_raw_handle(intptr_t raw, uint32_t flags, std::shared_ptr<Pipe> &ou
     }
     // The library owns the handle only once the pipe object exists: if make_shared throws, the
     // caller still owns it (capi turns the exception into NPIPE_ENOMEM).
-    out = std::make_shared<win::WinPipe>(setup, h);
+    out = std::make_shared<win::WinPipe>(setup, h, reads_bytes);
     return st::ok;
 }
 

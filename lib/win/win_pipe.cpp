@@ -26,15 +26,19 @@ constexpr size_t kMaxConversationRead = 64u * 1024u;
 
 }  // namespace
 
-WinPipe::WinPipe(const PipeSetup &setup, HANDLE handle)
+WinPipe::WinPipe(const PipeSetup &setup, HANDLE handle, bool reads_bytes)
     : PipeCore(setup),
       handle_(handle),
-      read_cap_(std::clamp<size_t>(setup.in_buffer_size, kMinReadBuffer, kMaxReadBuffer)) {}
+      read_cap_(std::clamp<size_t>(setup.in_buffer_size, kMinReadBuffer, kMaxReadBuffer)),
+      reads_bytes_(reads_bytes) {}
 
+// A client's handle starts in byte read mode whatever the pipe's type (Windows documents it, Wine
+// does the same); os_try_open switches it to message read mode for setup.message_read.
 WinPipe::WinPipe(const PipeSetup &setup, OpenTarget target)
     : PipeCore(setup),
       handle_(INVALID_HANDLE_VALUE),
       read_cap_(std::clamp<size_t>(setup.in_buffer_size, kMinReadBuffer, kMaxReadBuffer)),
+      reads_bytes_(!setup.message_read),
       target_(std::move(target)) {}
 
 WinPipe::~WinPipe() {
@@ -53,12 +57,9 @@ int32_t WinPipe::join_port(IocpPoll &port, HANDLE h) {
     // What completes at once is settled inline and queues no packet, on handles that read bytes
     // only: in message read mode a synchronous ERROR_MORE_DATA may or may not queue a packet
     // under this mode (undocumented), and a wrong guess leaks or double-frees an op (bug A).
-    DWORD state = 0;
-    const bool reads_bytes = !setup().message_read &&
-                             GetNamedPipeHandleStateW(h, &state, nullptr, nullptr, nullptr, nullptr, 0) &&
-                             (state & PIPE_READMODE_MESSAGE) == 0;
-    skip_ = reads_bytes && SetFileCompletionNotificationModes(
-                               h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE) != FALSE;
+    // The read mode is known without asking the OS (reads_bytes_): one request per pipe end less.
+    skip_ = reads_bytes_ && SetFileCompletionNotificationModes(
+                                h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE) != FALSE;
     probing_ = skip_;
     return st::ok;
 }

@@ -59,8 +59,10 @@ struct OpenTarget {
 
 class WinPipe final : public PipeCore, public OpTarget {
 public:
-    // Takes ownership of `handle` (overlapped) from construction on.
-    WinPipe(const PipeSetup &setup, HANDLE handle);
+    // Takes ownership of `handle` (overlapped) from construction on. `reads_bytes`: the handle is
+    // in byte read mode (the library created it so unless `setup.message_read`; an adopted handle
+    // was asked, since its creator chose).
+    WinPipe(const PipeSetup &setup, HANDLE handle, bool reads_bytes);
     // A client still to open `target`.
     WinPipe(const PipeSetup &setup, OpenTarget target);
     ~WinPipe() override;
@@ -129,6 +131,7 @@ private:
     size_t next_read_size_ = 0;               // after ERROR_MORE_DATA: the rest of the message
     bool read_in_flight_ = false;             // a ReadFile (buffered or probe) is pending
     std::atomic<bool> read_unlocked_{false};  // issue_read_unlocked is inside ReadFile, without mu_
+    bool reads_bytes_;                        // the handle is in byte read mode (what may skip the port)
     bool skip_ = false;                       // completions at once queue no packet: settled inline
     bool probing_ = false;                    // skip_ on a handle that reads bytes: idle reads are probes
     bool streaming_ = false;                  // the last read filled its buffer: more is likely on its way

@@ -482,6 +482,49 @@ TEST_SUITE("win_interop") {
         CHECK(std::string(buf, 3) == "two");
     }
 
+    TEST_CASE("an adopted end left in message read mode (no NPIPE_MESSAGE) reads its messages as bytes") {
+        // The creator's read mode stays: each read returns at most the rest of one message, long
+        // ones in several pieces (ERROR_MORE_DATA), and the caller sees the bytes in order.
+        Poller poll;
+        const std::string name = unique_name("adopt-msgmode");
+        const std::wstring path = wide_pipe_path(name);
+        HANDLE raw_server = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                                             PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 65536, 65536, 0, nullptr);
+        REQUIRE(raw_server != INVALID_HANDLE_VALUE);
+        npipe_t server = 0;
+        REQUIRE(npipe_from_raw_handle(reinterpret_cast<intptr_t>(raw_server), 0, &server) == NPIPE_OK);
+        PipeGuard server_guard(server);
+        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE) == NPIPE_OK);
+        REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+        HANDLE raw_client = raw_open(name);
+        REQUIRE(raw_client != INVALID_HANDLE_VALUE);
+        CHECK(connect_server(poll, server) == NPIPE_OK);
+
+        std::string sent;
+        for (const size_t size : {size_t{10000}, size_t{3}, size_t{20000}}) {
+            std::string message(size, '\0');
+            for (size_t i = 0; i < size; ++i) message[i] = static_cast<char>('a' + (sent.size() + i) % 26);
+            DWORD wrote = 0;
+            REQUIRE(WriteFile(raw_client, message.data(), static_cast<DWORD>(size), &wrote, nullptr));
+            CHECK(wrote == size);
+            sent += message;
+        }
+        std::string got;
+        char buf[1500];
+        poll.pump_until([&] {
+            int64_t n;
+            while ((n = npipe_read(server, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+            return got.size() >= sent.size() || n != NPIPE_EAGAIN;
+        });
+        CHECK(got.size() == sent.size());
+        CHECK(got == sent);
+        CHECK(npipe_read(server, buf, sizeof buf) == NPIPE_EAGAIN);  // nothing more, nothing twice
+        CloseHandle(raw_client);
+        int64_t end = NPIPE_EAGAIN;
+        poll.pump_until([&] { return (end = npipe_read(server, buf, sizeof buf)) != NPIPE_EAGAIN; });
+        CHECK(end == 0);
+    }
+
     TEST_CASE("from_raw_handle refuses what it cannot drive; the caller keeps the handle") {
         npipe_t out = 0;
         CHECK(npipe_from_raw_handle(0, 0, &out) == NPIPE_EINVAL);
