@@ -337,6 +337,10 @@ int64_t WinPipe::os_read_direct(const IoVec *iov, size_t iovcnt, size_t /*total*
         probe_->settled = true;
         probe_ = nullptr;
         read_in_flight_ = false;
+        // It finished because bytes came (or the stream ended): read at once with a full buffer,
+        // as its packet would have (complete), one request where asking first is two.
+        last_look_ = LastLook::found_bytes;
+        direct_read_ = read_cap_;
     }
     if (!may_read()) return 0;
     size_t asked = 0;  // the size of a read issued to take bytes the last look found

@@ -16,7 +16,7 @@
 //     waiter is already blocked elsewhere); npipe_read on an empty queue asks the OS directly
 //     before it answers NPIPE_EAGAIN: the first time FilePipeLocalInformation and a read of what
 //     is there, then a read sized to what the last look found if it found bytes, or what waits
-//     for bytes if it found none.
+//     for bytes if it found none; after a probe that has finished, a full-size read at once.
 //     npipe_wait for READABLE alone may wait in a ReadFile of its own, on its event, where the
 //     port would cost two dequeues more (docs/design.md, "From completions to readiness").
 //     Handles that read messages keep a buffered ReadFile pending and every packet: a zero-byte
