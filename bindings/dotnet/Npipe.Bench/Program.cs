@@ -4,10 +4,12 @@
 // thread: the reactor's and the thread pool's count too). The last column is the median ratio of
 // the process's CPU time per run, npipe / System.IO.Pipes; under Wine one more, the same with the
 // wineserver's CPU time added (where Wine does the work of Windows' kernel).
-// Usage: Npipe.Bench [--rounds N] [--quick] [--rows 1,2] [--clients N]   (--quick: a tenth of the
-// sizes, for a smoke run; --rows: only those rows, 0-3 in the order printed, and no allocation
-// lines, so a noisy row can be given many rounds; --clients: the fan-out row with N clients, 1 to
-// 1,024, sharing its 64 MiB; --listener: npipe's side of that row served by one NpipeListener)
+// Usage: Npipe.Bench [--rounds N] [--quick] [--rows 1,2] [--clients N] [--per-client KIB]
+// (--quick: a tenth of the sizes, for a smoke run; --rows: only those rows, 0-3 in the order
+// printed, and no allocation lines, so a noisy row can be given many rounds; --clients: the fan-out
+// row with N clients, 1 to 1,024, sharing its 64 MiB; --per-client: each of them echoes KIB KiB
+// instead, at least one 16 KiB piece (one piece shows what the connections cost); --listener:
+// npipe's side of that row served by one NpipeListener)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -30,6 +32,7 @@ internal static class Program
         int scale = 1;
         int onlyRow = -1, onlyRuns = 0;
         int clients = 64;
+        int perClientKiB = 0; // 0: the clients share the row's 64 MiB
         bool listener = false;
         HashSet<int>? pickedRows = null;
         Impl onlyImpl = Impl.Npipe;
@@ -38,6 +41,7 @@ internal static class Program
             if (args[i] == "--rounds") rounds = int.Parse(args[++i]);
             else if (args[i] == "--quick") scale = 10;
             else if (args[i] == "--clients") clients = Math.Clamp(int.Parse(args[++i]), 1, 1024); // the fan-out row's
+            else if (args[i] == "--per-client") perClientKiB = Math.Max(int.Parse(args[++i]), 16); // KiB each
             else if (args[i] == "--listener") listener = true; // npipe's fan-out servers: one NpipeListener
             else if (args[i] == "--rows") pickedRows = args[++i].Split(',').Select(int.Parse).ToHashSet();
             else if (args[i] == "--only")
@@ -56,12 +60,13 @@ internal static class Program
         Console.WriteLine($"{"row",-44} {"npipe ms",10} {"SIP ms",10} {"ratios (npipe/SIP)",-22} {"median",7} {"CPU",7}"
             + (serverCpu ? $" {"+server",7}" : ""));
 
+        int perClient = perClientKiB > 0 ? perClientKiB * KiB : 64 * MiB / scale / clients;
         var rows = new (string Name, Func<Impl, Task<double>> Run)[]
         {
             ($"{256 / scale} MiB in 64 KiB async writes", impl => Bulk(impl, 256 * MiB / scale, 64 * KiB)),
             ($"{20000 / scale} async ping-pongs of 64 B", impl => PingPongAsync(impl, 20000 / scale, 64)),
-            ($"{clients} clients x {1024 / scale * 64 / clients} KiB echoed in 16 KiB{(listener ? ", listener" : "")}",
-                impl => ManyClients(impl, clients, 64 * MiB / scale / clients, 16 * KiB, listener)),
+            ($"{clients} clients x {perClient / KiB} KiB echoed in 16 KiB{(listener ? ", listener" : "")}",
+                impl => ManyClients(impl, clients, perClient, 16 * KiB, listener)),
             ($"{20000 / scale} sync Read/Write ping-pongs of 64 B", impl => PingPongSync(impl, 20000 / scale, 64)),
         };
         if (onlyRow >= 0)
