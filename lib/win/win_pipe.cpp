@@ -57,7 +57,7 @@ int32_t WinPipe::join_port(IocpPoll &port, HANDLE h) {
     // What completes at once is settled inline and queues no packet, on handles that read bytes
     // only: in message read mode a synchronous ERROR_MORE_DATA may or may not queue a packet
     // under this mode (undocumented), and a wrong guess leaks or double-frees an op (bug A).
-    // The read mode is known without asking the OS (reads_bytes_): one request per pipe end less.
+    // The read mode is known without asking the OS (reads_bytes_): one request fewer per pipe end.
     skip_ = reads_bytes_ && SetFileCompletionNotificationModes(
                                 h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE) != FALSE;
     probing_ = skip_;
