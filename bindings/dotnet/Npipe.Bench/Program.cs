@@ -99,11 +99,9 @@ internal static class Program
                 cpuRatios.Add(cpuA / Math.Max(cpuB, 1));
                 withServerRatios.Add((cpuA + serverA) / Math.Max(cpuB + serverB, 1));
             }
-            ratios.Sort();
-            cpuRatios.Sort();
-            withServerRatios.Sort();
-            Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {ratios[ratios.Count / 2],7:F2} {cpuRatios[cpuRatios.Count / 2],7:F2}"
-                + (serverCpu ? $" {withServerRatios[withServerRatios.Count / 2],7:F2}" : ""));
+            ratios.Sort(); // printed in order
+            Console.WriteLine($"{name,-44} {tn / rounds,10:F1} {ts / rounds,10:F1} {string.Join(",", ratios.Select(x => x.ToString("F2"))),-22} {Median(ratios),7:F2} {Median(cpuRatios),7:F2}"
+                + (serverCpu ? $" {Median(withServerRatios),7:F2}" : ""));
         }
 
         if (pickedRows is not null)
@@ -128,6 +126,13 @@ internal static class Program
     }
 
     internal enum Impl { Npipe, Sip }
+
+    // The middle value of the rounds (of an even count the upper one).
+    private static double Median(List<double> values)
+    {
+        List<double> sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
 
     // One run of a row: its time, the CPU time every thread of this process spent meanwhile (the
     // reactors', the thread pool's, the I/O poller's; not the kernel's on behalf of nobody), and under
