@@ -73,11 +73,15 @@ internal static class Program
         {
             for (int r = 0; r < onlyRuns; r++)
             {
+                long items = ThreadPool.CompletedWorkItemCount, contentions = Monitor.LockContentionCount;
                 var (ms, cpuMs, serverMs) = await Measure(rows[onlyRow].Run, onlyImpl);
-                // The JIT's totals so far: under Wine a run is long enough that tiering is still at work.
+                // Counts that do not depend on load: the thread pool's work items and the contended
+                // Monitor entries of this run, and the pool's threads at its end. The JIT's totals so
+                // far: under Wine a run is long enough that tiering is still at work.
                 Console.WriteLine($"{rows[onlyRow].Name} {onlyImpl}: {ms:F1} ms, CPU {cpuMs:F0} ms"
-                    + (serverCpu ? $", wineserver {serverMs:F0} ms" : "") + ", JIT so far "
-                    + $"{System.Runtime.JitInfo.GetCompiledMethodCount()} methods in {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0} ms");
+                    + (serverCpu ? $", wineserver {serverMs:F0} ms" : "")
+                    + $", work items {ThreadPool.CompletedWorkItemCount - items}, lock contentions {Monitor.LockContentionCount - contentions}, pool threads {ThreadPool.ThreadCount}"
+                    + $", JIT so far {System.Runtime.JitInfo.GetCompiledMethodCount()} methods in {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0} ms");
             }
             return 0;
         }
