@@ -157,6 +157,23 @@ HANDLE lent_handle(npipe_t pipe) {
     return reinterpret_cast<HANDLE>(raw);
 }
 
+// A server end made with CreateNamedPipeW (overlapped, message type, message read mode), adopted with
+// `flags` into `server`, registered on `poll` for `interests` and listening (npipe_connect: EAGAIN).
+// Returns the raw handle, which `server` owns now.
+HANDLE adopt_listening_message_server(Poller &poll, const std::string &name, uint32_t flags, uint32_t interests,
+                                      PipeGuard &server) {
+    const std::wstring path = wide_pipe_path(name);
+    HANDLE raw = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                                  PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 65536, 65536, 0, nullptr);
+    REQUIRE(raw != INVALID_HANDLE_VALUE);
+    npipe_t adopted = 0;
+    REQUIRE(npipe_from_raw_handle(reinterpret_cast<intptr_t>(raw), flags, &adopted) == NPIPE_OK);
+    server.reset(adopted);
+    REQUIRE(npipe_register(poll, adopted, 1, interests) == NPIPE_OK);
+    REQUIRE(npipe_connect(adopted) == NPIPE_EAGAIN);
+    return raw;
+}
+
 }  // namespace
 
 TEST_SUITE("win_interop") {
@@ -448,17 +465,12 @@ TEST_SUITE("win_interop") {
     TEST_CASE("from_raw_handle adopts overlapped ends; raw_handle lends them back") {
         Poller poll;
         const std::string name = unique_name("adopt");
-        const std::wstring path = wide_pipe_path(name);
-        HANDLE raw_server = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
-                                             PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4, 65536, 65536, 0, nullptr);
-        REQUIRE(raw_server != INVALID_HANDLE_VALUE);
-        npipe_t server = 0;
-        REQUIRE(npipe_from_raw_handle(reinterpret_cast<intptr_t>(raw_server), NPIPE_MESSAGE, &server) == NPIPE_OK);
-        PipeGuard server_guard(server);
+        PipeGuard server_guard;
+        HANDLE raw_server =
+            adopt_listening_message_server(poll, name, NPIPE_MESSAGE, NPIPE_READABLE | NPIPE_WRITABLE, server_guard);
+        const npipe_t server = server_guard.h;
         CHECK(lent_handle(server) == raw_server);
         CHECK((info_of(server).flags & NPIPE_INFO_SERVER) != 0);
-        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE | NPIPE_WRITABLE) == NPIPE_OK);
-        REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
 
         HANDLE raw_client = raw_open(name, GENERIC_READ | GENERIC_WRITE, FILE_FLAG_OVERLAPPED);
         REQUIRE(raw_client != INVALID_HANDLE_VALUE);
@@ -487,15 +499,9 @@ TEST_SUITE("win_interop") {
         // ones in several pieces (ERROR_MORE_DATA), and the caller sees the bytes in order.
         Poller poll;
         const std::string name = unique_name("adopt-msgmode");
-        const std::wstring path = wide_pipe_path(name);
-        HANDLE raw_server = CreateNamedPipeW(path.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
-                                             PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1, 65536, 65536, 0, nullptr);
-        REQUIRE(raw_server != INVALID_HANDLE_VALUE);
-        npipe_t server = 0;
-        REQUIRE(npipe_from_raw_handle(reinterpret_cast<intptr_t>(raw_server), 0, &server) == NPIPE_OK);
-        PipeGuard server_guard(server);
-        REQUIRE(npipe_register(poll, server, 1, NPIPE_READABLE) == NPIPE_OK);
-        REQUIRE(npipe_connect(server) == NPIPE_EAGAIN);
+        PipeGuard server_guard;
+        adopt_listening_message_server(poll, name, 0, NPIPE_READABLE, server_guard);
+        const npipe_t server = server_guard.h;
         HANDLE raw_client = raw_open(name);
         REQUIRE(raw_client != INVALID_HANDLE_VALUE);
         CHECK(connect_server(poll, server) == NPIPE_OK);
