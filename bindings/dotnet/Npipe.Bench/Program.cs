@@ -1,4 +1,4 @@
-// npipe's NpipeStream against System.IO.Pipes, in one process, alternating A B A B for `rounds`
+// npipe's NpipeStream against System.IO.Pipes, in one process, alternating A B, B A for `rounds`
 // rounds per row. Prints, per row, each round's time ratio npipe / System.IO.Pipes (> 1 = npipe
 // slower), their median, and bytes allocated per round trip (GC.GetTotalAllocatedBytes, every
 // thread: the reactor's and the thread pool's count too). The last column is the median ratio of
@@ -95,8 +95,21 @@ internal static class Program
             double tn = 0, ts = 0;
             for (int r = 0; r < rounds; r++)
             {
-                var (a, cpuA, serverA) = await Measure(run, Impl.Npipe);
-                var (b, cpuB, serverB) = await Measure(run, Impl.Sip);
+                // A B, then B A: neither implementation always runs right after the other's run
+                // (its teardown, the collections it leaves behind) or always first.
+                (double Ms, double CpuMs, double ServerMs) ofNpipe, ofSip;
+                if (r % 2 == 0)
+                {
+                    ofNpipe = await Measure(run, Impl.Npipe);
+                    ofSip = await Measure(run, Impl.Sip);
+                }
+                else
+                {
+                    ofSip = await Measure(run, Impl.Sip);
+                    ofNpipe = await Measure(run, Impl.Npipe);
+                }
+                var (a, cpuA, serverA) = ofNpipe;
+                var (b, cpuB, serverB) = ofSip;
                 tn += a;
                 ts += b;
                 ratios.Add(a / b);
