@@ -507,12 +507,10 @@ TEST_SUITE("win_interop") {
         CHECK(connect_server(poll, server) == NPIPE_OK);
 
         std::string sent;
+        uint32_t seed = 1;
         for (const size_t size : {size_t{10000}, size_t{3}, size_t{20000}}) {
-            std::string message(size, '\0');
-            for (size_t i = 0; i < size; ++i) message[i] = static_cast<char>('a' + (sent.size() + i) % 26);
-            DWORD wrote = 0;
-            REQUIRE(WriteFile(raw_client, message.data(), static_cast<DWORD>(size), &wrote, nullptr));
-            CHECK(wrote == size);
+            const std::string message = pattern(size, seed++);
+            REQUIRE(raw_write_all(raw_client, message));  // one WriteFile: one message, all of it
             sent += message;
         }
         std::string got;
