@@ -97,19 +97,10 @@ internal static class Program
             {
                 // A B, then B A: neither implementation always runs right after the other's run
                 // (its teardown, the collections it leaves behind) or always first.
-                (double Ms, double CpuMs, double ServerMs) ofNpipe, ofSip;
-                if (r % 2 == 0)
-                {
-                    ofNpipe = await Measure(run, Impl.Npipe);
-                    ofSip = await Measure(run, Impl.Sip);
-                }
-                else
-                {
-                    ofSip = await Measure(run, Impl.Sip);
-                    ofNpipe = await Measure(run, Impl.Npipe);
-                }
-                var (a, cpuA, serverA) = ofNpipe;
-                var (b, cpuB, serverB) = ofSip;
+                bool npipeFirst = r % 2 == 0;
+                var first = await Measure(run, npipeFirst ? Impl.Npipe : Impl.Sip);
+                var second = await Measure(run, npipeFirst ? Impl.Sip : Impl.Npipe);
+                var ((a, cpuA, serverA), (b, cpuB, serverB)) = npipeFirst ? (first, second) : (second, first);
                 tn += a;
                 ts += b;
                 ratios.Add(a / b);
